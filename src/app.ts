@@ -1,0 +1,178 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Logger } from 'pino';
+import { createResponseCache, type ResponseCache } from './cache/index.js';
+import { cdfErrorBody, unsafeTargetReason, VersionPolicy } from './cdf/index.js';
+import type { GatewayConfig } from './config/index.js';
+import { createLogger } from './log.js';
+import { createQuotaStore } from './cluster/index.js';
+import { createMetrics, type Telemetry } from './metrics/index.js';
+import { Forwarder, Pipeline, Upstream } from './proxy/index.js';
+import { AppDirectory, LimitTable, type QuotaStore, Scheduler } from './quota/index.js';
+import { AdaptiveLimits, CircuitBreaker } from './retry/index.js';
+
+export interface GatewayOptions {
+  /** Where log lines go (tests capture them); stdout by default. */
+  logDestination?: NodeJS.WritableStream;
+  logger?: Logger;
+}
+
+/** The gateway's parts, for the admin endpoints (metrics, dashboard) and for tests. */
+export interface GatewayParts {
+  config: GatewayConfig;
+  log: Logger;
+  upstream: Upstream;
+  store: QuotaStore;
+  scheduler: Scheduler;
+  circuit: CircuitBreaker;
+  cache: ResponseCache;
+  telemetry: Telemetry;
+}
+
+export interface Gateway extends GatewayParts {
+  app: FastifyInstance;
+  /** The separate admin server (metrics.port), when there is one. */
+  adminUrl(): string | null;
+  /** Set once shutdown began: /readyz answers 503. */
+  readonly draining: boolean;
+  listen(): Promise<string>;
+  /** Stops accepting, lets requests in flight finish (up to shutdownGraceMs), then closes. */
+  close(): Promise<void>;
+}
+
+const RESERVED = ['/healthz', '/readyz'];
+
+export async function buildGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
+  const log = options.logger ?? createLogger(config.log, options.logDestination);
+  const metrics = createMetrics(config);
+  const telemetry: Telemetry = metrics.telemetry;
+  const upstream = new Upstream(config.upstream);
+  const store: QuotaStore = await createQuotaStore(config, log);
+  const scheduler = new Scheduler(store, config.queue, telemetry);
+  const adaptive = new AdaptiveLimits(config.adaptive, (change) => {
+    change.bucket.setEffective(change.rate, change.concurrency);
+    scheduler.limitsChanged(change.bucket);
+    telemetry.limitChanged(change);
+    log.info(
+      {
+        bucket: change.bucket.key,
+        direction: change.direction,
+        kind: change.kind,
+        rate: Math.round(change.rate * 100) / 100,
+        concurrency: change.concurrency,
+      },
+      'effective limit changed',
+    );
+  });
+  const circuit = new CircuitBreaker(config.circuit, (state) => {
+    telemetry.circuitChanged(state);
+    log.warn({ upstream: upstream.origin, state }, 'circuit breaker changed state');
+  });
+  const cache: ResponseCache = createResponseCache(config, telemetry, log);
+  const forwarder = new Forwarder({ config, upstream, scheduler, adaptive, circuit, telemetry, log });
+  const pipeline = new Pipeline({
+    config,
+    limits: new LimitTable(config.limits),
+    scheduler,
+    apps: new AppDirectory(config.clients),
+    versions: new VersionPolicy(config.cdfVersion),
+    forwarder,
+    cache,
+    telemetry,
+    log,
+  });
+
+  let draining = false;
+  const idPrefix = randomBytes(4).toString('hex');
+  let idCounter = 0;
+
+  const app: FastifyInstance = Fastify({
+    loggerInstance: log as unknown as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    // One log line per request, written by the pipeline: no child logger per request.
+    childLoggerFactory: (logger) => logger,
+    genReqId: (req) => {
+      const sent = req.headers['x-request-id'];
+      return typeof sent === 'string' && sent.length > 0 && sent.length <= 200 ? sent : `gw-${idPrefix}-${++idCounter}`;
+    },
+    routerOptions: { maxParamLength: 65_535 },
+    forceCloseConnections: 'idle',
+    return503OnClosing: false,
+    keepAliveTimeout: config.server.keepAliveTimeoutMs,
+    serverFactory: (handler) =>
+      createServer({ keepAliveTimeout: config.server.keepAliveTimeoutMs }, (req: IncomingMessage, res: ServerResponse) => {
+        // Refused before routing: nothing in a request may steer the gateway to another host or path.
+        const reason = unsafeTargetReason(req.url ?? '');
+        if (reason === null) return handler(req, res);
+        const body = cdfErrorBody(400, `Bad request target: ${reason}.`);
+        res.writeHead(400, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+        res.end(body);
+        log.info({ method: req.method, status: 400, err: reason }, 'request');
+      }),
+  });
+
+  // Bodies are the pipeline's business: fastify must leave the stream unread.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null));
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const s = store.status();
+    if (draining) return reply.code(503).send({ status: 'draining', store: s.mode });
+    return { status: s.healthy ? 'ready' : 'degraded', store: s.mode };
+  });
+
+  const forward = (request: { raw: IncomingMessage; id: string }, reply: { hijack(): void; raw: ServerResponse }) => {
+    reply.hijack();
+    pipeline.handle(request.raw, reply.raw, request.id);
+  };
+  app.route({ method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], url: '/*', handler: forward });
+  for (const path of RESERVED) {
+    // The gateway's own paths answer only their own method; others still go to CDF.
+    app.route({ method: ['POST', 'PUT', 'PATCH', 'DELETE'], url: path, handler: forward });
+  }
+  app.setNotFoundHandler((_req, reply) => {
+    reply.code(404).type('application/json').send(cdfErrorBody(404, 'Not found.'));
+  });
+  app.setErrorHandler((err, _req, reply) => {
+    const status = (err as { statusCode?: number }).statusCode ?? 500;
+    if (status >= 500) log.error({ err }, 'gateway error');
+    reply.code(status).type('application/json').send(cdfErrorBody(status, (err as Error).message));
+  });
+
+  const parts: GatewayParts = { config, log, upstream, store, scheduler, circuit, cache, telemetry };
+  await metrics.mount(app, parts);
+
+  let url = '';
+  return {
+    ...parts,
+    app,
+    adminUrl: () => metrics.adminUrl(),
+    get draining() {
+      return draining;
+    },
+    async listen() {
+      await app.listen({ host: config.server.host, port: config.server.port });
+      const address = app.server.address() as AddressInfo;
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      url = `http://${host}:${address.port}`;
+      return url;
+    },
+    async close() {
+      if (draining) return;
+      draining = true;
+      const grace = setTimeout(() => app.server.closeAllConnections(), config.server.shutdownGraceMs);
+      grace.unref();
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(grace);
+        scheduler.close();
+        cache.close();
+        await Promise.allSettled([upstream.close(), store.close(), metrics.close()]);
+      }
+    },
+  };
+}

@@ -1,0 +1,34 @@
+import type { Exchange } from '../proxy/exchange.js';
+import type { HeaderMap } from '../proxy/headers.js';
+import type { UpstreamAnswer } from '../proxy/answer.js';
+
+/** A complete 200 answer held in memory. */
+export interface CachedAnswer {
+  status: number;
+  headers: HeaderMap;
+  body: Buffer;
+  /** Date.now() when it was stored: Age and max-age are counted from it. */
+  storedAt: number;
+}
+
+/** How one cacheable request is served: from the cache, from an identical call in flight, or by `fetch`. */
+export interface CachePlan {
+  run(fetch: () => Promise<UpstreamAnswer>): Promise<UpstreamAnswer>;
+}
+
+/**
+ * The response cache seen from the request path. `plan` returns null when no rule matches, which keeps
+ * the cost of an uncached request to one lookup.
+ */
+export interface ResponseCache {
+  plan(ex: Exchange): CachePlan | null;
+  /** Every answered request: a successful write drops the cached entries of its family in its project. */
+  answered(ex: Exchange): void;
+  close(): void;
+}
+
+export const noCache: ResponseCache = {
+  plan: () => null,
+  answered() {},
+  close() {},
+};

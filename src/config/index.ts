@@ -1,0 +1,4 @@
+export { ConfigError } from './error.js';
+export { DEFAULT_CONFIG_PATH, type LoadOptions, layer, loadConfig } from './load.js';
+export type * from './types.js';
+export { isCdfVersion, validateConfig } from './validate.js';

@@ -1,0 +1,130 @@
+import { ConfigError } from './error.js';
+import { bool, list, num, nullable, obj, oneOf, oneOrMany, optional, str } from './schema.js';
+import type { GatewayConfig } from './types.js';
+
+const CDF_VERSION = /^(\d{4})(\d{2})(\d{2})(-beta|-alpha)?$/;
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+
+/** `YYYYMMDD[-beta|-alpha]` naming a real calendar date. */
+export function isCdfVersion(value: string): boolean {
+  const m = CDF_VERSION.exec(value);
+  if (!m) return false;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const date = new Date(Date.UTC(y, mo - 1, d));
+  return date.getUTCFullYear() === y && date.getUTCMonth() === mo - 1 && date.getUTCDate() === d;
+}
+
+const version = (value: unknown, path: string) => {
+  const s = str({ describe: 'a cdf-version YYYYMMDD with optional -beta or -alpha' })(value, path) as string;
+  if (!isCdfVersion(s)) throw new ConfigError(`${path}: expected a cdf-version YYYYMMDD with optional -beta or -alpha, got ${JSON.stringify(value)}`);
+  return s;
+};
+const pattern = str({ pattern: /^\/[^\s?#]*$/, describe: 'a path pattern starting with "/" (globs * and **)' });
+const method = (value: unknown, path: string) =>
+  oneOf(...METHODS)(typeof value === 'string' ? value.toUpperCase() : value, path);
+const positiveInt = num({ int: true, min: 1 });
+const ms = num({ int: true, min: 0 });
+const share = num({ gt: 0, max: 1 });
+
+const schema = obj({
+  server: obj({
+    host: str({ nonEmpty: true }),
+    port: num({ int: true, min: 0, max: 65535 }),
+    bodyLimitBytes: positiveInt,
+    shutdownGraceMs: ms,
+    keepAliveTimeoutMs: ms,
+  }),
+  upstream: obj({
+    baseUrl: (value, path) => {
+      const s = str({ nonEmpty: true })(value, path) as string;
+      let url: URL;
+      try {
+        url = new URL(s);
+      } catch {
+        throw new ConfigError(`${path}: expected an http(s) URL such as https://api.cognitedata.com, got ${JSON.stringify(value)}`);
+      }
+      if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username || url.search || url.hash) {
+        throw new ConfigError(`${path}: expected an http(s) origin without credentials, query or fragment, got ${JSON.stringify(value)}`);
+      }
+      // Keep a base path if one is given (a CDF behind another prefix), without a trailing slash.
+      return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+    },
+    timeoutMs: positiveInt,
+    connectTimeoutMs: positiveInt,
+    connections: positiveInt,
+    keepAliveTimeoutMs: positiveInt,
+  }),
+  log: obj({
+    level: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
+    pretty: oneOf('auto', true, false),
+  }),
+  cdfVersion: obj({
+    default: nullable(version),
+    override: bool,
+    routes: list(obj({ match: oneOrMany(pattern), version, override: optional(bool, false) })),
+  }),
+  partitions: obj({ max: num({ int: true, min: 0 }) }),
+  limits: list(
+    obj({
+      name: str({ pattern: /^[A-Za-z0-9_.-]+$/, describe: 'a name of letters, digits, "_", "." or "-"' }),
+      match: oneOrMany(pattern),
+      methods: optional(nullable(list(method, { nonEmpty: true })), null),
+      per: oneOf('project', 'identity'),
+      rate: num({ gt: 0 }),
+      burst: num({ min: 1 }),
+      concurrency: positiveInt,
+      fallback: optional(bool, false),
+    }),
+  ),
+  queue: obj({ maxWaitMs: ms, maxQueued: num({ int: true, min: 0 }) }),
+  clients: list(
+    obj({
+      name: str({ nonEmpty: true }),
+      weight: optional(num({ gt: 0 }), 1),
+      priority: optional(num({ int: true }), 0),
+    }),
+  ),
+  retry: obj({
+    maxAttempts: positiveInt,
+    baseDelayMs: ms,
+    maxDelayMs: ms,
+    maxWaitMs: ms,
+    maxBodyBytes: num({ int: true, min: 0 }),
+    budgetRatio: num({ min: 0 }),
+    budgetWindowMs: positiveInt,
+  }),
+  adaptive: obj({ enabled: bool, decrease: share, increase: share, intervalMs: positiveInt, floor: share }),
+  circuit: obj({ enabled: bool, windowMs: positiveInt, minCalls: positiveInt, failureRatio: share, openMs: positiveInt }),
+  cache: obj({
+    maxBytes: num({ int: true, min: 0 }),
+    maxEntryBytes: num({ int: true, min: 0 }),
+    staleIfErrorMs: ms,
+    rules: list(obj({ match: oneOrMany(pattern), methods: optional(list(method, { nonEmpty: true }), ['GET']), ttlMs: positiveInt })),
+  }),
+  metrics: obj({
+    enabled: bool,
+    port: nullable(num({ int: true, min: 0, max: 65535 })),
+    host: nullable(str({ nonEmpty: true })),
+    maxClients: positiveInt,
+  }),
+  cluster: obj({
+    redisUrl: nullable(str({ pattern: /^rediss?:\/\//, describe: 'a redis:// or rediss:// URL' })),
+    keyPrefix: str({ nonEmpty: true }),
+    leaseMs: positiveInt,
+    expectedReplicas: positiveInt,
+    commandTimeoutMs: positiveInt,
+  }),
+});
+
+export function validateConfig(raw: unknown): GatewayConfig {
+  const config = schema(raw, '') as GatewayConfig;
+  const seen = new Set<string>();
+  config.limits.forEach((limit, i) => {
+    if (seen.has(limit.name)) throw new ConfigError(`limits[${i}].name: expected a unique name, got ${JSON.stringify(limit.name)} twice`);
+    seen.add(limit.name);
+  });
+  if (config.retry.maxDelayMs < config.retry.baseDelayMs) {
+    throw new ConfigError(`retry.maxDelayMs: expected a number >= retry.baseDelayMs (${config.retry.baseDelayMs}), got ${config.retry.maxDelayMs}`);
+  }
+  return config;
+}

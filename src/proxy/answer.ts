@@ -1,0 +1,52 @@
+import { pipeline, type Readable } from 'node:stream';
+import { cdfErrorBody } from '../cdf/index.js';
+import type { Exchange } from './exchange.js';
+import type { HeaderMap } from './headers.js';
+
+/** An answer on its way to the app: streamed from CDF, or whole (an error body, a cached entry). */
+export interface UpstreamAnswer {
+  status: number;
+  headers: HeaderMap;
+  body: Readable | Buffer;
+  /** Gives back the quota slots of the attempt that produced it; idempotent. */
+  release(): void;
+}
+
+const noop = () => {};
+
+/** Writes the answer; the body streams with backpressure and is dropped if the app goes away. */
+export function sendAnswer(ex: Exchange, answer: UpstreamAnswer): void {
+  const res = ex.res;
+  ex.status = answer.status;
+  if (res.destroyed) {
+    if (!Buffer.isBuffer(answer.body)) answer.body.destroy();
+    return;
+  }
+  res.writeHead(answer.status, answer.headers);
+  if (Buffer.isBuffer(answer.body)) {
+    res.end(answer.body);
+    return;
+  }
+  pipeline(answer.body, res, (err) => {
+    if (err && !ex.error) ex.error = `response stream: ${(err as NodeJS.ErrnoException).code ?? err.message}`;
+  });
+}
+
+/** The gateway's own answer, in CDF's error shape, with the request id the app can quote. */
+export function sendError(ex: Exchange, status: number, message: string, headers: Record<string, string> = {}): void {
+  const res = ex.res;
+  ex.status = status;
+  ex.error ??= message;
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const body = cdfErrorBody(status, message);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': ex.requestId,
+    ...headers,
+  });
+  res.end(body, noop);
+}

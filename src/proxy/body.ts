@@ -1,0 +1,80 @@
+import type { IncomingMessage } from 'node:http';
+import { PassThrough, type Readable } from 'node:stream';
+import { GatewayError } from './errors.js';
+
+/** A request body: none, read whole (can be sent again), or streamed through as it arrives (cannot). */
+export type RequestBody = null | Buffer | Readable;
+
+const tooLarge = (limit: number) =>
+  new GatewayError(413, `Request body is larger than the gateway's limit of ${limit} bytes.`);
+
+/**
+ * Reads the body whole when it is at most `bufferUpTo` bytes, so that it can be retried and keyed;
+ * larger ones stream straight through, still held to `limit`. A declared Content-Length over the limit
+ * was refused before reading.
+ */
+export function readRequestBody(req: IncomingMessage, bufferUpTo: number, limit: number): Promise<RequestBody> {
+  const declared = req.headers['content-length'];
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  if (declared === undefined && !chunked) return Promise.resolve(null);
+  const length = declared === undefined ? -1 : Number(declared);
+  if (length > bufferUpTo) return Promise.resolve(limited(req, [], 0, limit));
+  return new Promise<RequestBody>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      chunks.push(chunk);
+      if (size > bufferUpTo) {
+        // Too big to keep: stream what was read and the rest.
+        cleanup();
+        req.pause();
+        if (size > limit) reject(tooLarge(limit));
+        else resolve(limited(req, chunks, size, limit));
+      }
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new GatewayError(400, 'The client closed the connection before sending the whole request body.'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
+}
+
+function limited(req: IncomingMessage, head: Buffer[], already: number, limit: number): Readable {
+  if (head.length === 0 && req.headers['content-length'] !== undefined) return req;
+  const out = new PassThrough();
+  for (const chunk of head) out.write(chunk);
+  let size = already;
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > limit) {
+      out.destroy(tooLarge(limit));
+      req.destroy();
+      return;
+    }
+    if (!out.write(chunk)) req.pause();
+  });
+  out.on('drain', () => req.resume());
+  req.on('end', () => out.end());
+  req.on('error', (err) => out.destroy(err));
+  req.resume();
+  return out;
+}

@@ -1,0 +1,203 @@
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import { cdfErrorMessage } from '../cdf/index.js';
+import type { GatewayConfig } from '../config/index.js';
+import type { Telemetry } from '../metrics/telemetry.js';
+import { type Bucket, type Lease, QueueRejected, type Scheduler } from '../quota/index.js';
+import {
+  type AdaptiveLimits,
+  backoffMs,
+  type CircuitBreaker,
+  type Failure,
+  isAutoRetryable,
+  RetryBudget,
+  retryAfterMs,
+  retryReason,
+} from '../retry/index.js';
+import type { UpstreamAnswer } from './answer.js';
+import { GatewayError } from './errors.js';
+import type { Exchange } from './exchange.js';
+import { downstreamResponseHeaders } from './headers.js';
+import { networkFailure, type Upstream, type UpstreamResponse } from './upstream.js';
+
+/** Error bodies larger than this are passed on without being read for a retry decision. */
+const INSPECT_LIMIT = 65_536;
+
+export interface ForwarderParts {
+  config: GatewayConfig;
+  upstream: Upstream;
+  scheduler: Scheduler;
+  adaptive: AdaptiveLimits;
+  circuit: CircuitBreaker;
+  telemetry: Telemetry;
+  log: Logger;
+}
+
+/**
+ * Upstream with retries: every attempt first takes a token and a slot from the request's buckets (so
+ * retries are part of the quota), then goes to CDF; a failure is tried again only where the policy
+ * says it is safe, within the attempts, the deadline and the bucket's retry budget.
+ */
+export class Forwarder {
+  private readonly budgets = new WeakMap<Bucket, RetryBudget>();
+  private readonly unbucketed: RetryBudget;
+
+  constructor(private readonly parts: ForwarderParts) {
+    this.unbucketed = new RetryBudget(parts.config.retry.budgetRatio, parts.config.retry.budgetWindowMs);
+  }
+
+  async fetch(ex: Exchange): Promise<UpstreamAnswer> {
+    const { config, scheduler, circuit, telemetry } = this.parts;
+    const deadline = ex.startedAt + config.retry.maxWaitMs;
+    for (;;) {
+      ex.attempts++;
+      let now = performance.now();
+      if (!circuit.allow(now)) {
+        throw new GatewayError(503, 'CDF is failing; the gateway is not sending calls for a moment. Please try again later.', {
+          'retry-after': String(circuit.retryAfterSec(now)),
+        });
+      }
+      let lease: Lease;
+      try {
+        lease = await scheduler.acquire(ex.buckets, ex.app, Math.min(now + config.queue.maxWaitMs, deadline), ex.abort.signal);
+      } catch (err) {
+        if (circuit.state === 'half-open') circuit.abandon();
+        if (err instanceof QueueRejected) {
+          throw new GatewayError(429, err.message, { 'retry-after': String(err.retryAfterSec) });
+        }
+        throw err;
+      }
+      ex.queuedMs += lease.waitedMs;
+      now = performance.now();
+      if (ex.attempts === 1) this.recordFirst(ex, now);
+
+      let res: UpstreamResponse;
+      try {
+        res = await this.parts.upstream.call({
+          method: ex.method,
+          path: ex.url,
+          headers: ex.upstreamHeaders,
+          body: ex.body,
+          signal: ex.abort.signal,
+        });
+      } catch (err) {
+        lease.release();
+        const ended = performance.now();
+        if (ex.abort.signal.aborted) {
+          circuit.abandon();
+          throw new GatewayError(499, 'The client went away.');
+        }
+        const failure = networkFailure(err);
+        circuit.record(false, ended);
+        telemetry.upstreamAttempt(ex, 0, ended - now);
+        if (await this.retryAfter(ex, failure, undefined, deadline)) continue;
+        throw new GatewayError(
+          failure.timeout ? 504 : 502,
+          failure.timeout
+            ? `CDF did not answer within ${config.upstream.timeoutMs} ms.`
+            : `CDF could not be reached (${failure.code}).`,
+        );
+      }
+
+      ex.upstreamStatus = res.status;
+      const requestId = res.headers['x-request-id'];
+      if (typeof requestId === 'string') ex.upstreamRequestId = requestId;
+      const status = res.status;
+      const failing = status === 429 || status >= 500;
+      circuit.record(!(status === 502 || status === 503 || status === 504), performance.now());
+
+      if (!failing) {
+        telemetry.upstreamAttempt(ex, status, performance.now() - now);
+        this.parts.adaptive.onSuccess(lease.buckets, performance.now());
+        return this.answer(res, lease);
+      }
+
+      // A failed answer: read its (small) body to decide, unless it cannot be retried anyway.
+      let body: Buffer | null = null;
+      const length = Number(res.headers['content-length'] ?? 0);
+      if (ex.replayable && length <= INSPECT_LIMIT) {
+        try {
+          body = Buffer.from(await res.body.arrayBuffer());
+        } catch (err) {
+          lease.release();
+          if (ex.abort.signal.aborted) throw new GatewayError(499, 'The client went away.');
+          const failure = networkFailure(err);
+          telemetry.upstreamAttempt(ex, 0, performance.now() - now);
+          if (await this.retryAfter(ex, failure, undefined, deadline)) continue;
+          throw new GatewayError(failure.timeout ? 504 : 502, `CDF's answer broke off (${failure.code}).`);
+        }
+      }
+      telemetry.upstreamAttempt(ex, status, performance.now() - now);
+      if (status === 429) this.parts.adaptive.onThrottled(lease.buckets, cdfErrorMessage(body), performance.now());
+      if (body === null) {
+        if (status === 429) telemetry.upstreamThrottled(ex, false);
+        return this.answer(res, lease);
+      }
+      lease.release();
+      const failure: Failure = { kind: 'status', status, autoRetryable: isAutoRetryable(res.headers, body) };
+      const retry = await this.retryAfter(ex, failure, res.headers['retry-after'], deadline);
+      if (status === 429) telemetry.upstreamThrottled(ex, retry);
+      if (retry) continue;
+      return { status, headers: downstreamResponseHeaders(res.headers), body, release: noop };
+    }
+  }
+
+  /** Waits out the backoff and says yes when another attempt is allowed; no when the answer must go back. */
+  private async retryAfter(
+    ex: Exchange,
+    failure: Failure,
+    retryAfterHeader: string | string[] | undefined,
+    deadline: number,
+  ): Promise<boolean> {
+    const { config, telemetry, log } = this.parts;
+    const reason = retryReason(failure, ex);
+    if (reason === null || ex.attempts >= config.retry.maxAttempts) return false;
+    const now = performance.now();
+    const hinted = retryAfterMs(retryAfterHeader);
+    const delay = hinted ?? backoffMs(ex.attempts - 1, config.retry.baseDelayMs, config.retry.maxDelayMs);
+    if (now + delay >= deadline) return false;
+    if (!this.tryBudget(ex, now)) {
+      telemetry.retryBudgetExhausted(ex);
+      log.warn({ reqId: ex.requestId, reason, attempt: ex.attempts }, 'retry budget exhausted: passing the failure back');
+      return false;
+    }
+    telemetry.retried(ex, reason);
+    log.info(
+      { reqId: ex.requestId, reason, attempt: ex.attempts, delayMs: delay, retryAfter: hinted !== null },
+      'retrying upstream call',
+    );
+    try {
+      await sleep(delay, undefined, { signal: ex.abort.signal });
+    } catch {
+      throw new GatewayError(499, 'The client went away.');
+    }
+    return true;
+  }
+
+  private recordFirst(ex: Exchange, now: number): void {
+    if (ex.buckets.length === 0) this.unbucketed.recordFirst(now);
+    for (const b of ex.buckets) this.budgetOf(b).recordFirst(now);
+  }
+
+  private tryBudget(ex: Exchange, now: number): boolean {
+    if (ex.buckets.length === 0) return this.unbucketed.tryRetry(now);
+    for (const b of ex.buckets) if (!this.budgetOf(b).tryRetry(now)) return false;
+    return true;
+  }
+
+  private budgetOf(bucket: Bucket): RetryBudget {
+    let budget = this.budgets.get(bucket);
+    if (!budget) {
+      budget = new RetryBudget(this.parts.config.retry.budgetRatio, this.parts.config.retry.budgetWindowMs);
+      this.budgets.set(bucket, budget);
+    }
+    return budget;
+  }
+
+  private answer(res: UpstreamResponse, lease: Lease): UpstreamAnswer {
+    return { status: res.status, headers: downstreamResponseHeaders(res.headers), body: res.body, release: lease.release };
+  }
+}
+
+const noop = () => {};

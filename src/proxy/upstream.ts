@@ -1,0 +1,68 @@
+import type { Readable } from 'node:stream';
+import { Pool } from 'undici';
+import type { UpstreamConfig } from '../config/index.js';
+import type { Failure } from '../retry/index.js';
+import type { HeaderMap } from './headers.js';
+
+export interface UpstreamCall {
+  method: string;
+  /** Path and query exactly as the app sent them. */
+  path: string;
+  headers: HeaderMap;
+  body: Buffer | Readable | null;
+  signal: AbortSignal;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable & { dump(opts?: { limit: number }): Promise<void>; arrayBuffer(): Promise<ArrayBuffer> };
+}
+
+/** Codes for errors raised before the request could have left the gateway. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+/**
+ * The one CDF the gateway talks to. A pool bound to the configured origin: whatever a request says,
+ * its path is appended to this origin and nothing else is ever dialled.
+ */
+export class Upstream {
+  readonly origin: string;
+  private readonly basePath: string;
+  private readonly pool: Pool;
+
+  constructor(config: UpstreamConfig) {
+    const url = new URL(config.baseUrl);
+    this.origin = url.origin;
+    this.basePath = url.pathname === '/' ? '' : url.pathname;
+    this.pool = new Pool(this.origin, {
+      connections: config.connections,
+      keepAliveTimeout: config.keepAliveTimeoutMs,
+      headersTimeout: config.timeoutMs,
+      bodyTimeout: config.timeoutMs,
+      connect: { timeout: config.connectTimeoutMs },
+    });
+  }
+
+  async call(call: UpstreamCall): Promise<UpstreamResponse> {
+    const res = await this.pool.request({
+      method: call.method as 'GET',
+      path: this.basePath + call.path,
+      headers: call.headers,
+      body: call.body,
+      signal: call.signal,
+    });
+    return { status: res.statusCode, headers: res.headers, body: res.body as UpstreamResponse['body'] };
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+/** What a thrown upstream error means for retrying and for the answer (502 or 504). */
+export function networkFailure(err: unknown): Failure & { kind: 'network' } {
+  const code = (err as { code?: string })?.code ?? 'UNKNOWN';
+  return { kind: 'network', code, sent: !NOT_SENT.has(code), timeout: TIMEOUTS.has(code) };
+}

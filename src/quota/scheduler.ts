@@ -1,0 +1,278 @@
+import { performance } from 'node:perf_hooks';
+import type { LimitConfig, QueueConfig } from '../config/index.js';
+import { Bucket } from './bucket.js';
+import type { Lease } from './lease.js';
+import type { Blocked, QuotaStore } from './store.js';
+import type { Waiter } from './waiter.js';
+
+/** The app a request is counted for, with its share of the queue. */
+export interface AppRef {
+  readonly id: string;
+  readonly weight: number;
+  readonly priority: number;
+}
+
+/** A request the queue would not take or could not serve in time: the app gets 429 with Retry-After. */
+export class QueueRejected extends Error {
+  constructor(
+    readonly reason: 'full' | 'timeout' | 'aborted',
+    readonly bucket: Bucket,
+    readonly retryAfterSec: number,
+  ) {
+    super(
+      reason === 'full'
+        ? `Gateway queue for '${bucket.limit.name}' is full. Please try again later.`
+        : reason === 'timeout'
+          ? `Gateway waited too long for quota in '${bucket.limit.name}'. Please try again later.`
+          : 'The client went away while queued.',
+    );
+  }
+}
+
+/** What the scheduler reports as it works, for metrics. */
+export interface SchedulerObserver {
+  onAdmitted(bucket: readonly Bucket[], waitedMs: number): void;
+  onRejected(bucket: Bucket, reason: QueueRejected['reason']): void;
+}
+
+const NO_BUCKETS: readonly Bucket[] = [];
+const SWEEP_MS = 25;
+const IDLE_BUCKET_MS = 10 * 60_000;
+
+/**
+ * Admits requests into their buckets: straight through when every bucket has a token and a slot and
+ * nobody is waiting, else into the fair queue of the bucket that said no. No timer per request: one
+ * timer per bucket waiting for tokens, one sweep for deadlines while anything waits.
+ */
+export class Scheduler {
+  private readonly byLimit = new Map<LimitConfig, Map<string, Bucket>>();
+  private readonly waiting = new Set<Waiter>();
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly idleTimer: NodeJS.Timeout;
+
+  constructor(
+    readonly store: QuotaStore,
+    private readonly queue: QueueConfig,
+    private readonly observer: SchedulerObserver | null = null,
+  ) {
+    this.idleTimer = setInterval(() => this.forgetIdle(), 60_000);
+    this.idleTimer.unref();
+  }
+
+  /** The bucket of a limit for one scope, made on first use. */
+  bucket(limit: LimitConfig, scope: string): Bucket {
+    let scopes = this.byLimit.get(limit);
+    if (!scopes) {
+      scopes = new Map();
+      this.byLimit.set(limit, scopes);
+    }
+    let bucket = scopes.get(scope);
+    if (!bucket) {
+      bucket = new Bucket(limit, scope, performance.now());
+      scopes.set(scope, bucket);
+    }
+    return bucket;
+  }
+
+  *allBuckets(): IterableIterator<Bucket> {
+    for (const scopes of this.byLimit.values()) yield* scopes.values();
+  }
+
+  /** Waits for a token and a slot in every bucket; rejects with QueueRejected. */
+  acquire(buckets: readonly Bucket[], app: AppRef, deadline: number, signal?: AbortSignal): Promise<Lease> {
+    if (buckets.length === 0) return Promise.resolve(this.lease(NO_BUCKETS, 0));
+    const now = performance.now();
+    for (let i = 0; i < buckets.length; i++) {
+      buckets[i].lastUsed = now;
+      // Someone is already waiting here: going first would jump the fair queue.
+      if (buckets[i].queue.size > 0) return this.wait(buckets, app, deadline, signal, { bucket: buckets[i], waitMs: -2 }, now);
+    }
+    const taken = this.store.take(buckets, now);
+    if (taken === null) return Promise.resolve(this.lease(buckets, 0));
+    if (!(taken instanceof Promise)) return this.wait(buckets, app, deadline, signal, taken, now);
+    return taken.then((blocked) =>
+      blocked === null ? this.lease(buckets, 0) : this.wait(buckets, app, deadline, signal, blocked, now),
+    );
+  }
+
+  /** Effective limits changed (adaptive): waiters may fit now. */
+  limitsChanged(bucket: Bucket): void {
+    this.store.publishEffective(bucket);
+    if (bucket.queue.size > 0) void this.drain(bucket);
+  }
+
+  queuedCount(): number {
+    return this.waiting.size;
+  }
+
+  /** Rejects every waiter (shutdown) and stops the timers. */
+  close(): void {
+    clearInterval(this.idleTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    for (const w of [...this.waiting]) this.drop(w, 'timeout');
+    for (const b of this.allBuckets()) if (b.timer) clearTimeout(b.timer);
+  }
+
+  private wait(
+    buckets: readonly Bucket[],
+    app: AppRef,
+    deadline: number,
+    signal: AbortSignal | undefined,
+    blocked: Blocked,
+    now: number,
+  ): Promise<Lease> {
+    const home = blocked.bucket;
+    if (home.queue.size >= this.queue.maxQueued) return this.refuse(home, 'full');
+    if (deadline <= now) return this.refuse(home, 'timeout');
+    if (signal?.aborted) return this.refuse(home, 'aborted');
+    return new Promise<Lease>((resolve, reject) => {
+      const w: Waiter = {
+        buckets,
+        app: app.id,
+        weight: app.weight,
+        priority: app.priority,
+        deadline,
+        enqueuedAt: now,
+        home,
+        cancelled: false,
+        resolve,
+        reject,
+        onAbort: null,
+        signal,
+      };
+      if (signal) {
+        w.onAbort = () => this.drop(w, 'aborted');
+        signal.addEventListener('abort', w.onAbort, { once: true });
+      }
+      home.queue.push(w.app, w.weight, w.priority, w);
+      this.waiting.add(w);
+      if (!this.sweepTimer) {
+        this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+        this.sweepTimer.unref();
+      }
+      this.wake(home, blocked.waitMs);
+    });
+  }
+
+  private refuse(bucket: Bucket, reason: QueueRejected['reason']): Promise<never> {
+    this.observer?.onRejected(bucket, reason);
+    return Promise.reject(new QueueRejected(reason, bucket, this.retryAfter(bucket)));
+  }
+
+  /** Seconds until the queue ahead would have drained at the bucket's rate. */
+  private retryAfter(bucket: Bucket): number {
+    return Math.max(1, Math.ceil((bucket.queue.size + 1) / bucket.rate));
+  }
+
+  private wake(bucket: Bucket, waitMs: number): void {
+    if (waitMs === -2) void this.drain(bucket);
+    else if (waitMs >= 0) this.schedule(bucket, waitMs);
+    else if (this.store.slotPollMs > 0) this.schedule(bucket, this.store.slotPollMs);
+  }
+
+  private schedule(bucket: Bucket, waitMs: number): void {
+    const at = performance.now() + waitMs;
+    if (bucket.timer) {
+      if (bucket.timerAt <= at) return;
+      clearTimeout(bucket.timer);
+    }
+    bucket.timerAt = at;
+    bucket.timer = setTimeout(() => {
+      bucket.timer = null;
+      void this.drain(bucket);
+    }, waitMs);
+  }
+
+  /** Serves the bucket's queue, in fair order, for as long as the store says yes. */
+  private async drain(bucket: Bucket): Promise<void> {
+    if (bucket.draining) {
+      bucket.redrain = true;
+      return;
+    }
+    bucket.draining = true;
+    try {
+      do {
+        bucket.redrain = false;
+        for (;;) {
+          const w = bucket.queue.peek();
+          if (!w) break;
+          let blocked = this.store.take(w.buckets, performance.now());
+          if (blocked instanceof Promise) blocked = await blocked;
+          const atHead = bucket.queue.peek() === w;
+          if (w.cancelled) {
+            if (blocked === null) this.store.release(w.buckets);
+            continue;
+          }
+          if (blocked !== null && blocked.bucket === bucket) {
+            this.wake(bucket, blocked.waitMs === -2 ? 0 : blocked.waitMs);
+            break;
+          }
+          if (blocked === null) {
+            if (atHead) bucket.queue.shift();
+            else bucket.queue.cancel(w);
+            this.grant(w);
+          } else if (!atHead) {
+            // The queue moved while the store answered: look again from its new head.
+            continue;
+          } else {
+            bucket.queue.shift();
+            // Free here but not in another of its buckets: wait there, first in line for its app.
+            w.home = blocked.bucket;
+            blocked.bucket.queue.push(w.app, w.weight, w.priority, w, true);
+            this.wake(blocked.bucket, blocked.waitMs);
+          }
+        }
+      } while (bucket.redrain);
+    } finally {
+      bucket.draining = false;
+    }
+  }
+
+  private grant(w: Waiter): void {
+    this.waiting.delete(w);
+    if (w.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
+    w.resolve(this.lease(w.buckets, performance.now() - w.enqueuedAt));
+  }
+
+  private drop(w: Waiter, reason: QueueRejected['reason']): void {
+    if (!this.waiting.delete(w)) return;
+    w.home.queue.cancel(w);
+    if (w.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
+    this.observer?.onRejected(w.home, reason);
+    w.reject(new QueueRejected(reason, w.home, this.retryAfter(w.home)));
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const w of this.waiting) if (w.deadline <= now) this.drop(w, 'timeout');
+    if (this.waiting.size === 0 && this.sweepTimer) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = null;
+    }
+  }
+
+  private lease(buckets: readonly Bucket[], waitedMs: number): Lease {
+    this.observer?.onAdmitted(buckets, waitedMs);
+    let released = buckets.length === 0;
+    return {
+      buckets,
+      waitedMs,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.store.release(buckets);
+        for (let i = 0; i < buckets.length; i++) if (buckets[i].queue.size > 0) void this.drain(buckets[i]);
+      },
+    };
+  }
+
+  private forgetIdle(): void {
+    const now = performance.now();
+    for (const scopes of this.byLimit.values()) {
+      for (const [scope, b] of scopes) {
+        if (now - b.lastUsed > IDLE_BUCKET_MS && b.inFlight === 0 && b.queue.size === 0 && !b.timer) scopes.delete(scope);
+      }
+    }
+  }
+}

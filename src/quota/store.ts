@@ -1,0 +1,58 @@
+import type { Bucket } from './bucket.js';
+
+/** Why a take failed: the bucket that said no, and when to try again (-1: when a slot is released). */
+export interface Blocked {
+  bucket: Bucket;
+  waitMs: number;
+}
+
+/**
+ * Where tokens and slots live. The in-memory store is the default; the Redis store (src/cluster/)
+ * shares them between replicas. A take is all-or-nothing over the buckets of one request.
+ */
+export interface QuotaStore {
+  /** Takes one token and one slot from every bucket, or nothing; null when taken. */
+  take(buckets: readonly Bucket[], now: number): Blocked | null | Promise<Blocked | null>;
+  /** Gives back the slots of a take. */
+  release(buckets: readonly Bucket[]): void;
+  /** Publishes a bucket's new effective limits (adaptive) to whoever shares the store. */
+  publishEffective(bucket: Bucket): void;
+  /**
+   * How often to look again while a request waits for a slot that only another replica can free
+   * (0: never, slots are only freed here and every release wakes the queue).
+   */
+  readonly slotPollMs: number;
+  /** Whether takes are answered locally ("memory") or by a shared store, and if it is reachable now. */
+  status(): { mode: string; healthy: boolean };
+  close(): Promise<void>;
+}
+
+export class MemoryStore implements QuotaStore {
+  readonly slotPollMs = 0;
+
+  take(buckets: readonly Bucket[], now: number): Blocked | null {
+    for (let i = 0; i < buckets.length; i++) {
+      const b = buckets[i];
+      b.refill(now);
+      if (b.inFlight >= b.concurrency) return { bucket: b, waitMs: -1 };
+      if (b.tokens < 1) return { bucket: b, waitMs: Math.ceil(((1 - b.tokens) * 1000) / b.rate) };
+    }
+    for (let i = 0; i < buckets.length; i++) {
+      buckets[i].tokens -= 1;
+      buckets[i].inFlight++;
+    }
+    return null;
+  }
+
+  release(buckets: readonly Bucket[]): void {
+    for (let i = 0; i < buckets.length; i++) buckets[i].inFlight--;
+  }
+
+  publishEffective(): void {}
+
+  status() {
+    return { mode: 'memory', healthy: true };
+  }
+
+  async close(): Promise<void> {}
+}

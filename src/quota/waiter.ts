@@ -1,0 +1,19 @@
+import type { Bucket } from './bucket.js';
+import type { Lease } from './lease.js';
+
+/** A request waiting for a token and a slot in every one of its buckets. */
+export interface Waiter {
+  readonly buckets: readonly Bucket[];
+  readonly app: string;
+  readonly weight: number;
+  readonly priority: number;
+  readonly deadline: number;
+  readonly enqueuedAt: number;
+  /** The bucket whose queue holds it now. */
+  home: Bucket;
+  cancelled: boolean;
+  resolve(lease: Lease): void;
+  reject(err: Error): void;
+  onAbort: (() => void) | null;
+  signal: AbortSignal | undefined;
+}

@@ -1,0 +1,30 @@
+import { SlidingCounter } from './window.js';
+
+const FIRST = 0;
+const RETRY = 1;
+/** Retries always allowed per window, so a quiet bucket can still ride out one 429. */
+const MIN_RETRIES = 10;
+
+/** Retries may add at most `ratio` on top of first attempts over the window, so an outage cannot become a storm. */
+export class RetryBudget {
+  private readonly counter: SlidingCounter;
+
+  constructor(
+    private readonly ratio: number,
+    windowMs: number,
+  ) {
+    this.counter = new SlidingCounter(windowMs, 2);
+  }
+
+  recordFirst(now: number): void {
+    this.counter.add(FIRST, now);
+  }
+
+  /** Takes a retry from the budget when there is one left. */
+  tryRetry(now: number): boolean {
+    const retries = this.counter.sum(RETRY, now);
+    if (retries >= MIN_RETRIES && retries >= this.ratio * this.counter.sum(FIRST, now)) return false;
+    this.counter.add(RETRY, now);
+    return true;
+  }
+}

@@ -1,0 +1,142 @@
+import { readJson } from './body.js';
+import { decodeTimeCursor, encodeTimeCursor } from './cursor.js';
+import { type Dataset, datapointValue } from './data.js';
+import { itemsOf, limitOf, optionalString, type Ref, refOf } from './params.js';
+import { type Call, HttpError } from './reply.js';
+
+// Every series has one datapoint per whole second since the epoch: any window is deterministic.
+const STEP_MS = 1000;
+const MAX_ITEMS = 100;
+const RAW_LIMIT = { fallback: 100, max: 100_000 };
+const AGGREGATE_LIMIT = { fallback: 100, max: 10_000 };
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** Routes under /timeseries/data; `rest` is the path after `data`. */
+export async function datapoints(call: Call, data: Dataset, method: string, rest: string[]) {
+  if (method !== 'POST' || rest.length > 1) throw new HttpError(404, `Unknown path: ${method} timeseries/data`);
+  const body = await readJson(call.req);
+  const op = rest[0] ?? '';
+  if (op === 'list') return call.json(200, { items: list(data, body) });
+  if (op === 'latest') return call.json(200, { items: latest(data, body) });
+  if (op === '' || op === 'delete') {
+    itemsOf(body, 10_000);
+    return call.send(200, '{}');
+  }
+  throw new HttpError(404, `Unknown path: ${method} timeseries/data/${op}`);
+}
+
+/** CDF time: epoch ms, "now", or "<n><unit>-ago". */
+function timeOf(raw: unknown, fallback: number, now: number, name: string): number {
+  if (raw === undefined || raw === null) return fallback;
+  if (typeof raw === 'number' && Number.isInteger(raw)) return raw;
+  if (typeof raw === 'string') {
+    if (raw === 'now') return now;
+    if (/^-?[0-9]+$/.test(raw)) return Number(raw);
+    const m = /^([0-9]+)(ms|s|m|h|d|w)-ago$/.exec(raw);
+    if (m) return now - Number(m[1]) * UNIT_MS[m[2]];
+  }
+  throw new HttpError(400, `Invalid ${name}: ${JSON.stringify(raw)}`);
+}
+
+function granularityOf(raw: unknown): number {
+  const m = typeof raw === 'string' ? /^([0-9]*)(s|m|h|d|second|minute|hour|day)s?$/.exec(raw) : null;
+  if (!m) throw new HttpError(400, `Invalid granularity: ${JSON.stringify(raw)}`);
+  const n = m[1] === '' ? 1 : Number(m[1]);
+  const ms = UNIT_MS[m[2][0]];
+  if (n < 1) throw new HttpError(400, `Invalid granularity: ${JSON.stringify(raw)}`);
+  return n * ms;
+}
+
+interface Series {
+  id: number;
+  externalId?: string;
+  isStep?: boolean;
+  unit?: string;
+}
+
+/** Resolves every item's series first so unknown ids fail the whole request, as CDF does. */
+function resolve(data: Dataset, body: Record<string, unknown>) {
+  const items = itemsOf(body, MAX_ITEMS);
+  const ignoreUnknown = body.ignoreUnknownIds === true;
+  const found: Array<{ item: Record<string, unknown>; series: Series }> = [];
+  const absent: Ref[] = [];
+  for (const item of items) {
+    const ref = refOf(item);
+    const id = 'id' in ref ? ref.id : data.idOfExternalId('timeseries', ref.externalId);
+    const json = id === undefined ? undefined : data.get('timeseries', id);
+    if (json === undefined) absent.push(ref);
+    else found.push({ item, series: JSON.parse(json) as Series });
+  }
+  if (absent.length > 0 && !ignoreUnknown) throw new HttpError(400, 'Ids not found', { missing: absent });
+  return found;
+}
+
+function header(series: Series) {
+  return {
+    id: series.id,
+    externalId: series.externalId,
+    isString: false,
+    isStep: series.isStep ?? false,
+    unit: series.unit,
+  };
+}
+
+function list(data: Dataset, body: Record<string, unknown>) {
+  const now = Date.now();
+  return resolve(data, body).map(({ item, series }) => {
+    const start = timeOf(item.start ?? body.start, 0, now, 'start');
+    const end = timeOf(item.end ?? body.end, now, now, 'end');
+    const aggregates = item.aggregates ?? body.aggregates;
+    const cursor = optionalString(item.cursor, 'cursor');
+    let from: number | undefined;
+    if (cursor !== undefined) {
+      from = decodeTimeCursor(cursor);
+      if (from === undefined) throw new HttpError(400, `Invalid cursor: ${cursor}`);
+    }
+    if (aggregates === undefined) {
+      const limit = limitOf(item.limit ?? body.limit, RAW_LIMIT.fallback, RAW_LIMIT.max);
+      return page(series, start, end, STEP_MS, limit, from, (ts) => ({
+        timestamp: ts,
+        value: datapointValue(series.id, ts),
+      }));
+    }
+    if (!Array.isArray(aggregates) || !aggregates.every((a) => typeof a === 'string')) {
+      throw new HttpError(400, 'aggregates must be an array of strings');
+    }
+    const step = granularityOf(item.granularity ?? body.granularity);
+    const limit = limitOf(item.limit ?? body.limit, AGGREGATE_LIMIT.fallback, AGGREGATE_LIMIT.max);
+    return page(series, start, end, step, limit, from, (ts) => {
+      const point: Record<string, number> = { timestamp: ts };
+      // Stand-in numbers, deterministic like the raw points: enough for clients that page and parse.
+      for (const name of aggregates as string[])
+        point[name] = name === 'count' ? step / STEP_MS : datapointValue(series.id, ts);
+      return point;
+    });
+  });
+}
+
+function page(
+  series: Series,
+  start: number,
+  end: number,
+  step: number,
+  limit: number,
+  from: number | undefined,
+  point: (timestamp: number) => object,
+) {
+  let ts = Math.max(0, Math.ceil(start / step) * step);
+  if (from !== undefined && from > ts) ts = from;
+  const points: object[] = [];
+  for (; ts < end && points.length < limit; ts += step) points.push(point(ts));
+  return { ...header(series), datapoints: points, ...(ts < end ? { nextCursor: encodeTimeCursor(ts) } : {}) };
+}
+
+function latest(data: Dataset, body: Record<string, unknown>) {
+  const now = Date.now();
+  return resolve(data, body).map(({ item, series }) => {
+    const before = timeOf(item.before, now, now, 'before');
+    const ts = Math.floor((before - 1) / STEP_MS) * STEP_MS;
+    const datapoints = ts >= 0 ? [{ timestamp: ts, value: datapointValue(series.id, ts) }] : [];
+    return { ...header(series), datapoints };
+  });
+}

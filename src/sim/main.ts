@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { type SimLimit, type SimOptions, startSimulator } from './index.js';
+
+const USAGE = `Usage: cdf-sim [options]
+  --port <n>                   listen port (default 4000; 0 = random)
+  --host <addr>                listen address (default 127.0.0.1)
+  --latency-ms <ms>            added before answering each /api call
+  --rate <n> --burst <n> --concurrency <n>
+                               per project and API family limits (unset = unlimited)
+  --identity-rate <n> --identity-burst <n> --identity-concurrency <n>
+                               per identity and API family limits
+  --charge-throttled           a 429 still takes a token from the rate bucket
+  --retry-after <seconds>      429s carry Retry-After
+  --items <n>                  items per resource type (default 1000)
+`;
+
+function number(flag: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n < 0) throw new Error(`--${flag} must be a non-negative number`);
+  return n;
+}
+
+/** A limit when any of its flags is given; missing ones are unlimited, except burst which defaults to the rate. */
+function limit(rate?: number, burst?: number, concurrency?: number): SimLimit | null {
+  if (rate === undefined && burst === undefined && concurrency === undefined) return null;
+  const r = rate ?? Number.POSITIVE_INFINITY;
+  return { rate: r, burst: burst ?? r, concurrency: concurrency ?? Number.POSITIVE_INFINITY };
+}
+
+function parse(argv: string[]): Partial<SimOptions> | undefined {
+  const str = { type: 'string' } as const;
+  const { values: v } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      port: str,
+      host: str,
+      'latency-ms': str,
+      rate: str,
+      burst: str,
+      concurrency: str,
+      'identity-rate': str,
+      'identity-burst': str,
+      'identity-concurrency': str,
+      'charge-throttled': { type: 'boolean' },
+      'retry-after': str,
+      items: str,
+    },
+  });
+  if (v.help) return undefined;
+  const n = (flag: keyof typeof v) => number(flag, v[flag] as string | undefined);
+  return {
+    host: v.host ?? '127.0.0.1',
+    port: n('port') ?? 4000,
+    latencyMs: n('latency-ms') ?? 0,
+    project: limit(n('rate'), n('burst'), n('concurrency')),
+    identity: limit(n('identity-rate'), n('identity-burst'), n('identity-concurrency')),
+    chargeThrottled: v['charge-throttled'] ?? false,
+    retryAfterSeconds: n('retry-after') ?? null,
+    items: n('items') ?? 1000,
+  };
+}
+
+async function main(): Promise<void> {
+  let options: Partial<SimOptions> | undefined;
+  try {
+    options = parse(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (!options) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const sim = await startSimulator(options);
+  process.stdout.write(`CDF simulator listening on ${sim.url}\n`);
+  let closing = false;
+  const stop = () => {
+    if (closing) return;
+    closing = true;
+    // Pending latency or slow timers would otherwise keep the process alive after the server closes.
+    sim.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`cdf-sim: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,78 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { IdentityStats, RequestRecord, SimStats } from './types.js';
+
+const MAX_KEYS = 1000;
+const MAX_REQUESTS = 200;
+
+export class Stats {
+  calls = 0;
+  ok = 0;
+  throttled = 0;
+  faults = 0;
+  inFlight = 0;
+  maxInFlight = 0;
+  created = 0;
+  private byIdentity = new Map<string, IdentityStats>();
+  private byPath = new Map<string, number>();
+  // A ring buffer: recording a request is one store, not an array shift.
+  private ring: RequestRecord[] = [];
+  private ringNext = 0;
+
+  /** Counts an arriving /api call. */
+  begin(method: string, url: string, path: string, headers: IncomingHttpHeaders): void {
+    this.calls++;
+    if (++this.inFlight > this.maxInFlight) this.maxInFlight = this.inFlight;
+    const key = `${method} ${path}`;
+    const n = this.byPath.get(key);
+    if (n !== undefined) this.byPath.set(key, n + 1);
+    else if (this.byPath.size < MAX_KEYS) this.byPath.set(key, 1);
+    const record: RequestRecord = { method, url, headers };
+    if (this.ring.length < MAX_REQUESTS) this.ring.push(record);
+    else this.ring[this.ringNext] = record;
+    this.ringNext = (this.ringNext + 1) % MAX_REQUESTS;
+  }
+
+  end(): void {
+    this.inFlight--;
+  }
+
+  /** The counters for an identity; a throwaway object once MAX_KEYS identities are tracked. */
+  identity(id: string): IdentityStats {
+    let s = this.byIdentity.get(id);
+    if (!s) {
+      s = { calls: 0, ok: 0, throttled: 0 };
+      if (this.byIdentity.size < MAX_KEYS) this.byIdentity.set(id, s);
+    }
+    return s;
+  }
+
+  snapshot(): SimStats {
+    const full = this.ring.length === MAX_REQUESTS;
+    return {
+      calls: this.calls,
+      ok: this.ok,
+      throttled: this.throttled,
+      faults: this.faults,
+      inFlight: this.inFlight,
+      maxInFlight: this.maxInFlight,
+      byIdentity: Object.fromEntries([...this.byIdentity].map(([k, v]) => [k, { ...v }])),
+      byPath: Object.fromEntries(this.byPath),
+      created: this.created,
+      requests: full ? [...this.ring.slice(this.ringNext), ...this.ring.slice(0, this.ringNext)] : [...this.ring],
+    };
+  }
+
+  /** inFlight is a live gauge, not a counter: calls still running will decrement it. */
+  reset(): void {
+    this.calls = 0;
+    this.ok = 0;
+    this.throttled = 0;
+    this.faults = 0;
+    this.maxInFlight = this.inFlight;
+    this.created = 0;
+    this.byIdentity = new Map();
+    this.byPath = new Map();
+    this.ring = [];
+    this.ringNext = 0;
+  }
+}

@@ -1,0 +1,91 @@
+/** Requests/s refill, bucket size, max in flight. `Infinity` in a field means that dimension is unlimited. */
+export interface SimLimit {
+  rate: number;
+  burst: number;
+  concurrency: number;
+}
+
+export interface SimOptions {
+  /** Default 127.0.0.1. */
+  host: string;
+  /** Default 0 (a random free port); after start it holds the bound port. */
+  port: number;
+  /** Added before answering each /api call (default 0). */
+  latencyMs: number;
+  /** Per project AND per API family (first path segment after the project); null = unlimited. */
+  project: SimLimit | null;
+  /** Per identity (bearer token, or a JWT's sub/oid claim) AND per family; null = unlimited. */
+  identity: SimLimit | null;
+  /** A 429 still takes a token from the rate bucket (CDF's docs warn throttled calls may use budget). */
+  chargeThrottled: boolean;
+  /** When set, throttle 429s carry `Retry-After: N`. */
+  retryAfterSeconds: number | null;
+  /** Items per resource type (assets, events, timeseries), default 1000. */
+  items: number;
+}
+
+export interface Fault {
+  /** Affects the next `count` matching calls. */
+  count: number;
+  /** Substring of the path without query (default: every /api call). */
+  match?: string;
+  method?: string;
+  /** Answer with this status and CDF's error body. */
+  status?: number;
+  /** Destroy the socket without answering (connection reset). */
+  reset?: boolean;
+  /** Wait this long before answering normally (or before the status / reset). */
+  delayMs?: number;
+  /** Retry-After header on the injected answer. */
+  retryAfter?: string;
+  /** Adds `cdf-is-auto-retryable: true` and `"isAutoRetryable": true` in the body. */
+  autoRetryable?: boolean;
+  /** With reset: send headers and part of the body first, then destroy. */
+  afterHeaders?: boolean;
+}
+
+export interface IdentityStats {
+  calls: number;
+  ok: number;
+  throttled: number;
+}
+
+export interface RequestRecord {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface SimStats {
+  /** /api calls received (including throttled and faulted). */
+  calls: number;
+  /** Answered 2xx. */
+  ok: number;
+  /** Answered 429 by the throttle (not by faults). */
+  throttled: number;
+  faults: number;
+  inFlight: number;
+  maxInFlight: number;
+  byIdentity: Record<string, IdentityStats>;
+  /** "METHOD /path/without/query" -> count, first 1000 distinct keys. */
+  byPath: Record<string, number>;
+  /** Items created via create calls. */
+  created: number;
+  /** The last 200 requests seen, oldest first. */
+  requests: RequestRecord[];
+}
+
+export interface Simulator {
+  /** E.g. http://127.0.0.1:41234 */
+  url: string;
+  /** Live: update(...) changes this object in place. */
+  options: SimOptions;
+  /** Buckets keep their state; new rate/burst/concurrency apply from now. host/port are ignored. */
+  update(options: Partial<SimOptions>): void;
+  stats(): SimStats;
+  /** Zeroes the counters, refills buckets, drops queued faults and created items. */
+  reset(): void;
+  inject(fault: Fault): void;
+  /** Closes the server and all sockets. */
+  close(): Promise<void>;
+}
