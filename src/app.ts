@@ -1,13 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { createResponseCache, type ResponseCache } from './cache/index.js';
 import { cdfErrorBody, unsafeTargetReason, VersionPolicy } from './cdf/index.js';
+import { createQuotaStore } from './cluster/index.js';
 import type { GatewayConfig } from './config/index.js';
 import { createLogger } from './log.js';
-import { createQuotaStore } from './cluster/index.js';
 import { createMetrics, type Telemetry } from './metrics/index.js';
 import { Forwarder, Pipeline, Upstream } from './proxy/index.js';
 import { AppDirectory, LimitTable, type QuotaStore, Scheduler } from './quota/index.js';
@@ -102,15 +102,22 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     return503OnClosing: false,
     keepAliveTimeout: config.server.keepAliveTimeoutMs,
     serverFactory: (handler) =>
-      createServer({ keepAliveTimeout: config.server.keepAliveTimeoutMs }, (req: IncomingMessage, res: ServerResponse) => {
-        // Refused before routing: nothing in a request may steer the gateway to another host or path.
-        const reason = unsafeTargetReason(req.url ?? '');
-        if (reason === null) return handler(req, res);
-        const body = cdfErrorBody(400, `Bad request target: ${reason}.`);
-        res.writeHead(400, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
-        res.end(body);
-        log.info({ method: req.method, status: 400, err: reason }, 'request');
-      }),
+      createServer(
+        { keepAliveTimeout: config.server.keepAliveTimeoutMs },
+        (req: IncomingMessage, res: ServerResponse) => {
+          // Refused before routing: nothing in a request may steer the gateway to another host or path.
+          const reason = unsafeTargetReason(req.url ?? '');
+          if (reason === null) return handler(req, res);
+          const body = cdfErrorBody(400, `Bad request target: ${reason}.`);
+          res.writeHead(400, {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+            connection: 'close',
+          });
+          res.end(body);
+          log.info({ method: req.method, status: 400, err: reason }, 'request');
+        },
+      ),
   });
 
   // Bodies are the pipeline's business: fastify must leave the stream unread.
@@ -139,7 +146,10 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   app.setErrorHandler((err, _req, reply) => {
     const status = (err as { statusCode?: number }).statusCode ?? 500;
     if (status >= 500) log.error({ err }, 'gateway error');
-    reply.code(status).type('application/json').send(cdfErrorBody(status, (err as Error).message));
+    reply
+      .code(status)
+      .type('application/json')
+      .send(cdfErrorBody(status, (err as Error).message));
   });
 
   const parts: GatewayParts = { config, log, upstream, store, scheduler, circuit, cache, telemetry };

@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import type { LogConfig } from './config/index.js';
 
 /** Credentials are never written, whatever a log call is handed. */
@@ -19,7 +19,10 @@ export function createLogger(config: LogConfig, destination?: NodeJS.WritableStr
   const pretty = config.pretty === 'auto' ? process.stdout.isTTY === true && !destination : config.pretty;
   const options = { level: config.level, redact: { paths: REDACT, censor: '[redacted]' }, base: undefined };
   if (pretty) {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
+    return pino({
+      ...options,
+      transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } },
+    });
   }
   return destination ? pino(options, destination as pino.DestinationStream) : pino(options);
 }

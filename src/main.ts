@@ -29,14 +29,21 @@ async function main(): Promise<void> {
     const url = await gateway.listen();
     gateway.log.info({ url, upstream: gateway.config.upstream.baseUrl }, 'cdf-gateway listening');
   } catch (err) {
-    startupFailure(new Error(`server.port: cannot listen on ${gateway.config.server.host}:${gateway.config.server.port} (${(err as Error).message})`));
+    startupFailure(
+      new Error(
+        `server.port: cannot listen on ${gateway.config.server.host}:${gateway.config.server.port} (${(err as Error).message})`,
+      ),
+    );
   }
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    gateway.log.info({ signal, graceMs: gateway.config.server.shutdownGraceMs }, 'draining: finishing requests in flight');
+    gateway.log.info(
+      { signal, graceMs: gateway.config.server.shutdownGraceMs },
+      'draining: finishing requests in flight',
+    );
     gateway.close().then(
       () => {
         gateway.log.info('stopped');

@@ -246,7 +246,8 @@ describe('auth and request ids', () => {
 
 describe('throttling', () => {
   it('rate-limits per project and family with the CDF 429 body and Retry-After', async () => {
-    const s = await start({ project: { rate: 5, burst: 5, concurrency: 100 }, retryAfterSeconds: 2 });
+    // Slow refill (one token per 500 ms) so a loaded machine cannot earn a token during the burst.
+    const s = await start({ project: { rate: 2, burst: 5, concurrency: 100 }, retryAfterSeconds: 2 });
     const statuses: number[] = [];
     let throttled: Answer | undefined;
     for (let i = 0; i < 8; i++) {
@@ -256,7 +257,7 @@ describe('throttling', () => {
     }
     expect(statuses).toEqual([200, 200, 200, 200, 200, 429, 429, 429]);
     expect(throttled?.text).toBe(
-      `{"error":{"code":429,"message":"Project exceeded maximum number='5' of requests per second. Please try again later."}}`,
+      `{"error":{"code":429,"message":"Project exceeded maximum number='2' of requests per second. Please try again later."}}`,
     );
     expect(throttled?.headers.get('content-type')).toBe('application/json');
     expect(throttled?.headers.get('retry-after')).toBe('2');
@@ -264,7 +265,7 @@ describe('throttling', () => {
     expect((await get(s, `${P}/events?limit=1`)).status).toBe(200);
     expect((await get(s, '/api/v1/projects/other/assets?limit=1')).status).toBe(200);
     expect((await get(s, `${P}/_sim/slow?ms=0`)).status).toBe(200);
-    await sleep(450);
+    await sleep(600);
     expect((await get(s, `${P}/assets?limit=1`)).status).toBe(200);
     expect(s.stats()).toMatchObject({ throttled: 3 });
   });

@@ -1,6 +1,6 @@
+import type { UpstreamAnswer } from '../proxy/answer.js';
 import type { Exchange } from '../proxy/exchange.js';
 import type { HeaderMap } from '../proxy/headers.js';
-import type { UpstreamAnswer } from '../proxy/answer.js';
 
 /** A complete 200 answer held in memory. */
 export interface CachedAnswer {

@@ -7,7 +7,9 @@ export function cdfErrorBody(code: number, message: string, extra?: Record<strin
 export function cdfErrorMessage(body: Buffer | string | null): string | null {
   if (body === null || body.length === 0) return null;
   try {
-    const parsed = JSON.parse(typeof body === 'string' ? body : body.toString('utf8')) as { error?: { message?: unknown } };
+    const parsed = JSON.parse(typeof body === 'string' ? body : body.toString('utf8')) as {
+      error?: { message?: unknown };
+    };
     return typeof parsed?.error?.message === 'string' ? parsed.error.message : null;
   } catch {
     return null;

@@ -16,10 +16,9 @@ export function identityOf(authorization: string | undefined): string {
   const secondDot = firstDot === -1 ? -1 : token.indexOf('.', firstDot + 1);
   if (secondDot !== -1) {
     try {
-      const claims = JSON.parse(Buffer.from(token.slice(firstDot + 1, secondDot), 'base64url').toString('utf8')) as Record<
-        string,
-        unknown
-      >;
+      const claims = JSON.parse(
+        Buffer.from(token.slice(firstDot + 1, secondDot), 'base64url').toString('utf8'),
+      ) as Record<string, unknown>;
       for (const claim of ['oid', 'sub', 'appid'] as const) {
         const v = claims[claim];
         if (typeof v === 'string' && v.length > 0 && v.length <= 128) return `${claim}:${v}`;

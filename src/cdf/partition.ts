@@ -7,8 +7,10 @@ export function partitionProblem(value: unknown, max: number): string | null {
   const m = /^(\d{1,9})\/(\d{1,9})$/.exec(value);
   const part = m ? Number(m[1]) : 0;
   const of = m ? Number(m[2]) : 0;
-  if (!m || part < 1 || of < 1 || part > of) return `partition: expected "m/n" with 1 <= m <= n, got ${JSON.stringify(value)}`;
-  if (max > 0 && of > max) return `partition: at most ${max} partitions are allowed, got ${of} (CDF advises at most 10)`;
+  if (!m || part < 1 || of < 1 || part > of)
+    return `partition: expected "m/n" with 1 <= m <= n, got ${JSON.stringify(value)}`;
+  if (max > 0 && of > max)
+    return `partition: at most ${max} partitions are allowed, got ${of} (CDF advises at most 10)`;
   return null;
 }
 

@@ -12,7 +12,9 @@ function readYaml(path: string): unknown {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(`config file ${path}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw new ConfigError(
+      `config file ${path}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+    );
   }
   try {
     return parse(text) ?? {};
@@ -30,11 +32,13 @@ export function layer(base: unknown, overlay: unknown): unknown {
   return out;
 }
 
-const isMapping = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isMapping = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
 
 function envNumber(name: string, value: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new ConfigError(`${name}: expected a number, got ${JSON.stringify(value)}`);
+  if (value.trim() === '' || !Number.isFinite(n))
+    throw new ConfigError(`${name}: expected a number, got ${JSON.stringify(value)}`);
   return n;
 }
 

@@ -69,11 +69,14 @@ export function oneOrMany(item: Check): Check {
 
 export function obj(fields: Record<string, Check>): Check {
   return (value, path) => {
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) return fail(path || 'config', 'a mapping', value);
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      return fail(path || 'config', 'a mapping', value);
     const input = value as Record<string, unknown>;
     for (const key of Object.keys(input)) {
       if (!(key in fields)) {
-        throw new ConfigError(`${path ? `${path}.` : ''}${key}: unknown key (expected one of ${Object.keys(fields).join(', ')})`);
+        throw new ConfigError(
+          `${path ? `${path}.` : ''}${key}: unknown key (expected one of ${Object.keys(fields).join(', ')})`,
+        );
       }
     }
     const out: Record<string, unknown> = {};

@@ -1,5 +1,5 @@
 import { ConfigError } from './error.js';
-import { bool, list, num, nullable, obj, oneOf, oneOrMany, optional, str } from './schema.js';
+import { bool, list, nullable, num, obj, oneOf, oneOrMany, optional, str } from './schema.js';
 import type { GatewayConfig } from './types.js';
 
 const CDF_VERSION = /^(\d{4})(\d{2})(\d{2})(-beta|-alpha)?$/;
@@ -16,7 +16,10 @@ export function isCdfVersion(value: string): boolean {
 
 const version = (value: unknown, path: string) => {
   const s = str({ describe: 'a cdf-version YYYYMMDD with optional -beta or -alpha' })(value, path) as string;
-  if (!isCdfVersion(s)) throw new ConfigError(`${path}: expected a cdf-version YYYYMMDD with optional -beta or -alpha, got ${JSON.stringify(value)}`);
+  if (!isCdfVersion(s))
+    throw new ConfigError(
+      `${path}: expected a cdf-version YYYYMMDD with optional -beta or -alpha, got ${JSON.stringify(value)}`,
+    );
   return s;
 };
 const pattern = str({ pattern: /^\/[^\s?#]*$/, describe: 'a path pattern starting with "/" (globs * and **)' });
@@ -41,10 +44,14 @@ const schema = obj({
       try {
         url = new URL(s);
       } catch {
-        throw new ConfigError(`${path}: expected an http(s) URL such as https://api.cognitedata.com, got ${JSON.stringify(value)}`);
+        throw new ConfigError(
+          `${path}: expected an http(s) URL such as https://api.cognitedata.com, got ${JSON.stringify(value)}`,
+        );
       }
       if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username || url.search || url.hash) {
-        throw new ConfigError(`${path}: expected an http(s) origin without credentials, query or fragment, got ${JSON.stringify(value)}`);
+        throw new ConfigError(
+          `${path}: expected an http(s) origin without credentials, query or fragment, got ${JSON.stringify(value)}`,
+        );
       }
       // Keep a base path if one is given (a CDF behind another prefix), without a trailing slash.
       return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
@@ -94,12 +101,24 @@ const schema = obj({
     budgetWindowMs: positiveInt,
   }),
   adaptive: obj({ enabled: bool, decrease: share, increase: share, intervalMs: positiveInt, floor: share }),
-  circuit: obj({ enabled: bool, windowMs: positiveInt, minCalls: positiveInt, failureRatio: share, openMs: positiveInt }),
+  circuit: obj({
+    enabled: bool,
+    windowMs: positiveInt,
+    minCalls: positiveInt,
+    failureRatio: share,
+    openMs: positiveInt,
+  }),
   cache: obj({
     maxBytes: num({ int: true, min: 0 }),
     maxEntryBytes: num({ int: true, min: 0 }),
     staleIfErrorMs: ms,
-    rules: list(obj({ match: oneOrMany(pattern), methods: optional(list(method, { nonEmpty: true }), ['GET']), ttlMs: positiveInt })),
+    rules: list(
+      obj({
+        match: oneOrMany(pattern),
+        methods: optional(list(method, { nonEmpty: true }), ['GET']),
+        ttlMs: positiveInt,
+      }),
+    ),
   }),
   metrics: obj({
     enabled: bool,
@@ -120,11 +139,14 @@ export function validateConfig(raw: unknown): GatewayConfig {
   const config = schema(raw, '') as GatewayConfig;
   const seen = new Set<string>();
   config.limits.forEach((limit, i) => {
-    if (seen.has(limit.name)) throw new ConfigError(`limits[${i}].name: expected a unique name, got ${JSON.stringify(limit.name)} twice`);
+    if (seen.has(limit.name))
+      throw new ConfigError(`limits[${i}].name: expected a unique name, got ${JSON.stringify(limit.name)} twice`);
     seen.add(limit.name);
   });
   if (config.retry.maxDelayMs < config.retry.baseDelayMs) {
-    throw new ConfigError(`retry.maxDelayMs: expected a number >= retry.baseDelayMs (${config.retry.baseDelayMs}), got ${config.retry.maxDelayMs}`);
+    throw new ConfigError(
+      `retry.maxDelayMs: expected a number >= retry.baseDelayMs (${config.retry.baseDelayMs}), got ${config.retry.maxDelayMs}`,
+    );
   }
   return config;
 }

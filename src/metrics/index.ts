@@ -1,8 +1,16 @@
-import type { FastifyInstance } from 'fastify';
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
 import type { GatewayParts } from '../app.js';
+import { cdfErrorBody } from '../cdf/index.js';
 import type { GatewayConfig } from '../config/index.js';
+import { registerDashboard } from '../dashboard/index.js';
+import { History } from './history.js';
+import { PrometheusExport } from './prometheus.js';
+import { Recorder } from './recorder.js';
 import { noTelemetry, type Telemetry } from './telemetry.js';
 
+export type { DashboardBucket, DashboardData } from './history.js';
 export type { Telemetry } from './telemetry.js';
 
 /** Telemetry that feeds Prometheus and the dashboard, plus the admin routes that show them. */
@@ -15,11 +23,77 @@ export interface Metrics {
   close(): Promise<void>;
 }
 
-export function createMetrics(_config: GatewayConfig): Metrics {
+/**
+ * With `metrics.enabled: false` nothing is counted and no route is added (so /metrics on the main port
+ * goes to CDF like any path). Otherwise: a registry of its own per gateway, a recorder on the request
+ * path, and a dashboard history sampled once per second while the gateway runs.
+ */
+export function createMetrics(config: GatewayConfig): Metrics {
+  if (!config.metrics.enabled) {
+    return { telemetry: noTelemetry, async mount() {}, adminUrl: () => null, async close() {} };
+  }
+  // One registry per gateway: tests (and embedders) run several gateways in one process.
+  const registry = new Registry();
+  const recorder = new Recorder(
+    registry,
+    config.limits,
+    config.metrics.maxClients,
+    config.clients.map((c) => c.name),
+  );
+  const exporter = new PrometheusExport(recorder, registry);
+  const history = new History(recorder);
+  let admin: FastifyInstance | null = null;
+  let adminUrl: string | null = null;
+  let closed = false;
+
+  const routes = (target: FastifyInstance) => {
+    target.get('/metrics', async (_req, reply) => {
+      const text = await exporter.scrape();
+      reply.header('content-type', exporter.contentType).header('cache-control', 'no-store').send(text);
+    });
+    registerDashboard(target, () => history.toJSON());
+  };
+
   return {
-    telemetry: noTelemetry,
-    async mount() {},
-    adminUrl: () => null,
-    async close() {},
+    telemetry: recorder,
+    async mount(app, parts) {
+      exporter.attach(parts);
+      history.start(parts);
+      const port = config.metrics.port;
+      if (port === null) {
+        routes(app);
+        return;
+      }
+      admin = Fastify({ logger: false, forceCloseConnections: true });
+      routes(admin);
+      admin.setNotFoundHandler((_req, reply) => {
+        reply
+          .code(404)
+          .type('application/json')
+          .send(cdfErrorBody(404, 'Not found: the admin port serves /metrics and /dashboard.'));
+      });
+      try {
+        await admin.listen({ host: config.metrics.host ?? config.server.host, port });
+      } catch (err) {
+        history.stop();
+        await admin.close();
+        admin = null;
+        throw err;
+      }
+      const address = admin.server.address() as AddressInfo;
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      adminUrl = `http://${host}:${address.port}`;
+      parts.log.info({ url: adminUrl }, 'admin server listening (/metrics, /dashboard)');
+    },
+    adminUrl: () => adminUrl,
+    async close() {
+      if (closed) return;
+      closed = true;
+      history.stop();
+      const server = admin;
+      admin = null;
+      adminUrl = null;
+      if (server) await server.close();
+    },
   };
 }

@@ -5,8 +5,9 @@ import { GatewayError } from './errors.js';
 /** A request body: none, read whole (can be sent again), or streamed through as it arrives (cannot). */
 export type RequestBody = null | Buffer | Readable;
 
+// The rest of the body is not read: the connection cannot carry another request.
 const tooLarge = (limit: number) =>
-  new GatewayError(413, `Request body is larger than the gateway's limit of ${limit} bytes.`);
+  new GatewayError(413, `Request body is larger than the gateway's limit of ${limit} bytes.`, { connection: 'close' });
 
 /**
  * Reads the body whole when it is at most `bufferUpTo` bytes, so that it can be retried and keyed;
@@ -31,12 +32,16 @@ export function readRequestBody(req: IncomingMessage, bufferUpTo: number, limit:
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       chunks.push(chunk);
-      if (size > bufferUpTo) {
+      if (size > limit) {
+        // Checked on every chunk: the limit may be below bufferUpTo (a chunked body has no declared size).
+        cleanup();
+        req.pause();
+        reject(tooLarge(limit));
+      } else if (size > bufferUpTo) {
         // Too big to keep: stream what was read and the rest.
         cleanup();
         req.pause();
-        if (size > limit) reject(tooLarge(limit));
-        else resolve(limited(req, chunks, size, limit));
+        resolve(limited(req, chunks, size, limit));
       }
     };
     const onEnd = () => {

@@ -54,13 +54,22 @@ export class Forwarder {
       ex.attempts++;
       let now = performance.now();
       if (!circuit.allow(now)) {
-        throw new GatewayError(503, 'CDF is failing; the gateway is not sending calls for a moment. Please try again later.', {
-          'retry-after': String(circuit.retryAfterSec(now)),
-        });
+        throw new GatewayError(
+          503,
+          'CDF is failing; the gateway is not sending calls for a moment. Please try again later.',
+          {
+            'retry-after': String(circuit.retryAfterSec(now)),
+          },
+        );
       }
       let lease: Lease;
       try {
-        lease = await scheduler.acquire(ex.buckets, ex.app, Math.min(now + config.queue.maxWaitMs, deadline), ex.abort.signal);
+        lease = await scheduler.acquire(
+          ex.buckets,
+          ex.app,
+          Math.min(now + config.queue.maxWaitMs, deadline),
+          ex.abort.signal,
+        );
       } catch (err) {
         if (circuit.state === 'half-open') circuit.abandon();
         if (err instanceof QueueRejected) {
@@ -87,6 +96,11 @@ export class Forwarder {
         if (ex.abort.signal.aborted) {
           circuit.abandon();
           throw new GatewayError(499, 'The client went away.');
+        }
+        if (err instanceof GatewayError) {
+          // The app's streamed body failed (past server.bodyLimitBytes): its answer, not a CDF failure.
+          circuit.abandon();
+          throw err;
         }
         const failure = networkFailure(err);
         circuit.record(false, ended);
@@ -129,7 +143,7 @@ export class Forwarder {
         }
       }
       telemetry.upstreamAttempt(ex, status, performance.now() - now);
-      if (status === 429) this.parts.adaptive.onThrottled(lease.buckets, cdfErrorMessage(body), performance.now());
+      if (status === 429) this.parts.adaptive.onThrottled(lease.buckets, cdfErrorMessage(body), performance.now(), now);
       if (body === null) {
         if (status === 429) telemetry.upstreamThrottled(ex, false);
         return this.answer(res, lease);
@@ -159,7 +173,10 @@ export class Forwarder {
     if (now + delay >= deadline) return false;
     if (!this.tryBudget(ex, now)) {
       telemetry.retryBudgetExhausted(ex);
-      log.warn({ reqId: ex.requestId, reason, attempt: ex.attempts }, 'retry budget exhausted: passing the failure back');
+      log.warn(
+        { reqId: ex.requestId, reason, attempt: ex.attempts },
+        'retry budget exhausted: passing the failure back',
+      );
       return false;
     }
     telemetry.retried(ex, reason);
@@ -196,7 +213,12 @@ export class Forwarder {
   }
 
   private answer(res: UpstreamResponse, lease: Lease): UpstreamAnswer {
-    return { status: res.status, headers: downstreamResponseHeaders(res.headers), body: res.body, release: lease.release };
+    return {
+      status: res.status,
+      headers: downstreamResponseHeaders(res.headers),
+      body: res.body,
+      release: lease.release,
+    };
   }
 }
 

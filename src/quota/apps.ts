@@ -15,7 +15,12 @@ export class AppDirectory {
     for (const c of clients) this.configured.set(c.name, c);
   }
 
-  resolve(clientKey: string | string[] | undefined, cdpApp: string | string[] | undefined, identity: () => string | null, address: string | undefined): AppRef {
+  resolve(
+    clientKey: string | string[] | undefined,
+    cdpApp: string | string[] | undefined,
+    identity: () => string | null,
+    address: string | undefined,
+  ): AppRef {
     const id = first(clientKey) ?? first(cdpApp) ?? identity() ?? address ?? 'unknown';
     let app = this.known.get(id);
     if (!app) {

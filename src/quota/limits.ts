@@ -1,5 +1,5 @@
-import type { LimitConfig } from '../config/index.js';
 import { PatternIndex } from '../cdf/pattern.js';
+import type { LimitConfig } from '../config/index.js';
 
 const CACHE_MAX = 4096;
 

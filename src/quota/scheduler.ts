@@ -85,7 +85,8 @@ export class Scheduler {
     for (let i = 0; i < buckets.length; i++) {
       buckets[i].lastUsed = now;
       // Someone is already waiting here: going first would jump the fair queue.
-      if (buckets[i].queue.size > 0) return this.wait(buckets, app, deadline, signal, { bucket: buckets[i], waitMs: -2 }, now);
+      if (buckets[i].queue.size > 0)
+        return this.wait(buckets, app, deadline, signal, { bucket: buckets[i], waitMs: -2 }, now);
     }
     const taken = this.store.take(buckets, now);
     if (taken === null) return Promise.resolve(this.lease(buckets, 0));
@@ -213,8 +214,6 @@ export class Scheduler {
             else bucket.queue.cancel(w);
             this.grant(w);
           } else if (!atHead) {
-            // The queue moved while the store answered: look again from its new head.
-            continue;
           } else {
             bucket.queue.shift();
             // Free here but not in another of its buckets: wait there, first in line for its app.
@@ -271,7 +270,8 @@ export class Scheduler {
     const now = performance.now();
     for (const scopes of this.byLimit.values()) {
       for (const [scope, b] of scopes) {
-        if (now - b.lastUsed > IDLE_BUCKET_MS && b.inFlight === 0 && b.queue.size === 0 && !b.timer) scopes.delete(scope);
+        if (now - b.lastUsed > IDLE_BUCKET_MS && b.inFlight === 0 && b.queue.size === 0 && !b.timer)
+          scopes.delete(scope);
       }
     }
   }

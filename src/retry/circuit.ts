@@ -55,7 +55,8 @@ export class CircuitBreaker {
     if (!ok) this.counter.add(FAILURES, now);
     if (this.state === 'closed' && !ok) {
       const calls = this.counter.sum(CALLS, now);
-      if (calls >= this.config.minCalls && this.counter.sum(FAILURES, now) / calls >= this.config.failureRatio) this.open(now);
+      if (calls >= this.config.minCalls && this.counter.sum(FAILURES, now) / calls >= this.config.failureRatio)
+        this.open(now);
     }
   }
 

@@ -72,5 +72,7 @@ function echo(call: Call): void {
 }
 
 function slow(call: Call, ms: number): void {
-  setTimeout(() => call.send(200, '{}'), ms);
+  const timer = setTimeout(() => call.send(200, '{}'), ms);
+  // A long wait for a client that left (or a closed simulator) must not keep the process alive.
+  call.res.once('close', () => clearTimeout(timer));
 }

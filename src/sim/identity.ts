@@ -2,7 +2,7 @@
 const cache = new Map<string, string>();
 const MAX_CACHED = 10_000;
 
-/** The caller's identity from `Authorization: Bearer <token>`: a JWT's sub (or oid) claim, else the token itself. */
+/** The caller's identity from `Authorization: Bearer <token>`: a JWT's oid (or sub) claim, else the token itself. */
 export function identityOf(authorization: string | undefined): string | undefined {
   if (authorization === undefined || authorization.length < 8) return undefined;
   if (authorization.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
@@ -24,8 +24,9 @@ function claimOf(token: string): string | undefined {
     const payload: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
     if (typeof payload !== 'object' || payload === null) return undefined;
     const { sub, oid } = payload as { sub?: unknown; oid?: unknown };
-    if (typeof sub === 'string' && sub !== '') return sub;
+    // oid first, like the gateway: Entra ID's sub differs per client app for the same principal.
     if (typeof oid === 'string' && oid !== '') return oid;
+    if (typeof sub === 'string' && sub !== '') return sub;
   } catch {
     // Not a JWT after all: the raw token is the identity.
   }

@@ -14,7 +14,7 @@ export interface SimOptions {
   latencyMs: number;
   /** Per project AND per API family (first path segment after the project); null = unlimited. */
   project: SimLimit | null;
-  /** Per identity (bearer token, or a JWT's sub/oid claim) AND per family; null = unlimited. */
+  /** Per identity (bearer token, or a JWT's oid/sub claim) AND per family; null = unlimited. */
   identity: SimLimit | null;
   /** A 429 still takes a token from the rate bucket (CDF's docs warn throttled calls may use budget). */
   chargeThrottled: boolean;

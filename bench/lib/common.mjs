@@ -1,0 +1,176 @@
+// What every benchmark needs: the simulator, the gateway, autocannon, tables, result files.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, LOAD_CORE, PINNING, PROXY_CORE, ROOT, run, startNode, waitForHttp } from './proc.mjs';
+
+export const DIST = join(ROOT, 'dist');
+export const RESULTS = join(ROOT, 'bench', 'results');
+export const TOKEN = 'Bearer bench-token';
+export const AUTOCANNON = join(ROOT, 'node_modules', 'autocannon', 'autocannon.js');
+
+export function requireDist() {
+  if (!existsSync(join(DIST, 'index.js')) || !existsSync(join(DIST, 'sim', 'main.js'))) {
+    console.error('dist/ is missing or incomplete: run `npm run build` first.');
+    process.exit(1);
+  }
+}
+
+export function tempDir(prefix) {
+  return mkdtempSync(join(tmpdir(), `cdfgw-bench-${prefix}-`));
+}
+
+/** Starts the simulator CLI on `core`; `options` are SimOptions applied over HTTP (POST /_sim/options). */
+export async function startSim(options = {}, { core = LOAD_CORE, nofile = 0 } = {}) {
+  const port = await freePort();
+  const proc = startNode('simulator', join(DIST, 'sim', 'main.js'), ['--port', String(port)], { core, nofile });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(proc, `${url}/_sim/stats`);
+  const sim = {
+    proc,
+    url,
+    async options(partial) {
+      const res = await fetch(`${url}/_sim/options`, { method: 'POST', body: JSON.stringify(partial) });
+      if (!res.ok) throw new Error(`simulator options: ${res.status} ${await res.text()}`);
+      return res.json();
+    },
+    async stats() {
+      return (await fetch(`${url}/_sim/stats`)).json();
+    },
+    async reset() {
+      await (await fetch(`${url}/_sim/reset`, { method: 'POST', body: '{}' })).arrayBuffer();
+    },
+  };
+  if (Object.keys(options).length > 0) await sim.options(options);
+  return sim;
+}
+
+/**
+ * Starts the gateway CLI (node dist/main.js) on `core` with `config` (written as a YAML file: JSON is
+ * YAML). Its log goes to `logTo` (a file or /dev/null), never to a pipe.
+ */
+export async function startGateway(
+  upstreamUrl,
+  config,
+  { core = PROXY_CORE, logLevel = 'info', logTo = '/dev/null', nofile = 0, name = 'gateway' } = {},
+) {
+  const port = await freePort();
+  const dir = tempDir('gw');
+  const file = join(dir, 'gateway.yaml');
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  const proc = startNode(name, join(DIST, 'main.js'), [], {
+    core,
+    nofile,
+    stdout: logTo,
+    env: {
+      CDF_BASE_URL: upstreamUrl,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: logLevel,
+      GATEWAY_CONFIG: file,
+    },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(proc, `${url}/healthz`);
+  return { proc, url, configFile: file };
+}
+
+/** A limiter rule with room to spare: the scheduler runs on every request but never holds one back. */
+export const ROOMY_LIMITS = [
+  { name: 'bench', match: '/**', per: 'project', rate: 1_000_000, burst: 1_000_000, concurrency: 10_000 },
+];
+
+/**
+ * autocannon as a child process pinned to the load core. Returns requests/s, latency percentiles (ms),
+ * the request count and the non-2xx/error counts.
+ */
+export async function autocannon(
+  url,
+  { connections = 50, duration = 5, method = 'GET', body, headers = {}, core = LOAD_CORE } = {},
+) {
+  const args = [AUTOCANNON, '--json', '-n', '-c', String(connections), '-d', String(duration), '-m', method];
+  for (const [k, v] of Object.entries({ authorization: TOKEN, ...headers })) args.push('-H', `${k}=${v}`);
+  if (body !== undefined) args.push('-b', body);
+  args.push(url);
+  const out = await run('autocannon', process.execPath, args, { core });
+  const r = JSON.parse(out.slice(out.indexOf('{')));
+  const ok = r['2xx'] ?? 0;
+  return {
+    rps: r.requests.average,
+    requests: r.requests.total,
+    ok,
+    non2xx: r.non2xx ?? 0,
+    errors: (r.errors ?? 0) + (r.timeouts ?? 0),
+    p50: r.latency.p50,
+    p90: r.latency.p90,
+    p99: r.latency.p99,
+    mean: r.latency.average,
+    durationSec: r.duration,
+    throughputBps: r.throughput.average,
+  };
+}
+
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+export function median(values) {
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
+}
+
+/** Jain's fairness index: 1 when every app got the same, 1/n when one got everything. */
+export function jain(values) {
+  const sum = values.reduce((a, b) => a + b, 0);
+  const squares = values.reduce((a, b) => a + b * b, 0);
+  return squares === 0 ? 1 : (sum * sum) / (values.length * squares);
+}
+
+export function fmt(n, digits = 0) {
+  if (n === null || n === undefined || Number.isNaN(n)) return '-';
+  if (typeof n !== 'number') return String(n);
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** Prints a table (array of row objects, the keys of the first row are the columns). */
+export function table(rows, title) {
+  if (title) console.log(`\n${title}`);
+  if (rows.length === 0) {
+    console.log('(no rows)');
+    return;
+  }
+  const cols = Object.keys(rows[0]);
+  const cells = rows.map((r) => cols.map((c) => String(r[c] ?? '-')));
+  const width = cols.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i].length)));
+  const line = (vals) => `| ${vals.map((v, i) => (i === 0 ? v.padEnd(width[i]) : v.padStart(width[i]))).join(' | ')} |`;
+  console.log(line(cols));
+  console.log(`|${width.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
+  for (const row of cells) console.log(line(row));
+}
+
+export function machine() {
+  let model = cpus()[0]?.model ?? 'unknown';
+  try {
+    model = /Model name:\s*(.+)/.exec(execFileSync('lscpu', { encoding: 'utf8' }))?.[1]?.trim() ?? model;
+  } catch {}
+  return { nproc: cpus().length, cpu: model, node: process.version, pinning: PINNING };
+}
+
+export function writeResult(name, data) {
+  mkdirSync(RESULTS, { recursive: true });
+  const file = join(RESULTS, `${name}.json`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ benchmark: name, date: new Date().toISOString(), machine: machine(), ...data }, null, 2)}\n`,
+  );
+  console.log(`\nwrote ${file}`);
+}
+
+export function header(name, what) {
+  console.log(`\n=== ${name}: ${what}`);
+  console.log(`    ${PINNING}; ${cpus().length} cores, Node ${process.version}`);
+}

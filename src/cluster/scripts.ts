@@ -1,0 +1,129 @@
+/**
+ * The Lua the Redis store runs. Each script is one atomic step on the Redis server, timed by Redis's own
+ * clock (TIME), so replicas with skewed clocks still share one bucket fairly.
+ *
+ * Keys per bucket (prefix:bucketKey:...):
+ *  - `tokens`  hash { tokens, at }: the token count at Redis time `at` (ms); refilled lazily.
+ *  - `leases`  sorted set: one member per call in flight (the lease id), scored by its expiry (ms).
+ *  - `limits`  hash { rate, concurrency }: the effective limits (adaptive), written by publishEffective.
+ * Every write sets a PEXPIRE so the keys of unused buckets go away.
+ */
+
+/** Redis 3.2–4 need effect replication switched on to write after TIME; later versions always do it. */
+const PREAMBLE = `if redis.replicate_commands then pcall(redis.replicate_commands) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+`;
+
+/**
+ * All or nothing over a request's buckets.
+ * KEYS: per bucket i, KEYS[3i-2] tokens, KEYS[3i-1] leases, KEYS[3i] limits.
+ * ARGV: [1] lease id, [2] leaseMs, [3] minimum key TTL (ms), then per bucket i the configured
+ *       ARGV[4i] rate, ARGV[4i+1] burst, ARGV[4i+2] concurrency, and ARGV[4i+3] '1' to drain its
+ *       tokens first (CDF said its bucket is empty: see RELEASE), else '0'.
+ * Returns { blocked, waitMs, then per bucket: effective rate, effective concurrency, tokens left }:
+ * blocked is 0 when a token and a lease were taken in every bucket, else the 1-based index of the bucket
+ * that said no, with waitMs until its next token, or -1 when it has no free slot. Effective limits are
+ * the limits hash capped by the configured values, passed back as they were written (no float rounding).
+ */
+export const TAKE = `${PREAMBLE}
+local n = #KEYS / 3
+local leaseMs = tonumber(ARGV[2])
+local minTtl = tonumber(ARGV[3])
+local out = { 0, 0 }
+local tokens, ttls, blocked = {}, {}, 0
+for i = 1, n do
+  local k, a = 3 * i, 4 * i
+  local cfgRate, cfgBurst, cfgConc = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local rate, conc, rateOut, concOut = cfgRate, cfgConc, ARGV[a], ARGV[a + 2]
+  local lim = redis.call('HMGET', KEYS[k], 'rate', 'concurrency')
+  local r, c = tonumber(lim[1]), tonumber(lim[2])
+  if r and r > 0 and r < rate then rate = r; rateOut = lim[1] end
+  if c and c >= 1 and c < conc then conc = c; concOut = lim[2] end
+  local burst = math.max(1, cfgBurst * rate / cfgRate)
+  local st = redis.call('HMGET', KEYS[k - 2], 'tokens', 'at')
+  local tok = tonumber(st[1])
+  if tok == nil then
+    tok = burst
+  else
+    local at = tonumber(st[2]) or now
+    if now > at then tok = tok + (now - at) * rate / 1000 end
+    if tok > burst then tok = burst end
+  end
+  ttls[i] = math.max(minTtl, math.ceil(burst * 1000 / rate))
+  if ARGV[a + 3] == '1' and tok > 0 then
+    tok = 0
+    redis.call('HSET', KEYS[k - 2], 'tokens', 0, 'at', now)
+    redis.call('PEXPIRE', KEYS[k - 2], ttls[i])
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[k - 1], '-inf', now)
+  if blocked == 0 then
+    if redis.call('ZCARD', KEYS[k - 1]) >= conc then
+      blocked = i
+      out[2] = -1
+    elseif tok < 1 then
+      blocked = i
+      out[2] = math.ceil((1 - tok) * 1000 / rate)
+    end
+  end
+  tokens[i] = tok
+  out[3 * i] = rateOut
+  out[3 * i + 1] = concOut
+  out[3 * i + 2] = tok
+end
+out[1] = blocked
+if blocked == 0 then
+  local expires = now + leaseMs
+  for i = 1, n do
+    local k = 3 * i
+    tokens[i] = tokens[i] - 1
+    redis.call('HSET', KEYS[k - 2], 'tokens', tokens[i], 'at', now)
+    redis.call('PEXPIRE', KEYS[k - 2], ttls[i])
+    redis.call('ZADD', KEYS[k - 1], expires, ARGV[1])
+    redis.call('PEXPIRE', KEYS[k - 1], ttls[i])
+    redis.call('PEXPIRE', KEYS[k], ttls[i])
+    out[3 * i + 2] = tokens[i]
+  end
+end
+for i = 1, n do out[3 * i + 2] = tostring(out[3 * i + 2]) end
+return out
+`;
+
+/**
+ * Gives back the slots of one take, and drains buckets CDF said were empty (a 429 for its rate: the
+ * adaptive limits zero the local bucket's tokens; here every replica's shared bucket follows).
+ * KEYS: the take's lease sets, then the tokens hashes to drain. ARGV: [1] lease id, [2] number of lease
+ * sets, [3] key TTL (ms).
+ */
+export const RELEASE = `${PREAMBLE}
+local n = tonumber(ARGV[2])
+for i = 1, n do redis.call('ZREM', KEYS[i], ARGV[1]) end
+for i = n + 1, #KEYS do
+  redis.call('HSET', KEYS[i], 'tokens', 0, 'at', now)
+  redis.call('PEXPIRE', KEYS[i], ARGV[3])
+end
+return 0
+`;
+
+/**
+ * Extends the leases of calls still in flight (only those still there: XX, so an expired one stays gone).
+ * KEYS: lease sets; ARGV: [1] leaseMs, [2] key TTL, [2+i] the space-separated lease ids in KEYS[i].
+ * Returns how many leases were renewed.
+ */
+export const RENEW = `${PREAMBLE}
+local expires = now + tonumber(ARGV[1])
+local renewed = 0
+for i = 1, #KEYS do
+  for id in string.gmatch(ARGV[2 + i], '%S+') do
+    renewed = renewed + redis.call('ZADD', KEYS[i], 'XX', 'CH', expires, id)
+  end
+  redis.call('PEXPIRE', KEYS[i], ARGV[2])
+end
+return renewed
+`;
+
+/** KEYS[1]: limits hash; ARGV: rate, concurrency, TTL. Shares a bucket's new effective limits. */
+export const PUBLISH = `redis.call('HSET', KEYS[1], 'rate', ARGV[1], 'concurrency', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 0
+`;

@@ -1,0 +1,374 @@
+import { performance } from 'node:perf_hooks';
+import type { GatewayParts } from '../app.js';
+import { type Cells, type Labels, REJECT_REASONS, type Recorder } from './recorder.js';
+import { bucketViews, type CacheStats, CIRCUIT_VALUE, cacheStats } from './state.js';
+
+const CACHE_OUTCOMES = ['hit', 'miss', 'coalesced', 'bypass', 'stale'] as const;
+type CacheKey = (typeof CACHE_OUTCOMES)[number];
+/** Cache outcomes that spared a call to CDF. */
+const SPARED: readonly CacheKey[] = ['hit', 'stale', 'coalesced'];
+/** Samples the cache hit ratio is computed over, so a quiet second does not read 0 % or 100 %. */
+const RATIO_WINDOW = 10;
+
+interface BucketSample {
+  scopes: number;
+  admitted: number;
+  rejected: number;
+  waitSumMs: number;
+  waitMaxMs: number;
+  queued: number;
+  inFlight: number;
+  rate: number;
+  configuredRate: number;
+  concurrency: number;
+  configuredConcurrency: number;
+}
+
+/** One second of the gateway: counts are what happened during it (divided by `dt` for rates), gauges its end. */
+interface Sample {
+  /** Unix time in seconds. */
+  t: number;
+  /** Seconds covered. */
+  dt: number;
+  byStatus: Map<string, number>;
+  byClient: Map<string, number>;
+  upstream429: number;
+  retried: number;
+  passedOn: number;
+  gateway429: number;
+  cache: Record<CacheKey, number>;
+  buckets: Map<string, BucketSample>;
+  circuit: number;
+}
+
+type Series = Array<number | null>;
+
+export interface DashboardBucket {
+  /** Projects (or project and identity pairs) the bucket is kept for. */
+  scopes: Series;
+  /** Attempts admitted through the bucket, per second. */
+  admitted: Series;
+  /** Requests refused by the queue (full, timeout, aborted), per second. */
+  rejected: Series;
+  /** Mean queue wait of the attempts admitted in the second, in ms (null: none admitted). */
+  waitAvgMs: Series;
+  waitMaxMs: Series;
+  queued: Series;
+  inFlight: Series;
+  effectiveRate: Series;
+  configuredRate: Series;
+  effectiveConcurrency: Series;
+  configuredConcurrency: Series;
+}
+
+/** The body of GET /dashboard/data.json: columns aligned with `t`, as uPlot takes them. */
+export interface DashboardData {
+  intervalMs: number;
+  windowSec: number;
+  /** Unix seconds. */
+  now: number;
+  startedAt: number;
+  t: number[];
+  requests: {
+    /** Requests answered per second, all of them. */
+    total: Series;
+    byStatus: Record<string, Series>;
+    /** Per client label (capped by metrics.maxClients), busiest first. */
+    byClient: Record<string, Series>;
+  };
+  throttling: {
+    /** 429s from CDF per second, and what the gateway did with them. */
+    upstream429: Series;
+    retried: Series;
+    passedOn: Series;
+    /** 429s the gateway's own queue answered (full or timed out), per second. */
+    gateway429: Series;
+  };
+  cache: Record<CacheKey, Series> & {
+    /** Share of cacheable requests answered without a call to CDF over the last 10 s, 0..1 (null: none). */
+    hitRatio: Series;
+  };
+  buckets: Record<string, DashboardBucket>;
+  /** 0 closed, 1 half-open, 2 open. */
+  circuit: Series;
+  current: {
+    circuit: string;
+    store: { mode: string; healthy: boolean };
+    cache: CacheStats | null;
+    totals: {
+      requests: number;
+      upstream429: number;
+      retried: number;
+      passedOn: number;
+      gateway429: number;
+      cacheSpared: number;
+      cacheable: number;
+    };
+  };
+}
+
+/**
+ * The dashboard's memory: the recorder's counts and the buckets' state, sampled once per interval into a
+ * ring of the last `windowSec` seconds. Sampling reads the same cells Prometheus exports, so the request
+ * path pays nothing for it.
+ */
+export class History {
+  private readonly samples: Sample[] = [];
+  private readonly capacity: number;
+  private readonly prev = new Map<string, number>();
+  private lastAt = performance.now();
+  private timer: NodeJS.Timeout | null = null;
+  private parts: GatewayParts | null = null;
+  readonly startedAt = Date.now() / 1000;
+
+  constructor(
+    private readonly recorder: Recorder,
+    readonly intervalMs = 1000,
+    readonly windowSec = 600,
+  ) {
+    this.capacity = Math.max(1, Math.ceil((windowSec * 1000) / intervalMs));
+  }
+
+  /** Starts sampling (one unref'd interval). */
+  start(parts: GatewayParts): void {
+    this.parts = parts;
+    if (this.timer) return;
+    this.lastAt = performance.now();
+    this.timer = setInterval(() => {
+      try {
+        this.sample();
+      } catch (err) {
+        parts.log.warn({ err }, 'dashboard sampling failed');
+      }
+    }, this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Takes one sample now (the interval calls this; tests may too). */
+  sample(): void {
+    const now = performance.now();
+    const dt = Math.max(0.001, (now - this.lastAt) / 1000);
+    this.lastAt = now;
+    const rec = this.recorder;
+
+    const byStatus = new Map<string, number>();
+    const byClient = new Map<string, number>();
+    const totalsByStatus = new Map<string, number>();
+    const totalsByClient = new Map<string, number>();
+    for (const c of rec.requests.values()) {
+      totalsByStatus.set(c.labels.status, (totalsByStatus.get(c.labels.status) ?? 0) + c.n);
+      totalsByClient.set(c.labels.client, (totalsByClient.get(c.labels.client) ?? 0) + c.n);
+    }
+    for (const [status, n] of totalsByStatus) byStatus.set(status, this.delta(`status ${status}`, n));
+    for (const [client, n] of totalsByClient) byClient.set(client, this.delta(`client ${client}`, n));
+
+    const retried = this.delta('retried', sumWhere(rec.throttled, 'outcome', 'retried'));
+    const passedOn = this.delta('passed_on', sumWhere(rec.throttled, 'outcome', 'passed_on'));
+    const upstream429 = this.delta('upstream429', sumWhere(rec.attempts, 'status', '429'));
+
+    const cache = { hit: 0, miss: 0, coalesced: 0, bypass: 0, stale: 0 } as Record<CacheKey, number>;
+    for (const c of rec.cache.values()) {
+      const key = c.labels.outcome as CacheKey;
+      if (key in cache) cache[key] += c.n;
+    }
+    for (const key of CACHE_OUTCOMES) cache[key] = this.delta(`cache ${key}`, cache[key]);
+
+    const views = this.parts ? bucketViews(this.parts) : new Map();
+    const buckets = new Map<string, BucketSample>();
+    let gateway429 = 0;
+    for (const t of rec.limits.values()) {
+      const refused = t.rejected.full + t.rejected.timeout;
+      gateway429 += this.delta(`refused ${t.name}`, refused);
+      const admitted = this.delta(`admitted ${t.name}`, t.admitted);
+      const rejected = this.delta(
+        `rejected ${t.name}`,
+        REJECT_REASONS.reduce((s, r) => s + t.rejected[r], 0),
+      );
+      const waitSumMs = this.delta(`wait ${t.name}`, t.waitSumMs);
+      const waitMaxMs = t.waitMaxMs;
+      t.waitMaxMs = 0;
+      const v = views.get(t.name);
+      if (!v && admitted === 0 && rejected === 0) continue;
+      buckets.set(t.name, {
+        scopes: v?.scopes ?? 0,
+        admitted,
+        rejected,
+        waitSumMs,
+        waitMaxMs,
+        queued: v?.queued ?? 0,
+        inFlight: v?.inFlight ?? 0,
+        rate: v?.rate ?? 0,
+        configuredRate: v?.configuredRate ?? 0,
+        concurrency: v?.concurrency ?? 0,
+        configuredConcurrency: v?.configuredConcurrency ?? 0,
+      });
+    }
+
+    this.samples.push({
+      t: Date.now() / 1000,
+      dt,
+      byStatus,
+      byClient,
+      upstream429,
+      retried,
+      passedOn,
+      gateway429,
+      cache,
+      buckets,
+      circuit: this.parts ? CIRCUIT_VALUE[this.parts.circuit.state] : 0,
+    });
+    if (this.samples.length > this.capacity) this.samples.splice(0, this.samples.length - this.capacity);
+  }
+
+  toJSON(): DashboardData {
+    const s = this.samples;
+    const n = s.length;
+    const rate = (count: number, i: number) => round(count / s[i].dt);
+    const column = (f: (x: Sample, i: number) => number | null): Series => s.map(f);
+
+    const statusKeys = new Set<string>();
+    const clientTotals = new Map<string, number>();
+    const bucketNames = new Set<string>();
+    for (const x of s) {
+      for (const k of x.byStatus.keys()) statusKeys.add(k);
+      for (const [k, v] of x.byClient) clientTotals.set(k, (clientTotals.get(k) ?? 0) + v);
+      for (const k of x.buckets.keys()) bucketNames.add(k);
+    }
+    const byStatus: Record<string, Series> = {};
+    for (const k of [...statusKeys].sort()) byStatus[k] = column((x, i) => rate(x.byStatus.get(k) ?? 0, i));
+    const byClient: Record<string, Series> = {};
+    for (const [k] of [...clientTotals].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))) {
+      byClient[k] = column((x, i) => rate(x.byClient.get(k) ?? 0, i));
+    }
+
+    const buckets: Record<string, DashboardBucket> = {};
+    for (const name of bucketNames) {
+      const g = (f: (b: BucketSample, i: number) => number | null) =>
+        column((x, i) => {
+          const b = x.buckets.get(name);
+          return b === undefined ? null : f(b, i);
+        });
+      buckets[name] = {
+        scopes: g((b) => b.scopes),
+        admitted: g((b, i) => rate(b.admitted, i)),
+        rejected: g((b, i) => rate(b.rejected, i)),
+        waitAvgMs: g((b) => (b.admitted > 0 ? round(b.waitSumMs / b.admitted) : null)),
+        waitMaxMs: g((b) => round(b.waitMaxMs)),
+        queued: g((b) => b.queued),
+        inFlight: g((b) => b.inFlight),
+        effectiveRate: g((b) => round(b.rate)),
+        configuredRate: g((b) => round(b.configuredRate)),
+        effectiveConcurrency: g((b) => b.concurrency),
+        configuredConcurrency: g((b) => b.configuredConcurrency),
+      };
+    }
+
+    const hitRatio: Series = new Array(n).fill(null);
+    let spared = 0;
+    let cacheable = 0;
+    for (let i = 0; i < n; i++) {
+      spared += sparedOf(s[i].cache);
+      cacheable += cacheableOf(s[i].cache);
+      if (i >= RATIO_WINDOW) {
+        spared -= sparedOf(s[i - RATIO_WINDOW].cache);
+        cacheable -= cacheableOf(s[i - RATIO_WINDOW].cache);
+      }
+      hitRatio[i] = cacheable > 0 ? round(spared / cacheable) : null;
+    }
+
+    const totals = this.totals();
+    const p = this.parts;
+    const cacheSeries = {} as Record<CacheKey, Series>;
+    for (const k of CACHE_OUTCOMES) cacheSeries[k] = column((x, i) => rate(x.cache[k], i));
+    return {
+      intervalMs: this.intervalMs,
+      windowSec: this.windowSec,
+      now: Date.now() / 1000,
+      startedAt: this.startedAt,
+      t: s.map((x) => Math.round(x.t * 1000) / 1000),
+      requests: {
+        total: column((x, i) => rate(sumValues(x.byStatus), i)),
+        byStatus,
+        byClient,
+      },
+      throttling: {
+        upstream429: column((x, i) => rate(x.upstream429, i)),
+        retried: column((x, i) => rate(x.retried, i)),
+        passedOn: column((x, i) => rate(x.passedOn, i)),
+        gateway429: column((x, i) => rate(x.gateway429, i)),
+      },
+      cache: { ...cacheSeries, hitRatio },
+      buckets,
+      circuit: column((x) => x.circuit),
+      current: {
+        circuit: p ? p.circuit.state : 'closed',
+        store: p ? p.store.status() : { mode: 'memory', healthy: true },
+        cache: p ? cacheStats(p.cache) : null,
+        totals,
+      },
+    };
+  }
+
+  /** Counts since start, straight from the recorder. */
+  private totals(): DashboardData['current']['totals'] {
+    const rec = this.recorder;
+    let requests = 0;
+    for (const c of rec.requests.values()) requests += c.n;
+    let gateway429 = 0;
+    for (const t of rec.limits.values()) gateway429 += t.rejected.full + t.rejected.timeout;
+    const cache = { hit: 0, miss: 0, coalesced: 0, bypass: 0, stale: 0 } as Record<CacheKey, number>;
+    for (const c of rec.cache.values()) {
+      const key = c.labels.outcome as CacheKey;
+      if (key in cache) cache[key] += c.n;
+    }
+    return {
+      requests,
+      upstream429: sumWhere(rec.attempts, 'status', '429'),
+      retried: sumWhere(rec.throttled, 'outcome', 'retried'),
+      passedOn: sumWhere(rec.throttled, 'outcome', 'passed_on'),
+      gateway429,
+      cacheSpared: sparedOf(cache),
+      cacheable: cacheableOf(cache),
+    };
+  }
+
+  /** How much a running total grew since the last sample. */
+  private delta(key: string, total: number): number {
+    const before = this.prev.get(key) ?? 0;
+    this.prev.set(key, total);
+    return total >= before ? total - before : total;
+  }
+}
+
+function sumWhere<L extends Labels>(cells: Cells<L>, label: keyof L, value: string): number {
+  let sum = 0;
+  for (const c of cells.values()) if (c.labels[label] === value) sum += c.n;
+  return sum;
+}
+
+function sumValues(m: Map<string, number>): number {
+  let sum = 0;
+  for (const v of m.values()) sum += v;
+  return sum;
+}
+
+function sparedOf(c: Record<CacheKey, number>): number {
+  let sum = 0;
+  for (const k of SPARED) sum += c[k];
+  return sum;
+}
+
+function cacheableOf(c: Record<CacheKey, number>): number {
+  let sum = 0;
+  for (const k of CACHE_OUTCOMES) sum += c[k];
+  return sum;
+}
+
+function round(v: number): number {
+  return Math.round(v * 1000) / 1000;
+}

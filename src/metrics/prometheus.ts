@@ -1,0 +1,300 @@
+import { performance } from 'node:perf_hooks';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { GatewayParts } from '../app.js';
+import { type Cells, type Labels, REJECT_REASONS, type Recorder } from './recorder.js';
+import { type BucketView, bucketViews, type CacheStats, CIRCUIT_VALUE, cacheStats } from './state.js';
+
+let processRegistry: Registry | null = null;
+
+/**
+ * Process metrics (CPU, memory, event loop, GC) are one per process, however many gateways it runs
+ * (tests start several): one registry for them, made on first use and merged into every scrape. Made
+ * per gateway, each would keep its own event-loop monitor and GC observer alive for good.
+ */
+function sharedProcessRegistry(): Registry {
+  if (processRegistry === null) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+/** What a scrape reads from the gateway's parts, once per scrape. */
+interface ScrapeView {
+  buckets: Map<string, BucketView>;
+  cache: CacheStats | null;
+}
+
+/**
+ * The gateway's Prometheus registry. Counters are the recorder's cells, copied in at scrape time; gauges
+ * are read from the gateway's parts at scrape time; histograms are fed directly by the recorder.
+ */
+export class PrometheusExport {
+  private parts: GatewayParts | null = null;
+  private view: ScrapeView | null = null;
+  private viewAt = 0;
+  private evictionsSeen = 0;
+
+  constructor(
+    recorder: Recorder,
+    readonly registry: Registry,
+  ) {
+    const r = this.registry;
+    sharedProcessRegistry(); // from start-up, so GC and event-loop figures cover the whole run
+    const rec = recorder;
+    counter(
+      r,
+      'cdf_gateway_requests_total',
+      'Requests answered to apps, by method, API family, status and client.',
+      ['method', 'family', 'status', 'client'],
+      rec.requests,
+    );
+    counter(
+      r,
+      'cdf_gateway_upstream_attempts_total',
+      'Attempts sent to CDF, by API family and status ("error": no answer).',
+      ['family', 'status'],
+      rec.attempts,
+    );
+    counter(
+      r,
+      'cdf_gateway_upstream_throttled_total',
+      '429 answers from CDF, by API family and whether the gateway retried the call or passed the 429 on to the app.',
+      ['family', 'outcome'],
+      rec.throttled,
+    );
+    counter(
+      r,
+      'cdf_gateway_retries_total',
+      'Upstream attempts repeated by the gateway, by API family and reason.',
+      ['family', 'reason'],
+      rec.retries,
+    );
+    counter(
+      r,
+      'cdf_gateway_retry_budget_exhausted_total',
+      "Failures passed back to the app because the bucket's retry budget was used up, by API family.",
+      ['family'],
+      rec.budgetExhausted,
+    );
+    counter(
+      r,
+      'cdf_gateway_cache_requests_total',
+      'Cacheable requests by API family and outcome (hit, miss, coalesced, bypass, stale).',
+      ['family', 'outcome'],
+      rec.cache,
+    );
+    counter(
+      r,
+      'cdf_gateway_limit_changes_total',
+      'Changes of effective limits by the adaptive limits, by bucket and direction.',
+      ['bucket', 'direction'],
+      rec.limitChanges,
+    );
+    counter(
+      r,
+      'cdf_gateway_circuit_transitions_total',
+      'Circuit breaker state changes, by the state entered.',
+      ['state'],
+      rec.circuitTransitions,
+    );
+    new Counter({
+      name: 'cdf_gateway_bucket_admitted_total',
+      help: 'Attempts admitted through a bucket (first attempts and retries), by bucket (limit name).',
+      labelNames: ['bucket'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const t of rec.limits.values()) this.inc({ bucket: t.name }, t.admitted);
+      },
+    });
+    new Counter({
+      name: 'cdf_gateway_queue_rejected_total',
+      help: "Requests the gateway's queue answered with 429 itself, by bucket and reason (full, timeout, aborted).",
+      labelNames: ['bucket', 'reason'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const t of rec.limits.values()) {
+          for (const reason of REJECT_REASONS) this.inc({ bucket: t.name, reason }, t.rejected[reason]);
+        }
+      },
+    });
+
+    const buckets = () => this.scrapeView().buckets;
+    bucketGauge(
+      r,
+      'cdf_gateway_queue_length',
+      'Requests waiting in the queue now, by bucket.',
+      buckets,
+      (v) => v.queued,
+    );
+    bucketGauge(
+      r,
+      'cdf_gateway_bucket_in_flight',
+      'Calls holding a slot (in flight to CDF) now, by bucket.',
+      buckets,
+      (v) => v.inFlight,
+    );
+    bucketGauge(
+      r,
+      'cdf_gateway_bucket_tokens',
+      'Tokens available now (calls that may start at once), by bucket.',
+      buckets,
+      (v) => v.tokens,
+    );
+    bucketGauge(
+      r,
+      'cdf_gateway_bucket_scopes',
+      'Scopes (projects, or project and identity) a bucket is kept for.',
+      buckets,
+      (v) => v.scopes,
+    );
+    new Gauge({
+      name: 'cdf_gateway_bucket_rate_per_second',
+      help: 'Rate limit of a bucket in calls per second: configured, and effective (lowered by adaptive limits); scopes summed.',
+      labelNames: ['bucket', 'kind'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const v of buckets().values()) {
+          this.set({ bucket: v.name, kind: 'configured' }, v.configuredRate);
+          this.set({ bucket: v.name, kind: 'effective' }, v.rate);
+        }
+      },
+    });
+    new Gauge({
+      name: 'cdf_gateway_bucket_concurrency',
+      help: 'Concurrency limit of a bucket: configured, and effective (lowered by adaptive limits); scopes summed.',
+      labelNames: ['bucket', 'kind'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const v of buckets().values()) {
+          this.set({ bucket: v.name, kind: 'configured' }, v.configuredConcurrency);
+          this.set({ bucket: v.name, kind: 'effective' }, v.concurrency);
+        }
+      },
+    });
+
+    const parts = () => this.parts;
+    new Gauge({
+      name: 'cdf_gateway_circuit_state',
+      help: 'Circuit breaker towards CDF: 0 closed (calls flow), 1 half-open (one probe), 2 open (failing fast).',
+      registers: [r],
+      collect() {
+        const p = parts();
+        this.set(p ? CIRCUIT_VALUE[p.circuit.state] : 0);
+      },
+    });
+    new Gauge({
+      name: 'cdf_gateway_store_healthy',
+      help: 'Whether the quota store answers (1) or not (0), by mode (memory, or a shared store).',
+      labelNames: ['mode'],
+      registers: [r],
+      collect() {
+        this.reset();
+        const p = parts();
+        if (!p) return;
+        const s = p.store.status();
+        this.set({ mode: s.mode }, s.healthy ? 1 : 0);
+      },
+    });
+
+    const cache = () => this.scrapeView().cache;
+    new Gauge({
+      name: 'cdf_gateway_cache_entries',
+      help: 'Answers held in the response cache.',
+      registers: [r],
+      collect() {
+        this.set(cache()?.entries ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'cdf_gateway_cache_bytes',
+      help: 'Memory used by the answers in the response cache, in bytes.',
+      registers: [r],
+      collect() {
+        this.set(cache()?.bytes ?? 0);
+      },
+    });
+    const self = this;
+    new Counter({
+      name: 'cdf_gateway_cache_evictions_total',
+      help: 'Answers dropped from the response cache to make room.',
+      registers: [r],
+      collect() {
+        const seen = cache()?.evictions ?? 0;
+        if (seen > self.evictionsSeen) this.inc(seen - self.evictionsSeen);
+        self.evictionsSeen = seen;
+      },
+    });
+  }
+
+  attach(parts: GatewayParts): void {
+    this.parts = parts;
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The text exposition: this gateway's series and the process's. */
+  async scrape(): Promise<string> {
+    this.view = null;
+    try {
+      return await Registry.merge([this.registry, sharedProcessRegistry()]).metrics();
+    } finally {
+      this.view = null;
+    }
+  }
+
+  private scrapeView(): ScrapeView {
+    const now = performance.now();
+    // One read of the parts per scrape; the age check covers a registry read without scrape().
+    if (this.view === null || now - this.viewAt > 50) {
+      const p = this.parts;
+      this.viewAt = now;
+      this.view = { buckets: p ? bucketViews(p) : new Map(), cache: p ? cacheStats(p.cache) : null };
+    }
+    return this.view;
+  }
+}
+
+function counter<L extends Labels>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[],
+  cells: Cells<L>,
+): void {
+  new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of cells.values()) this.inc(c.labels, c.n);
+    },
+  });
+}
+
+function bucketGauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  buckets: () => Map<string, BucketView>,
+  value: (v: BucketView) => number,
+): void {
+  new Gauge({
+    name,
+    help,
+    labelNames: ['bucket'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const v of buckets().values()) this.set({ bucket: v.name }, value(v));
+    },
+  });
+}

@@ -1,0 +1,240 @@
+import { Histogram, type Registry } from 'prom-client';
+import type { LimitConfig } from '../config/index.js';
+import type { Exchange } from '../proxy/exchange.js';
+import type { Bucket, QueueRejected } from '../quota/index.js';
+import type { CircuitState, LimitChange } from '../retry/index.js';
+import type { Telemetry } from './telemetry.js';
+
+/** The label value for clients past `metrics.maxClients`. */
+export const OTHER_CLIENT = 'other';
+
+export type Labels = Record<string, string>;
+
+/** One labelled count. The request path bumps `n`; Prometheus and the dashboard read it. */
+export interface Cell<L extends Labels = Labels> {
+  readonly labels: L;
+  n: number;
+}
+
+/** Counts keyed by a joined label string, each made once: the request path does one Map lookup and `n++`. */
+export class Cells<L extends Labels> {
+  readonly all = new Map<string, Cell<L>>();
+
+  cell(key: string, labels: () => L): Cell<L> {
+    let c = this.all.get(key);
+    if (c === undefined) {
+      c = { labels: labels(), n: 0 };
+      this.all.set(key, c);
+    }
+    return c;
+  }
+
+  values(): IterableIterator<Cell<L>> {
+    return this.all.values();
+  }
+}
+
+export type RejectReason = QueueRejected['reason'];
+export const REJECT_REASONS: readonly RejectReason[] = ['full', 'timeout', 'aborted'];
+
+/** What the scheduler reported for one limit (every scope of it together). */
+export interface LimitTally {
+  readonly name: string;
+  admitted: number;
+  /** Queue wait of admitted calls, summed, in ms. */
+  waitSumMs: number;
+  /** Longest wait since the dashboard's last sample, in ms (the sampler resets it). */
+  waitMaxMs: number;
+  readonly rejected: Record<RejectReason, number>;
+  readonly observeWait: (seconds: number) => void;
+}
+
+export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+export const WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** Caps the number of client label values: the first `max` clients seen keep their name, later ones are `other`. */
+export class ClientLabels {
+  private readonly known = new Map<string, string>();
+
+  constructor(
+    private readonly max: number,
+    configured: readonly string[],
+  ) {
+    for (const name of configured) if (this.known.size < max) this.known.set(name, name);
+  }
+
+  label(id: string): string {
+    const known = this.known.get(id);
+    if (known !== undefined) return known;
+    if (this.known.size < this.max) {
+      this.known.set(id, id);
+      return id;
+    }
+    return OTHER_CLIENT;
+  }
+}
+
+/**
+ * The Telemetry the request path calls: plain counts in cells (exported to Prometheus at scrape time and
+ * sampled by the dashboard), and the three histograms, whose children are made once per label value.
+ */
+export class Recorder implements Telemetry {
+  readonly requests = new Cells<{ method: string; family: string; status: string; client: string }>();
+  readonly attempts = new Cells<{ family: string; status: string }>();
+  readonly throttled = new Cells<{ family: string; outcome: string }>();
+  readonly retries = new Cells<{ family: string; reason: string }>();
+  readonly budgetExhausted = new Cells<{ family: string }>();
+  readonly cache = new Cells<{ family: string; outcome: string }>();
+  readonly limitChanges = new Cells<{ bucket: string; direction: string }>();
+  readonly circuitTransitions = new Cells<{ state: string }>();
+  /** Per limit name, in config order first. */
+  readonly limits = new Map<string, LimitTally>();
+
+  readonly requestSeconds: Histogram<'family'>;
+  readonly upstreamSeconds: Histogram<'family'>;
+  readonly queueWaitSeconds: Histogram<'bucket'>;
+
+  private readonly clients: ClientLabels;
+  private readonly byLimit = new WeakMap<LimitConfig, LimitTally>();
+  private readonly requestObservers = new Map<string, (seconds: number) => void>();
+  private readonly upstreamObservers = new Map<string, (seconds: number) => void>();
+
+  constructor(
+    registry: Registry,
+    limits: readonly LimitConfig[],
+    maxClients: number,
+    configuredClients: readonly string[],
+  ) {
+    this.clients = new ClientLabels(maxClients, configuredClients);
+    this.requestSeconds = new Histogram({
+      name: 'cdf_gateway_request_duration_seconds',
+      help: 'Time from the request reaching the gateway to the answer sent to the app (queue, retries and upstream included), by API family.',
+      labelNames: ['family'],
+      buckets: DURATION_BUCKETS,
+      registers: [registry],
+    });
+    this.upstreamSeconds = new Histogram({
+      name: 'cdf_gateway_upstream_duration_seconds',
+      help: 'Time of one upstream attempt to CDF, until the response headers (or the failure), by API family.',
+      labelNames: ['family'],
+      buckets: DURATION_BUCKETS,
+      registers: [registry],
+    });
+    this.queueWaitSeconds = new Histogram({
+      name: 'cdf_gateway_queue_wait_seconds',
+      help: "Time an attempt waited in the gateway's queue for a token and a slot, by bucket (limit name).",
+      labelNames: ['bucket'],
+      buckets: WAIT_BUCKETS,
+      registers: [registry],
+    });
+    for (const limit of limits) this.tallyOf(limit);
+  }
+
+  clientLabel(id: string): string {
+    return this.clients.label(id);
+  }
+
+  // --- Telemetry -------------------------------------------------------------------------------------
+
+  requestDone(ex: Exchange, durationMs: number): void {
+    const client = this.clients.label(ex.app.id);
+    const method = ex.method;
+    const family = ex.family;
+    const status = ex.status;
+    this.requests.cell(`${method} ${family} ${status} ${client}`, () => ({
+      method,
+      family,
+      status: String(status),
+      client,
+    })).n++;
+    observer(this.requestObservers, this.requestSeconds, family)(durationMs / 1000);
+  }
+
+  upstreamAttempt(ex: Exchange, status: number, durationMs: number): void {
+    const family = ex.family;
+    this.attempts.cell(`${family} ${status}`, () => ({ family, status: status === 0 ? 'error' : String(status) })).n++;
+    observer(this.upstreamObservers, this.upstreamSeconds, family)(durationMs / 1000);
+  }
+
+  upstreamThrottled(ex: Exchange, retried: boolean): void {
+    const family = ex.family;
+    const outcome = retried ? 'retried' : 'passed_on';
+    this.throttled.cell(`${family} ${outcome}`, () => ({ family, outcome })).n++;
+  }
+
+  retried(ex: Exchange, reason: string): void {
+    const family = ex.family;
+    this.retries.cell(`${family} ${reason}`, () => ({ family, reason })).n++;
+  }
+
+  retryBudgetExhausted(ex: Exchange): void {
+    const family = ex.family;
+    this.budgetExhausted.cell(family, () => ({ family })).n++;
+  }
+
+  limitChanged(change: LimitChange): void {
+    const bucket = change.bucket.limit.name;
+    const direction = change.direction;
+    this.limitChanges.cell(`${bucket} ${direction}`, () => ({ bucket, direction })).n++;
+  }
+
+  circuitChanged(state: CircuitState): void {
+    this.circuitTransitions.cell(state, () => ({ state })).n++;
+  }
+
+  cacheOutcome(ex: Exchange): void {
+    if (ex.cache === null) return;
+    const family = ex.family;
+    const outcome = ex.cache;
+    this.cache.cell(`${family} ${outcome}`, () => ({ family, outcome: outcome.toLowerCase() })).n++;
+  }
+
+  onAdmitted(buckets: readonly Bucket[], waitedMs: number): void {
+    const seconds = waitedMs / 1000;
+    for (let i = 0; i < buckets.length; i++) {
+      const t = this.tallyOf(buckets[i].limit);
+      t.admitted++;
+      t.waitSumMs += waitedMs;
+      if (waitedMs > t.waitMaxMs) t.waitMaxMs = waitedMs;
+      t.observeWait(seconds);
+    }
+  }
+
+  onRejected(bucket: Bucket, reason: RejectReason): void {
+    this.tallyOf(bucket.limit).rejected[reason]++;
+  }
+
+  private tallyOf(limit: LimitConfig): LimitTally {
+    let t = this.byLimit.get(limit);
+    if (t !== undefined) return t;
+    t = this.limits.get(limit.name);
+    if (t === undefined) {
+      const child = this.queueWaitSeconds.labels(limit.name);
+      t = {
+        name: limit.name,
+        admitted: 0,
+        waitSumMs: 0,
+        waitMaxMs: 0,
+        rejected: { full: 0, timeout: 0, aborted: 0 },
+        observeWait: (s) => child.observe(s),
+      };
+      this.limits.set(limit.name, t);
+    }
+    this.byLimit.set(limit, t);
+    return t;
+  }
+}
+
+function observer(
+  cache: Map<string, (seconds: number) => void>,
+  histogram: Histogram<'family'>,
+  family: string,
+): (seconds: number) => void {
+  let fn = cache.get(family);
+  if (fn === undefined) {
+    const child = histogram.labels(family);
+    fn = (s) => child.observe(s);
+    cache.set(family, fn);
+  }
+  return fn;
+}

@@ -1,0 +1,69 @@
+import { performance } from 'node:perf_hooks';
+import type { GatewayParts } from '../app.js';
+import type { CircuitState } from '../retry/index.js';
+
+/** One limit's buckets now, every scope (project, or project and identity) summed. */
+export interface BucketView {
+  name: string;
+  scopes: number;
+  queued: number;
+  inFlight: number;
+  tokens: number;
+  rate: number;
+  configuredRate: number;
+  concurrency: number;
+  configuredConcurrency: number;
+}
+
+/** Reads the scheduler's buckets; called at scrape and sample time, never on the request path. */
+export function bucketViews(parts: Pick<GatewayParts, 'scheduler'>): Map<string, BucketView> {
+  const now = performance.now();
+  const views = new Map<string, BucketView>();
+  for (const b of parts.scheduler.allBuckets()) {
+    const name = b.limit.name;
+    let v = views.get(name);
+    if (v === undefined) {
+      v = {
+        name,
+        scopes: 0,
+        queued: 0,
+        inFlight: 0,
+        tokens: 0,
+        rate: 0,
+        configuredRate: 0,
+        concurrency: 0,
+        configuredConcurrency: 0,
+      };
+      views.set(name, v);
+    }
+    v.scopes++;
+    v.queued += b.queue.size;
+    v.inFlight += b.inFlight;
+    // What refill() would give now, without touching the bucket.
+    const elapsed = now - b.refilledAt;
+    v.tokens += elapsed > 0 ? Math.min(b.burst, b.tokens + (elapsed * b.rate) / 1000) : b.tokens;
+    v.rate += b.rate;
+    v.configuredRate += b.limit.rate;
+    v.concurrency += b.concurrency;
+    v.configuredConcurrency += b.limit.concurrency;
+  }
+  return views;
+}
+
+export const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, 'half-open': 1, open: 2 };
+
+/** What the response cache tells about itself, when it has a `stats()` method. */
+export interface CacheStats {
+  entries: number;
+  bytes: number;
+  evictions: number;
+}
+
+export function cacheStats(cache: unknown): CacheStats | null {
+  const stats = (cache as { stats?: unknown } | null)?.stats;
+  if (typeof stats !== 'function') return null;
+  const s = stats.call(cache) as Partial<Record<keyof CacheStats, unknown>> | null | undefined;
+  if (!s || typeof s !== 'object') return null;
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+  return { entries: num(s.entries), bytes: num(s.bytes), evictions: num(s.evictions) };
+}

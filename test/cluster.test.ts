@@ -1,0 +1,445 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { buildGateway, type Gateway } from '../src/app.js';
+import { loadConfig } from '../src/config/index.js';
+import { type SimOptions, type Simulator, startSimulator } from '../src/sim/index.js';
+import { jwt, LogCapture, oneLimit } from './helpers.js';
+
+// Real Redis: the shared one for most scenarios, a private redis-server child where Redis must die.
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const HOW_TO = 'redis-server --daemonize yes --port 6379 --save "" --appendonly no';
+const P = '/api/v1/projects/test';
+const MAIN = join(import.meta.dirname, '..', 'dist', 'main.js');
+
+function client(url: string): Redis {
+  const c = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 1000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  c.on('error', () => {});
+  return c;
+}
+
+async function ping(url: string): Promise<boolean> {
+  const c = client(url);
+  try {
+    await c.connect();
+    return (await c.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    c.disconnect();
+  }
+}
+
+const redisUp = await ping(REDIS_URL);
+const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
+if (!redisUp && !process.env.CI) {
+  console.warn(
+    `test/cluster.test.ts: no Redis at ${REDIS_URL}; the shared-quota tests are skipped. Start one with: ${HOW_TO}`,
+  );
+}
+
+// Everything a test starts, stopped after it whatever happened.
+const cleanups: Array<() => Promise<unknown> | unknown> = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) {
+    try {
+      await fn();
+    } catch {
+      // best effort
+    }
+  }
+});
+
+async function sim(options: Partial<SimOptions>): Promise<Simulator> {
+  const s = await startSimulator(options);
+  cleanups.push(() => s.close());
+  return s;
+}
+
+/** A fresh key prefix per test, its keys deleted afterwards. */
+function prefix(redisUrl = REDIS_URL): string {
+  const p = `cdfgw-test-${randomBytes(6).toString('hex')}`;
+  cleanups.push(async () => {
+    const c = client(redisUrl);
+    await c.connect();
+    const keys = await c.keys(`${p}:*`);
+    if (keys.length > 0) await c.del(...keys);
+    c.disconnect();
+  });
+  return p;
+}
+
+function redis(url = REDIS_URL): Redis {
+  const c = client(url);
+  cleanups.push(() => c.disconnect());
+  return c;
+}
+
+interface InProcess {
+  gateway: Gateway;
+  url: string;
+  logs: LogCapture;
+}
+
+function settings(s: Simulator, extra: Record<string, unknown>): Record<string, unknown> {
+  return { server: { port: 0 }, upstream: { baseUrl: s.url }, log: { pretty: false }, ...extra };
+}
+
+async function gateway(s: Simulator, extra: Record<string, unknown>): Promise<InProcess> {
+  const logs = new LogCapture();
+  const config = loadConfig({ env: {}, overrides: settings(s, extra) });
+  const gw = await buildGateway(config, { logDestination: logs });
+  cleanups.push(() => gw.close());
+  return { gateway: gw, url: await gw.listen(), logs };
+}
+
+interface Child {
+  proc: ChildProcess;
+  url: string;
+}
+
+/** A replica as its own process: `node dist/main.js` with a temporary config file. */
+async function spawnGateway(s: Simulator, extra: Record<string, unknown>): Promise<Child> {
+  expect(existsSync(MAIN), 'dist/main.js is missing: run `npm run build` first').toBe(true);
+  const dir = mkdtempSync(join(tmpdir(), 'cdfgw-cluster-'));
+  const file = join(dir, 'gateway.yaml');
+  writeFileSync(file, stringify(settings(s, extra)));
+  const proc = spawn(process.execPath, [MAIN], {
+    env: { ...process.env, GATEWAY_CONFIG: file, PORT: '0', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  cleanups.push(() => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    let err = '';
+    proc.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      let nl = out.indexOf('\n');
+      while (nl !== -1) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        nl = out.indexOf('\n');
+        try {
+          const entry = JSON.parse(line) as { msg?: string; url?: string };
+          if (entry.msg === 'cdf-gateway listening' && entry.url) resolve(entry.url);
+        } catch {
+          // not a log line
+        }
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`gateway exited (${code}): ${err}`)));
+    setTimeout(() => reject(new Error(`gateway did not start: ${err}`)), 15_000).unref();
+  });
+  return { proc, url };
+}
+
+/** Cluster settings over a one-bucket config. */
+function cluster(
+  redisUrl: string,
+  keyPrefix: string,
+  limit: Record<string, unknown>,
+  more: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    ...oneLimit(limit),
+    cluster: { redisUrl, keyPrefix, ...((more.cluster as object) ?? {}) },
+    ...omit(more, 'cluster'),
+  };
+}
+
+function omit(o: Record<string, unknown>, key: string): Record<string, unknown> {
+  const { [key]: _, ...rest } = o;
+  return rest;
+}
+
+interface Load {
+  statuses: Map<number, number>;
+  /** Requests that failed without an answer (timeout, reset). */
+  errors: string[];
+  /** Answered, per target URL. */
+  byTarget: Map<string, number>;
+  /** Stops issuing; the requests still waiting are aborted. Resolves when every worker is done. */
+  stop(): Promise<void>;
+}
+
+/** `workers` loops per target, each sending the next request when the last one is answered. */
+function drive(targets: Array<{ url: string; auth: string }>, workers: number, path = `${P}/assets?limit=1`): Load {
+  const load: Load = { statuses: new Map(), errors: [], byTarget: new Map(), stop: async () => {} };
+  const abort = new AbortController();
+  let running = true;
+  const loops: Promise<void>[] = [];
+  for (const t of targets) {
+    for (let w = 0; w < workers; w++) {
+      loops.push(
+        (async () => {
+          while (running) {
+            try {
+              const res = await fetch(t.url + path, {
+                headers: { authorization: t.auth },
+                signal: AbortSignal.any([abort.signal, AbortSignal.timeout(15_000)]),
+              });
+              await res.arrayBuffer();
+              load.statuses.set(res.status, (load.statuses.get(res.status) ?? 0) + 1);
+              load.byTarget.set(t.url, (load.byTarget.get(t.url) ?? 0) + 1);
+            } catch (err) {
+              if (running) load.errors.push((err as Error).message);
+            }
+          }
+        })(),
+      );
+    }
+  }
+  load.stop = async () => {
+    running = false;
+    abort.abort();
+    await Promise.all(loops);
+  };
+  return load;
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await sleep(25);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function readyz(url: string): Promise<{ status: string; store: string }> {
+  return (await fetch(`${url}/readyz`)).json() as Promise<{ status: string; store: string }>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe.runIf(process.env.CI)('cluster: CI', () => {
+  it('has Redis', () => {
+    expect(redisUp, `Redis is required in CI (none at ${REDIS_URL}; start one with: ${HOW_TO})`).toBe(true);
+  });
+});
+
+describe.skipIf(!redisUp)('cluster: several replicas share one quota in Redis', () => {
+  it('three gateways together stay within one project quota', async () => {
+    const quota = { rate: 50, burst: 10, concurrency: 5 };
+    const s = await sim({ project: quota, chargeThrottled: true });
+    const keyPrefix = prefix();
+    const gws = await Promise.all([1, 2, 3].map(() => gateway(s, cluster(REDIS_URL, keyPrefix, quota))));
+    const seconds = 4;
+    const load = drive(
+      gws.map((g) => ({ url: g.url, auth: 'Bearer shared-token' })),
+      4,
+    );
+    await sleep(seconds * 1000);
+    const stats = s.stats();
+    await load.stop();
+
+    expect(load.errors).toEqual([]);
+    // Without Redis each gateway would admit the whole quota: about 3x, and CDF would throttle the rest.
+    expect(stats.ok).toBeLessThanOrEqual(1.3 * quota.rate * seconds + quota.burst);
+    expect(stats.ok).toBeGreaterThanOrEqual(0.5 * quota.rate * seconds);
+    expect(stats.throttled).toBeLessThan(0.02 * stats.calls);
+    for (const g of gws) expect(load.byTarget.get(g.url) ?? 0).toBeGreaterThan(10);
+    for (const g of gws) expect(g.gateway.store.status()).toEqual({ mode: 'redis', healthy: true });
+  });
+
+  it('a replica killed while holding slots: they come back after the lease, and another replica gets them all', async () => {
+    const s = await sim({});
+    const keyPrefix = prefix();
+    const limit = { rate: 1000, burst: 1000, concurrency: 5 };
+    const settings = cluster(REDIS_URL, keyPrefix, limit, { cluster: { leaseMs: 1500 }, queue: { maxWaitMs: 20_000 } });
+    const [a, b] = await Promise.all([spawnGateway(s, settings), gateway(s, settings)]);
+    const leases = `${keyPrefix}:all:test:leases`;
+    const r = redis();
+    await r.connect();
+
+    // Replica A takes every slot with calls that would last a minute.
+    const held = Array.from({ length: 5 }, () =>
+      fetch(`${a.url}${P}/_sim/slow?ms=60000`, { headers: { authorization: 'Bearer t' } }).catch(() => null),
+    );
+    await until('A to hold all 5 slots', async () => (await r.zcard(leases)) === 5);
+
+    // B's call waits: A renews its leases, so they outlive leaseMs while A lives.
+    const waiting = fetch(`${b.url}${P}/_sim/slow?ms=10`, { headers: { authorization: 'Bearer t' } });
+    let answered = false;
+    void waiting.then(() => {
+      answered = true;
+    });
+    await sleep(2500);
+    expect(await r.zcard(leases)).toBe(5);
+    expect(b.gateway.scheduler.queuedCount()).toBe(1);
+    expect(answered).toBe(false);
+
+    a.proc.kill('SIGKILL');
+    await Promise.all(held);
+    expect((await waiting).status).toBe(200);
+
+    // All five slots are B's now.
+    const bucket = [...b.gateway.scheduler.allBuckets()][0];
+    const five = Array.from({ length: 5 }, () =>
+      fetch(`${b.url}${P}/_sim/slow?ms=400`, { headers: { authorization: 'Bearer t' } }),
+    );
+    await until('B to hold all 5 slots', () => bucket.inFlight === 5);
+    expect(await r.zcard(leases)).toBe(5);
+    for (const res of await Promise.all(five)) expect(res.status).toBe(200);
+    await until('the slots to be released', async () => (await r.zcard(leases)) === 0);
+  });
+
+  it('per-identity buckets are shared across replicas, one per identity, and keys never hold a raw token', async () => {
+    const quota = { rate: 20, burst: 5, concurrency: 3 };
+    const s = await sim({ identity: quota, chargeThrottled: true });
+    const keyPrefix = prefix();
+    const settings = {
+      limits: [{ name: 'ident', match: ['/**'], per: 'identity', ...quota }],
+      cluster: { redisUrl: REDIS_URL, keyPrefix },
+    };
+    const gws = await Promise.all([1, 2].map(() => gateway(s, settings)));
+    const alice = jwt({ oid: 'alice' });
+    const raw = 'Bearer raw-secret-token-123';
+    const seconds = 3;
+    const load = drive(
+      gws.flatMap((g) => [
+        { url: g.url, auth: alice },
+        { url: g.url, auth: raw },
+      ]),
+      3,
+    );
+    await sleep(seconds * 1000);
+    const stats = s.stats();
+    await load.stop();
+
+    expect(load.errors).toEqual([]);
+    for (const id of ['alice', 'raw-secret-token-123']) {
+      const st = stats.byIdentity[id];
+      expect(st.ok).toBeLessThanOrEqual(1.3 * quota.rate * seconds + quota.burst);
+      expect(st.ok).toBeGreaterThanOrEqual(0.5 * quota.rate * seconds);
+      expect(st.throttled).toBeLessThan(Math.max(2, 0.02 * st.calls));
+    }
+    const r = redis();
+    await r.connect();
+    const all = await r.keys(`${keyPrefix}:*`);
+    expect(all.some((k) => k.startsWith(`${keyPrefix}:ident:test/oid:alice:`))).toBe(true);
+    expect(all.some((k) => k.startsWith(`${keyPrefix}:ident:test/token:`))).toBe(true);
+    expect(all.filter((k) => k.includes('raw-secret-token'))).toEqual([]);
+    for (const k of all) expect(await r.pttl(k)).toBeGreaterThan(0);
+  });
+
+  it('adaptive limits are shared: a 429 at one replica lowers the effective rate at another', async () => {
+    const s = await sim({});
+    const keyPrefix = prefix();
+    const limit = { rate: 50, burst: 10, concurrency: 10 };
+    const settings = cluster(REDIS_URL, keyPrefix, limit, { retry: { baseDelayMs: 10 } });
+    const [a, b] = await Promise.all([gateway(s, settings), gateway(s, settings)]);
+    const r = redis();
+    await r.connect();
+
+    // B has seen the bucket at its configured limits.
+    expect((await fetch(`${b.url}${P}/assets?limit=1`, { headers: { authorization: 'Bearer t' } })).status).toBe(200);
+    const atB = [...b.gateway.scheduler.allBuckets()][0];
+    expect(atB.rate).toBe(50);
+
+    s.inject({ count: 1, status: 429 });
+    expect((await fetch(`${a.url}${P}/assets?limit=1`, { headers: { authorization: 'Bearer t' } })).status).toBe(200);
+    const atA = [...a.gateway.scheduler.allBuckets()][0];
+    expect(atA.rate).toBeLessThan(50);
+    await until(
+      'the lowered rate in Redis',
+      async () => Number(await r.hget(`${keyPrefix}:all:test:limits`, 'rate')) < 50,
+    );
+
+    expect((await fetch(`${b.url}${P}/assets?limit=1`, { headers: { authorization: 'Bearer t' } })).status).toBe(200);
+    // B follows A's lowered rate (plus at most one additive step of its own).
+    expect(atB.rate).toBeLessThan(0.8 * 50);
+    expect(atB.burst).toBeLessThan(10);
+  });
+});
+
+describe('cluster: Redis unavailable', () => {
+  it('starts anyway, serves with a local share of each limit, reports degraded, and never hangs', async () => {
+    const s = await sim({ latencyMs: 50 });
+    const port = await freePort();
+    const limit = { rate: 1000, burst: 1000, concurrency: 4 };
+    const g = await gateway(
+      s,
+      cluster(`redis://127.0.0.1:${port}`, 'cdfgw-test-nowhere', limit, { cluster: { expectedReplicas: 2 } }),
+    );
+    expect(await readyz(g.url)).toEqual({ status: 'degraded', store: 'redis' });
+
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        fetch(`${g.url}${P}/assets?limit=1`, {
+          headers: { authorization: 'Bearer t' },
+          signal: AbortSignal.timeout(10_000),
+        }),
+      ),
+    );
+    for (const res of answers) expect(res.status).toBe(200);
+    // Half of the 4 slots: the other replica is assumed to hold the other half.
+    expect(s.stats().maxInFlight).toBe(2);
+    expect(g.logs.lines.filter((l) => l.level === 40 && /degraded/.test(String(l.msg)))).toHaveLength(1);
+  });
+});
+
+describe.skipIf(!hasRedisServer)('cluster: Redis stops and comes back under load', () => {
+  it('falls back to local buckets without hanging a request, then returns to Redis', async () => {
+    const port = await freePort();
+    const url = `redis://127.0.0.1:${port}`;
+    let server: ChildProcess | null = null;
+    const startRedis = async () => {
+      server = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+      await until('the private redis-server', () => ping(url));
+    };
+    cleanups.push(() => server?.kill('SIGKILL'));
+    await startRedis();
+
+    const s = await sim({ latencyMs: 5 });
+    const g = await gateway(s, cluster(url, 'cdfgw-test', { rate: 2000, burst: 200, concurrency: 20 }));
+    expect(await readyz(g.url)).toEqual({ status: 'ready', store: 'redis' });
+    const load = drive([{ url: g.url, auth: 'Bearer t' }], 4);
+    await sleep(300);
+
+    server!.kill('SIGKILL');
+    await until('degraded mode', async () => (await readyz(g.url)).status === 'degraded');
+    const before = [...load.statuses.values()].reduce((a, n) => a + n, 0);
+    await until(
+      'requests served while Redis is away',
+      () => [...load.statuses.values()].reduce((a, n) => a + n, 0) > before + 20,
+    );
+
+    await startRedis();
+    await until('redis mode again', async () => (await readyz(g.url)).status === 'ready', 15_000);
+    const r = redis(url);
+    await r.connect();
+    await until('buckets in the new Redis', async () => (await r.keys('cdfgw-test:*')).length > 0);
+    await load.stop();
+
+    expect(load.errors).toEqual([]);
+    expect([...load.statuses.keys()]).toEqual([200]);
+    expect(g.logs.lines.filter((l) => l.level === 40 && /degraded/.test(String(l.msg)))).toHaveLength(1);
+    expect(g.logs.lines.filter((l) => l.level === 30 && /redis is back/.test(String(l.msg)))).toHaveLength(1);
+  });
+});

@@ -1,0 +1,504 @@
+/**
+ * Issue #7: the Docker image and the compose file, checked without a Docker engine.
+ * The files are parsed and their promises checked; the image's start command is run the way the
+ * image runs it (npm pack, npm ci --omit=dev --ignore-scripts, node dist/main.js with its environment).
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+import { loadConfig } from '../src/config/index.js';
+import { type Simulator, startSimulator } from '../src/sim/index.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
+const run = promisify(execFile);
+
+// --- docker-compose.yml ------------------------------------------------------------------------
+
+interface Service {
+  image?: string;
+  build?: string | { context: string };
+  command?: string[];
+  depends_on?: string[] | Record<string, { condition?: string }>;
+  environment?: Record<string, string>;
+  volumes?: string[];
+  ports?: string[];
+  healthcheck?: { test: string[]; interval?: string; timeout?: string; retries?: number };
+  profiles?: string[];
+  stop_grace_period?: string;
+  init?: boolean;
+  user?: string;
+}
+
+const compose = parse(read('docker-compose.yml')) as { name?: string; services: Record<string, Service> };
+const services = compose.services;
+
+/** `${VAR:-default}` as compose resolves it with VAR unset; `${VAR}` is empty. */
+const unset = (s: string) =>
+  s.replace(/\$\{[A-Z0-9_]+(?::?-([^}]*))?\}/g, (_m, dflt: string | undefined) => dflt ?? '');
+
+/** A volume's host path (resolved with defaults), the path in the container, and whether it is read-only. */
+function mounts(service: Service): Array<{ host: string; target: string; readOnly: boolean }> {
+  return (service.volumes ?? []).map((v) => {
+    const [host, target, mode] = unset(v).split(':');
+    return { host, target, readOnly: mode === 'ro' };
+  });
+}
+
+function dependsOn(service: Service): Record<string, string | undefined> {
+  const d = service.depends_on ?? [];
+  return Array.isArray(d)
+    ? Object.fromEntries(d.map((name) => [name, undefined]))
+    : Object.fromEntries(Object.entries(d).map(([k, v]) => [k, v?.condition]));
+}
+
+/** Compose durations: "30s", "1m30s", "500ms". */
+function durationMs(value: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const parts = [...value.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+  expect(parts.map((p) => p[0]).join(''), `duration ${value}`).toBe(value);
+  return parts.reduce((sum, [, n, unit]) => sum + Number(n) * units[unit], 0);
+}
+
+const GATEWAYS = ['gateway', 'gateway-2'];
+/** Files mounted by the other engineer's monitoring work: asserted, they exist at merge. */
+const MONITORING_FILES = ['config/prometheus.yml', 'config/grafana/provisioning', 'config/grafana/dashboards'];
+
+describe('docker-compose.yml', () => {
+  it('has the app, the gateway and the profiled services', () => {
+    expect(Object.keys(services).sort()).toEqual([
+      'app',
+      'gateway',
+      'gateway-2',
+      'grafana',
+      'prometheus',
+      'redis',
+      'sim',
+    ]);
+    expect(services.app.profiles).toBeUndefined();
+    expect(services.gateway.profiles).toBeUndefined();
+    expect(services['gateway-2'].profiles).toEqual(['cluster']);
+    expect(services.redis.profiles).toEqual(['cluster']);
+    expect(services.prometheus.profiles).toEqual(['monitoring']);
+    expect(services.grafana.profiles).toEqual(['monitoring']);
+    expect(services.sim.profiles).toEqual(['sim']);
+  });
+
+  it('builds the gateway, its second replica and the simulator from the Dockerfile as one image', () => {
+    for (const name of [...GATEWAYS, 'sim']) {
+      const s = services[name];
+      const context = typeof s.build === 'string' ? s.build : s.build?.context;
+      expect(context, name).toBe('.');
+      expect(s.image, name).toBe('cdf-gateway:local');
+    }
+    expect(services.sim.command).toEqual(['node', 'dist/sim/main.js', '--host', '0.0.0.0', '--port', '4000']);
+    expect(existsSync(join(ROOT, 'src/sim/main.ts'))).toBe(true);
+  });
+
+  it('pins the images it pulls', () => {
+    expect(services.app.image).toBe('node:22-slim');
+    expect(services.redis.image).toBe('redis:7-alpine');
+    expect(services.prometheus.image).toMatch(/^prom\/prometheus:v\d+\.\d+\.\d+$/);
+    expect(services.grafana.image).toMatch(/^grafana\/grafana:\d+\.\d+\.\d+$/);
+  });
+
+  it('publishes the gateways on 8080, on loopback only', () => {
+    expect(services.gateway.ports).toEqual([`127.0.0.1:\${GATEWAY_PORT:-8080}:8080`]);
+    expect(services['gateway-2'].ports?.map(unset)).toEqual(['127.0.0.1:8081:8080']);
+    for (const [name, s] of Object.entries(services)) {
+      for (const p of s.ports ?? []) expect(unset(p), name).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+    }
+  });
+
+  it('checks the health of both gateway replicas on /healthz, with tools the image has', () => {
+    for (const name of GATEWAYS) {
+      const test = services[name].healthcheck?.test ?? [];
+      expect(test.slice(0, 3), name).toEqual(['CMD', 'node', '-e']);
+      expect(test[3], name).toContain('http://127.0.0.1:8080/healthz');
+      expect(test[3], name).toContain('process.exit(1)');
+    }
+    expect(services.redis.healthcheck?.test).toEqual(['CMD', 'redis-cli', 'ping']);
+  });
+
+  it('starts the app once the gateway is healthy and points it at the gateway', () => {
+    expect(dependsOn(services.app)).toEqual({ gateway: 'service_healthy' });
+    expect(services.app.environment?.GATEWAY_URL).toBe('http://gateway:8080');
+    expect(services.app.environment?.CDF_PROJECT).toMatch(/^\$\{CDF_PROJECT/);
+    expect(services.app.command).toEqual(['node', '/app/sidecar-app.mjs']);
+    expect(mounts(services.app)).toEqual([
+      { host: './examples/sidecar-app.mjs', target: '/app/sidecar-app.mjs', readOnly: true },
+    ]);
+    expect(dependsOn(services['gateway-2'])).toEqual({ redis: 'service_healthy' });
+    expect(dependsOn(services.prometheus)).toHaveProperty('gateway');
+    expect(dependsOn(services.grafana)).toHaveProperty('prometheus');
+  });
+
+  it('configures the gateways from the environment and a read-only YAML file', () => {
+    for (const name of GATEWAYS) {
+      const env = services[name].environment ?? {};
+      expect(env.CDF_BASE_URL, name).toBe(`\${CDF_BASE_URL:-https://api.cognitedata.com}`);
+      expect(env.LOG_LEVEL, name).toBe(`\${LOG_LEVEL:-info}`);
+      expect(env.GATEWAY_CONFIG, name).toBe('/etc/cdf-gateway/config.yaml');
+      const config = mounts(services[name]).find((m) => m.target === '/etc/cdf-gateway/config.yaml');
+      expect(config?.readOnly, name).toBe(true);
+    }
+    expect(services.gateway.volumes).toContain(
+      `\${GATEWAY_CONFIG_FILE:-./config/example.yaml}:/etc/cdf-gateway/config.yaml:ro`,
+    );
+    // Unless GATEWAY_CONFIG_FILE names one file for both, the second replica gets the cluster file.
+    expect(services['gateway-2'].volumes).toContain(
+      `\${GATEWAY_CONFIG_FILE:-./config/cluster.yaml}:/etc/cdf-gateway/config.yaml:ro`,
+    );
+  });
+
+  it('mounts files that exist in the repository', () => {
+    const missing: string[] = [];
+    for (const [name, s] of Object.entries(services)) {
+      for (const m of mounts(s)) {
+        if (!m.host.startsWith('./') || MONITORING_FILES.includes(m.host.slice(2))) continue;
+        if (!existsSync(join(ROOT, m.host))) missing.push(`${name}: ${m.host}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+
+  it('mounts the monitoring configuration where Prometheus and Grafana read it', () => {
+    expect(mounts(services.prometheus)).toContainEqual({
+      host: './config/prometheus.yml',
+      target: '/etc/prometheus/prometheus.yml',
+      readOnly: true,
+    });
+    expect(mounts(services.grafana).map((m) => m.host)).toEqual([
+      './config/grafana/provisioning',
+      './config/grafana/dashboards',
+    ]);
+    // config/prometheus.yml and config/grafana/ come with the monitoring work: they must exist at merge.
+    for (const path of MONITORING_FILES) expect(existsSync(join(ROOT, path)), `${path} exists`).toBe(true);
+  });
+
+  it('gives the gateways longer to stop than server.shutdownGraceMs of their configuration', () => {
+    for (const name of GATEWAYS) {
+      const file = mounts(services[name]).find((m) => m.target === '/etc/cdf-gateway/config.yaml')!.host;
+      const config = loadConfig({ file: join(ROOT, file), env: {} });
+      const grace = services[name].stop_grace_period;
+      expect(grace, name).toBeDefined();
+      expect(durationMs(grace!), name).toBeGreaterThan(config.server.shutdownGraceMs);
+    }
+  });
+
+  it('documents every variable it uses in .env.example', () => {
+    const used = new Set([...read('docker-compose.yml').matchAll(/\$\{([A-Z0-9_]+)/g)].map((m) => m[1]));
+    const documented = new Set([...read('.env.example').matchAll(/^#?([A-Z0-9_]+)=/gm)].map((m) => m[1]));
+    expect([...used].filter((v) => !documented.has(v))).toEqual([]);
+    expect(documented.has('COMPOSE_PROFILES')).toBe(true);
+  });
+});
+
+describe('config files for compose', () => {
+  it('config/example.yaml is a valid configuration showing a few overrides', () => {
+    const config = loadConfig({ file: join(ROOT, 'config/example.yaml'), env: {} });
+    const defaults = loadConfig({ env: {} });
+    expect(config.cdfVersion.default).toMatch(/^\d{8}$/);
+    expect(config.cache.rules.length).toBeGreaterThan(0);
+    expect(config.limits).not.toEqual(defaults.limits);
+    // Lists replace the defaults: the example keeps every family and the fallback.
+    expect(config.limits.map((l) => l.name)).toEqual(defaults.limits.map((l) => l.name));
+    expect(config.limits.filter((l) => l.fallback)).toHaveLength(1);
+    expect(config.cluster.redisUrl).toBeNull();
+  });
+
+  it('the ConfigMap in docs/deploy.md holds a valid configuration', () => {
+    const block = /```yaml\n([\s\S]*?)```/.exec(read('docs/deploy.md'))?.[1] ?? '';
+    const docs = parseAllDocuments(block).map((d) => d.toJS());
+    const configMap = docs.find((d) => d?.kind === 'ConfigMap');
+    const dir = mkdtempSync(join(tmpdir(), 'cdf-gateway-docs-'));
+    try {
+      writeFileSync(join(dir, 'config.yaml'), configMap.data['config.yaml']);
+      expect(() => loadConfig({ file: join(dir, 'config.yaml'), env: {} })).not.toThrow();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const pod = docs.find((d) => d?.kind === 'Deployment').spec.template.spec;
+    const grace = loadConfig({ env: {} }).server.shutdownGraceMs;
+    expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(grace);
+    const gateway = pod.initContainers.find((c: { name: string }) => c.name === 'cdf-gateway');
+    expect(gateway.readinessProbe.httpGet.path).toBe('/readyz');
+    expect(gateway.livenessProbe.httpGet.path).toBe('/healthz');
+  });
+
+  it('config/cluster.yaml shares the quota of two replicas in the compose Redis', () => {
+    const config = loadConfig({ file: join(ROOT, 'config/cluster.yaml'), env: {} });
+    expect(config.cluster.redisUrl).toBe('redis://redis:6379');
+    expect(config.cluster.expectedReplicas).toBe(2);
+  });
+});
+
+// --- Dockerfile ----------------------------------------------------------------------------------
+
+interface Instruction {
+  op: string;
+  args: string;
+}
+
+/** Instructions with continuation lines joined and comments dropped, split into stages at FROM. */
+function dockerfile(text: string): Instruction[][] {
+  const stages: Instruction[][] = [];
+  let pending = '';
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (pending === '' && (line === '' || line.startsWith('#'))) continue;
+    if (line.endsWith('\\')) {
+      pending += `${line.slice(0, -1).trim()} `;
+      continue;
+    }
+    const full = (pending + line).trim();
+    pending = '';
+    if (full === '' || full.startsWith('#')) continue;
+    const [, op, args] = /^(\S+)\s*(.*)$/.exec(full)!;
+    if (op.toUpperCase() === 'FROM') stages.push([]);
+    stages.at(-1)?.push({ op: op.toUpperCase(), args });
+  }
+  return stages;
+}
+
+const stages = dockerfile(read('Dockerfile'));
+const runStage = stages.at(-1) ?? [];
+const args = (op: string, stage = runStage) => stage.filter((i) => i.op === op).map((i) => i.args);
+/** ENV KEY=value pairs of a stage. */
+const envOf = (stage: Instruction[]) =>
+  Object.fromEntries(
+    args('ENV', stage).flatMap((a) => [...a.matchAll(/([A-Z_][A-Z0-9_]*)=(\S+)/g)].map((m) => [m[1], m[2]])),
+  );
+/** The exec-form command of HEALTHCHECK [options] CMD [...]. */
+const healthcheckCommand = (): string[] =>
+  JSON.parse(/\bCMD\s+(\[.*\])$/.exec(args('HEALTHCHECK')[0] ?? '')?.[1] ?? 'null');
+
+describe('Dockerfile', () => {
+  it('builds in one stage and runs in another, both on node:22-slim', () => {
+    expect(stages.length).toBe(2);
+    expect(stages[0][0].args).toBe('node:22-slim AS build');
+    expect(runStage[0].args).toBe('node:22-slim');
+  });
+
+  it('builds with the dev dependencies', () => {
+    const build = args('RUN', stages[0]);
+    expect(build.findIndex((r) => r.startsWith('npm ci'))).toBeGreaterThanOrEqual(0);
+    expect(build.findIndex((r) => r.startsWith('npm ci'))).toBeLessThan(build.indexOf('npm run build'));
+    expect(build.some((r) => r.includes('--omit=dev'))).toBe(false);
+  });
+
+  it('runs with the production dependencies, dist/ and config/ only', () => {
+    expect(args('RUN').some((r) => r.startsWith('npm ci --omit=dev --ignore-scripts'))).toBe(true);
+    expect(args('COPY')).toEqual([
+      'package.json package-lock.json ./',
+      '--from=build /app/dist ./dist',
+      'config ./config',
+    ]);
+  });
+
+  it('runs as the non-root node user with the gateway reachable on 0.0.0.0:8080', () => {
+    expect(args('USER')).toEqual(['node']);
+    const env = envOf(runStage);
+    expect(env).toMatchObject({ HOST: '0.0.0.0', PORT: '8080', NODE_ENV: 'production' });
+    expect(args('EXPOSE')).toEqual(['8080']);
+  });
+
+  it('checks /healthz with node alone', () => {
+    const cmd = healthcheckCommand();
+    expect(cmd.slice(0, 2)).toEqual(['node', '-e']);
+    expect(cmd[2]).toContain('/healthz');
+    expect(cmd[2]).toContain('process.exit(1)');
+  });
+
+  it('starts node itself (exec form) so SIGTERM reaches it', () => {
+    expect(args('CMD').map((c) => JSON.parse(c))).toEqual([['node', 'dist/main.js']]);
+    expect(args('ENTRYPOINT')).toEqual([]);
+  });
+
+  it('.dockerignore keeps what the build does not need out of the context', () => {
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
+    for (const path of ['node_modules', 'dist', 'test', 'bench', 'docs', '.git', '.ci', '.env'])
+      expect(ignored).toContain(path);
+    for (const path of ['src', 'config', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']) {
+      expect(ignored).not.toContain(path);
+    }
+  });
+});
+
+// --- the image's start command, run the way the image runs it ------------------------------------
+
+/** GET over a fresh connection (no keep-alive left behind to slow the shutdown down). */
+function httpGet(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((done, fail) => {
+    const req = get(url, { headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', fail);
+  });
+}
+
+/** Resolves with the first JSON stdout line for which `pick` returns a value. */
+function waitForLine<T>(
+  child: ChildProcess,
+  pick: (line: Record<string, unknown>) => T | undefined,
+  what: string,
+): Promise<T> {
+  return new Promise((done, fail) => {
+    let buffered = '';
+    let stderr = '';
+    const timer = setTimeout(() => fail(new Error(`no ${what} within 20 s; stderr: ${stderr}`)), 20_000);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        let parsed: Record<string, unknown>;
+        try {
+          parsed = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        const value = pick(parsed);
+        if (value !== undefined) {
+          clearTimeout(timer);
+          done(value);
+        }
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`exited with ${code} before ${what}; stderr: ${stderr}`));
+    });
+  });
+}
+
+const exitCode = (child: ChildProcess) =>
+  new Promise<number | null>((done) => {
+    if (child.exitCode !== null) done(child.exitCode);
+    else child.once('exit', (code) => done(code));
+  });
+
+describe('the image start command', () => {
+  let dir: string;
+  let pkg: string;
+  let sim: Simulator;
+  let gateway: ChildProcess | undefined;
+  let files: string[] = [];
+
+  // npm ci from the local cache takes 10-40 s; from the registry, longer.
+  beforeAll(async () => {
+    expect(existsSync(join(ROOT, 'dist/main.js')), 'dist/ is built (npm run build)').toBe(true);
+    dir = mkdtempSync(join(tmpdir(), 'cdf-gateway-image-'));
+    sim = await startSimulator({ port: 0 });
+    // --ignore-scripts: prepare would rebuild dist/, which npm test has just done.
+    const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], {
+      cwd: ROOT,
+    });
+    const [packed] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
+    files = packed.files.map((f) => f.path);
+    await run('tar', ['-xzf', join(dir, packed.filename), '-C', dir]);
+    pkg = join(dir, 'package');
+    // The tarball has no lock file; the image copies the repository's.
+    copyFileSync(join(ROOT, 'package-lock.json'), join(pkg, 'package-lock.json'));
+    await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'], {
+      cwd: pkg,
+      env: { ...process.env, NODE_ENV: 'production' },
+      maxBuffer: 16 * 1024 * 1024,
+    });
+  }, 240_000);
+
+  afterAll(async () => {
+    if (gateway && gateway.exitCode === null) gateway.kill('SIGKILL');
+    await sim?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('packs dist/ and config/ and installs the production dependencies only', () => {
+    expect(files).toContain('dist/main.js');
+    expect(files).toContain('dist/sim/main.js');
+    expect(files).toContain('config/default.yaml');
+    expect(files.some((f) => f.startsWith('src/') || f.startsWith('test/'))).toBe(false);
+    expect(existsSync(join(pkg, 'node_modules/fastify'))).toBe(true);
+    expect(existsSync(join(pkg, 'node_modules/vitest'))).toBe(false);
+  });
+
+  it('serves /healthz and a proxied call, passes its health checks, and exits 0 on SIGTERM', {
+    timeout: 60_000,
+  }, async () => {
+    const env = envOf(runStage);
+    // The image's environment; loopback and a free port for the test, the compose file's config file.
+    gateway = spawn(process.execPath, JSON.parse(args('CMD')[0]).slice(1), {
+      cwd: pkg,
+      env: {
+        PATH: process.env.PATH,
+        ...env,
+        HOST: '127.0.0.1',
+        PORT: '0',
+        CDF_BASE_URL: sim.url,
+        GATEWAY_CONFIG: join(ROOT, 'config/example.yaml'),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const url = await waitForLine(
+      gateway,
+      (l) => (l.msg === 'cdf-gateway listening' && typeof l.url === 'string' ? l.url : undefined),
+      'listening line',
+    );
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+
+    expect((await httpGet(`${url}/healthz`)).status).toBe(200);
+    expect((await httpGet(`${url}/readyz`)).status).toBe(200);
+    const proxied = await httpGet(`${url}/api/v1/projects/p/assets?limit=1`, { authorization: 'Bearer t' });
+    expect(proxied.status).toBe(200);
+    expect(JSON.parse(proxied.body).items).toHaveLength(1);
+
+    // The Dockerfile's HEALTHCHECK and the compose healthcheck, run as written.
+    const port = new URL(url).port;
+    const [node, ...hcArgs] = healthcheckCommand();
+    expect(node).toBe('node');
+    await expect(run(process.execPath, hcArgs, { env: { PATH: process.env.PATH, PORT: port } })).resolves.toBeDefined();
+    const composeTest = services.gateway
+      .healthcheck!.test.slice(2)
+      .map((a) => a.replace('127.0.0.1:8080', `127.0.0.1:${port}`));
+    await expect(run(process.execPath, composeTest)).resolves.toBeDefined();
+
+    // The example app, as the compose file runs it, gets its asset through the gateway.
+    const app = spawn(process.execPath, [join(ROOT, 'examples/sidecar-app.mjs')], {
+      env: { PATH: process.env.PATH, GATEWAY_URL: url, CDF_PROJECT: 'p', CDF_TOKEN: 't', INTERVAL_MS: '200' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const status = await waitForLine(app, (l) => (l.msg === 'assets listed' ? l.status : undefined), 'assets listed');
+      expect(status).toBe(200);
+    } finally {
+      app.kill('SIGTERM');
+      expect(await exitCode(app)).toBe(0);
+    }
+
+    const start = Date.now();
+    gateway.kill('SIGTERM');
+    expect(await exitCode(gateway)).toBe(0);
+    expect(Date.now() - start).toBeLessThan(10_000);
+
+    // Stopped: the health check fails with exit code 1.
+    await expect(run(process.execPath, hcArgs, { env: { PATH: process.env.PATH, PORT: port } })).rejects.toMatchObject({
+      code: 1,
+    });
+  });
+});
