@@ -46,9 +46,16 @@ function actionOf(capability) {
   return (paren === -1 ? action : action.slice(0, paren)).trim().toUpperCase();
 }
 
-/** Reads: GET/HEAD/OPTIONS, or an operation whose every capability is READ or LIST. No info means write. */
+/**
+ * Reads: GET/HEAD/OPTIONS, or an operation whose every capability is READ or LIST. No info means write.
+ * An operation named as a write (createX, updateX, deleteX, ...) is a write whatever its capability says:
+ * the spec marks at least one create (POST /hostedextractors/sources) with a READ capability, and a
+ * write taken for a read would be retried after a failure.
+ */
+const WRITE_NAMES = /^(create|update|delete|upsert|insert|remove|post|put|set|add|run|trigger|start|cancel)/i;
 function isRead(method, op) {
   if (READ_METHODS.has(method)) return true;
+  if (WRITE_NAMES.test(op.operationId ?? '')) return false;
   const caps = capabilitiesOf(op);
   return caps.length > 0 && caps.every((c) => READ_ACTIONS.has(actionOf(c)));
 }

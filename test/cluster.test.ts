@@ -94,8 +94,9 @@ interface InProcess {
   logs: LogCapture;
 }
 
+// A short shutdown grace: requests the load aborted can leave keep-alive connections that close() waits for.
 function settings(s: Simulator, extra: Record<string, unknown>): Record<string, unknown> {
-  return { server: { port: 0 }, upstream: { baseUrl: s.url }, log: { pretty: false }, ...extra };
+  return { server: { port: 0, shutdownGraceMs: 500 }, upstream: { baseUrl: s.url }, log: { pretty: false }, ...extra };
 }
 
 async function gateway(s: Simulator, extra: Record<string, unknown>): Promise<InProcess> {
@@ -254,17 +255,28 @@ describe.skipIf(!redisUp)('cluster: several replicas share one quota in Redis', 
       gws.map((g) => ({ url: g.url, auth: 'Bearer shared-token' })),
       4,
     );
+    // Measured after the first burst: where it runs out, the simulator's bucket (started by the first call
+    // to arrive, over a new connection) and the shared one are out of phase, which costs a 429 or two.
+    await sleep(500);
+    const warm = s.stats();
     await sleep(seconds * 1000);
-    const stats = s.stats();
+    const end = s.stats();
     await load.stop();
+    const ok = end.ok - warm.ok;
+    const throttled = end.throttled - warm.throttled;
+    const calls = end.calls - warm.calls;
+    console.log('THREE', JSON.stringify({ ok, throttled, calls, total: [end.ok, end.throttled, end.calls] }));
 
     expect(load.errors).toEqual([]);
     // Without Redis each gateway would admit the whole quota: about 3x, and CDF would throttle the rest.
-    expect(stats.ok).toBeLessThanOrEqual(1.3 * quota.rate * seconds + quota.burst);
-    expect(stats.ok).toBeGreaterThanOrEqual(0.5 * quota.rate * seconds);
-    expect(stats.throttled).toBeLessThan(0.02 * stats.calls);
+    expect(end.ok).toBeLessThanOrEqual(1.3 * quota.rate * (seconds + 0.5) + quota.burst);
+    expect(end.throttled).toBeLessThan(0.05 * end.calls);
+    expect(ok).toBeLessThanOrEqual(1.3 * quota.rate * seconds + quota.burst);
+    expect(ok).toBeGreaterThanOrEqual(0.5 * quota.rate * seconds);
+    expect(throttled).toBeLessThan(0.02 * calls);
     for (const g of gws) expect(load.byTarget.get(g.url) ?? 0).toBeGreaterThan(10);
     for (const g of gws) expect(g.gateway.store.status()).toEqual({ mode: 'redis', healthy: true });
+    console.log('THREE', JSON.stringify({ ok, throttled, calls, total: [end.ok, end.throttled, end.calls] }));
   });
 
   it('a replica killed while holding slots: they come back after the lease, and another replica gets them all', async () => {
@@ -328,16 +340,22 @@ describe.skipIf(!redisUp)('cluster: several replicas share one quota in Redis', 
       ]),
       3,
     );
+    await sleep(500);
+    const warm = s.stats();
     await sleep(seconds * 1000);
-    const stats = s.stats();
+    const end = s.stats();
     await load.stop();
 
     expect(load.errors).toEqual([]);
+    // Each identity gets its own quota, once, however many replicas its calls go through.
     for (const id of ['alice', 'raw-secret-token-123']) {
-      const st = stats.byIdentity[id];
-      expect(st.ok).toBeLessThanOrEqual(1.3 * quota.rate * seconds + quota.burst);
-      expect(st.ok).toBeGreaterThanOrEqual(0.5 * quota.rate * seconds);
-      expect(st.throttled).toBeLessThan(Math.max(2, 0.02 * st.calls));
+      const ok = end.byIdentity[id].ok - warm.byIdentity[id].ok;
+      const calls = end.byIdentity[id].calls - warm.byIdentity[id].calls;
+      const throttled = end.byIdentity[id].throttled - warm.byIdentity[id].throttled;
+      expect(end.byIdentity[id].ok).toBeLessThanOrEqual(1.3 * quota.rate * (seconds + 0.5) + quota.burst);
+      expect(ok).toBeLessThanOrEqual(1.3 * quota.rate * seconds + quota.burst);
+      expect(ok).toBeGreaterThanOrEqual(0.5 * quota.rate * seconds);
+      expect(throttled).toBeLessThanOrEqual(Math.max(1, 0.02 * calls));
     }
     const r = redis();
     await r.connect();

@@ -146,9 +146,12 @@ export function table(rows, title) {
   const cols = Object.keys(rows[0]);
   const cells = rows.map((r) => cols.map((c) => String(r[c] ?? '-')));
   const width = cols.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i].length)));
-  const line = (vals) => `| ${vals.map((v, i) => (i === 0 ? v.padEnd(width[i]) : v.padStart(width[i]))).join(' | ')} |`;
+  // Columns of figures are right-aligned, columns of words left-aligned.
+  const numeric = cols.map((_, i) => cells.every((row) => /^([-+(]?[\d.,]+|-)/.test(row[i])));
+  const line = (vals) =>
+    `| ${vals.map((v, i) => (numeric[i] ? v.padStart(width[i]) : v.padEnd(width[i]))).join(' | ')} |`;
   console.log(line(cols));
-  console.log(`|${width.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
+  console.log(`|${width.map((w, i) => (numeric[i] ? `${'-'.repeat(w + 1)}:` : `:${'-'.repeat(w + 1)}`)).join('|')}|`);
   for (const row of cells) console.log(line(row));
 }
 

@@ -110,7 +110,7 @@ export function memory(pid) {
 
 /** SIGTERM, then SIGKILL after `graceMs`; by pid, this process's own children only. */
 export async function stop(proc, graceMs = 3000) {
-  if (!proc || !proc.alive()) return;
+  if (!proc?.alive()) return;
   proc.child.kill('SIGTERM');
   const timer = setTimeout(() => {
     if (proc.alive()) proc.child.kill('SIGKILL');

@@ -1,5 +1,5 @@
 // Generated from CDF's OpenAPI description "Cognite API" version v1 (481 operations,
-// 245 reads, 236 writes, 39 families) by scripts/gen-routes.mjs.
+// 242 reads, 239 writes, 39 families) by scripts/gen-routes.mjs.
 // DO NOT EDIT: regenerate with `npm run gen:routes`.
 //
 // [method, template, family, read]: template is relative to /api/v1/projects/{project}; read is true for
@@ -81,7 +81,7 @@ export const ROUTES: ReadonlyArray<readonly [method: string, template: string, f
   ['POST', '/context/entitymatching/refit', 'context', false],
   ['POST', '/context/entitymatching/update', 'context', false],
   ['GET', '/context/entitymatching/{id}', 'context', true],
-  ['POST', '/context/vision/extract', 'context', true],
+  ['POST', '/context/vision/extract', 'context', false],
   ['GET', '/context/vision/extract/{jobId}', 'context', true],
   ['POST', '/datasets', 'datasets', false],
   ['POST', '/datasets/aggregate', 'datasets', true],
@@ -264,7 +264,7 @@ export const ROUTES: ReadonlyArray<readonly [method: string, template: string, f
   ['POST', '/hostedextractors/preview/download', 'hostedextractors', true],
   ['POST', '/hostedextractors/preview/result', 'hostedextractors', true],
   ['GET', '/hostedextractors/sources', 'hostedextractors', true],
-  ['POST', '/hostedextractors/sources', 'hostedextractors', true],
+  ['POST', '/hostedextractors/sources', 'hostedextractors', false],
   ['POST', '/hostedextractors/sources/byIds', 'hostedextractors', true],
   ['POST', '/hostedextractors/sources/delete', 'hostedextractors', false],
   ['POST', '/hostedextractors/sources/update', 'hostedextractors', false],
@@ -451,7 +451,7 @@ export const ROUTES: ReadonlyArray<readonly [method: string, template: string, f
   ['GET', '/transformations/notifications', 'transformations', true],
   ['POST', '/transformations/notifications', 'transformations', false],
   ['POST', '/transformations/notifications/delete', 'transformations', false],
-  ['POST', '/transformations/query/run', 'transformations', true],
+  ['POST', '/transformations/query/run', 'transformations', false],
   ['POST', '/transformations/run', 'transformations', false],
   ['GET', '/transformations/schedules', 'transformations', true],
   ['POST', '/transformations/schedules', 'transformations', false],

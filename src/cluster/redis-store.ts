@@ -21,7 +21,7 @@ interface ScriptedRedis extends Redis {
   cdfgwTake(...args: Arg[]): Promise<Array<string | number>>;
   cdfgwRelease(numKeys: number, ...args: Arg[]): Promise<unknown>;
   cdfgwRenew(numKeys: number, ...args: Arg[]): Promise<number>;
-  cdfgwPublish(numKeys: number, ...args: Arg[]): Promise<unknown>;
+  cdfgwPublish(numKeys: number, ...args: Arg[]): Promise<[string, string]>;
 }
 
 /** One bucket's keys and configured limits, as the take script wants them. */
@@ -46,6 +46,8 @@ interface Ticket {
 export interface RedisStoreOptions {
   config: ClusterConfig;
   redisUrl: string;
+  /** adaptive.intervalMs: replicas together raise a bucket's shared limits at most once per interval. */
+  adaptiveIntervalMs: number;
   log: Logger;
 }
 
@@ -66,6 +68,9 @@ export class RedisStore implements QuotaStore {
   private readonly keys = new WeakMap<Bucket, BucketKeys>();
   /** The token count this store last put in each bucket (to notice when someone else zeroed it). */
   private readonly shown = new WeakMap<Bucket, number>();
+  /** The shared effective limits each bucket was last seen with: what its adaptive changes start from. */
+  private readonly seen = new WeakMap<Bucket, { rate: number; concurrency: number }>();
+  private readonly adaptiveIntervalMs: number;
   /** Tickets by the buckets array of their take (the scheduler releases with the same array). */
   private readonly tickets = new WeakMap<readonly Bucket[], Ticket[]>();
   /** This replica's leases in Redis, for renewal. */
@@ -85,6 +90,7 @@ export class RedisStore implements QuotaStore {
     this.log = log;
     this.prefix = config.keyPrefix;
     this.leaseMs = config.leaseMs;
+    this.adaptiveIntervalMs = options.adaptiveIntervalMs;
     this.keyTtlMs = Math.max(config.leaseMs * 4, MIN_KEY_TTL_MS);
     this.local = new LocalShare(config.expectedReplicas);
     this.client = new Redis(options.redisUrl, {
@@ -186,12 +192,29 @@ export class RedisStore implements QuotaStore {
       this.unpublished.add(bucket);
       return;
     }
+    const k = this.keysOf(bucket);
+    const seen = this.seen.get(bucket) ?? { rate: bucket.limit.rate, concurrency: bucket.limit.concurrency };
     this.client
-      .cdfgwPublish(1, this.keysOf(bucket).limits, String(bucket.rate), String(bucket.concurrency), this.keyTtlMs)
-      .catch((err: Error) => {
-        this.unpublished.add(bucket);
-        this.log.debug({ err: err.message, bucket: bucket.key }, 'redis: publishing effective limits failed');
-      });
+      .cdfgwPublish(
+        1,
+        k.limits,
+        String(seen.rate),
+        String(seen.concurrency),
+        String(bucket.rate),
+        String(bucket.concurrency),
+        k.rate,
+        k.concurrency,
+        this.adaptiveIntervalMs,
+        this.keyTtlMs,
+      )
+      .then(
+        // The limits in force now: this replica's change, or the one it lost to.
+        ([rate, concurrency]) => this.follow(bucket, Number(rate), Number(concurrency)),
+        (err: Error) => {
+          this.unpublished.add(bucket);
+          this.log.debug({ err: err.message, bucket: bucket.key }, 'redis: publishing effective limits failed');
+        },
+      );
   }
 
   status(): { mode: string; healthy: boolean } {
@@ -224,10 +247,7 @@ export class RedisStore implements QuotaStore {
     const blocked = Number(reply[0]);
     for (let i = 0; i < buckets.length; i++) {
       const b = buckets[i];
-      const rate = Number(reply[2 + 3 * i]);
-      const concurrency = Number(reply[3 + 3 * i]);
-      // Another replica's adaptive limits (or this one's, published): every replica follows them.
-      if (rate !== b.rate || concurrency !== b.concurrency) b.setEffective(rate, concurrency);
+      this.follow(b, Number(reply[2 + 3 * i]), Number(reply[3 + 3 * i]));
       this.show(b, Number(reply[4 + 3 * i]));
     }
     if (blocked > 0) return { bucket: buckets[blocked - 1], waitMs: Number(reply[1]) };
@@ -273,6 +293,16 @@ export class RedisStore implements QuotaStore {
       }
     }
     return undefined;
+  }
+
+  /** Another replica's adaptive limits (or this one's, published): every replica follows them. */
+  private follow(bucket: Bucket, rate: number, concurrency: number): void {
+    if (rate !== bucket.rate || concurrency !== bucket.concurrency) bucket.setEffective(rate, concurrency);
+    const seen = this.seen.get(bucket);
+    if (seen) {
+      seen.rate = rate;
+      seen.concurrency = concurrency;
+    } else this.seen.set(bucket, { rate, concurrency });
   }
 
   /** Copies the shared (or local share's) token count into the bucket, for metrics and to see drains. */

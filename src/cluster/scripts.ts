@@ -5,7 +5,8 @@
  * Keys per bucket (prefix:bucketKey:...):
  *  - `tokens`  hash { tokens, at }: the token count at Redis time `at` (ms); refilled lazily.
  *  - `leases`  sorted set: one member per call in flight (the lease id), scored by its expiry (ms).
- *  - `limits`  hash { rate, concurrency }: the effective limits (adaptive), written by publishEffective.
+ *  - `limits`  hash { rate, concurrency, changedAt }: the effective limits (adaptive), written by
+ *              publishEffective; absent while they are the configured ones.
  * Every write sets a PEXPIRE so the keys of unused buckets go away.
  */
 
@@ -122,8 +123,39 @@ end
 return renewed
 `;
 
-/** KEYS[1]: limits hash; ARGV: rate, concurrency, TTL. Shares a bucket's new effective limits. */
-export const PUBLISH = `redis.call('HSET', KEYS[1], 'rate', ARGV[1], 'concurrency', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 0
+/**
+ * Shares a bucket's new effective limits (adaptive), without letting one replica undo another's cut
+ * with a change computed from limits it had not seen yet. For the rate and the concurrency each:
+ * a decrease (new below what the replica had seen) applies when it is below the current value; an
+ * increase applies only when the replica had seen the current value and nothing changed in the last
+ * interval, so N replicas climb back no faster than one.
+ * KEYS[1]: limits hash. ARGV: [1] seen rate, [2] seen concurrency, [3] new rate, [4] new concurrency,
+ * [5] configured rate, [6] configured concurrency, [7] intervalMs, [8] key TTL (ms).
+ * Returns the limits now in force: { rate, concurrency }, as written.
+ */
+export const PUBLISH = `${PREAMBLE}
+local h = redis.call('HMGET', KEYS[1], 'rate', 'concurrency', 'changedAt')
+local cfgRate, cfgConc = tonumber(ARGV[5]), tonumber(ARGV[6])
+local curRate, rateOut = cfgRate, ARGV[5]
+local curConc, concOut = cfgConc, ARGV[6]
+if tonumber(h[1]) and tonumber(h[1]) < cfgRate then curRate = tonumber(h[1]); rateOut = h[1] end
+if tonumber(h[2]) and tonumber(h[2]) < cfgConc then curConc = tonumber(h[2]); concOut = h[2] end
+local calm = now - (tonumber(h[3]) or 0) >= tonumber(ARGV[7])
+local changed = false
+local function decide(seen, new, cur, newOut, out)
+  if new < seen then
+    if new < cur then changed = true; return newOut end
+  elseif new > seen and calm and cur == seen then
+    changed = true
+    return newOut
+  end
+  return out
+end
+rateOut = decide(tonumber(ARGV[1]), tonumber(ARGV[3]), curRate, ARGV[3], rateOut)
+concOut = decide(tonumber(ARGV[2]), tonumber(ARGV[4]), curConc, ARGV[4], concOut)
+if changed then
+  redis.call('HSET', KEYS[1], 'rate', rateOut, 'concurrency', concOut, 'changedAt', now)
+  redis.call('PEXPIRE', KEYS[1], ARGV[8])
+end
+return { rateOut, concOut }
 `;

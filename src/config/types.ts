@@ -70,6 +70,7 @@ export interface AdaptiveConfig {
   increase: number;
   intervalMs: number;
   floor: number;
+  holdMs: number;
 }
 
 export interface CircuitConfig {

@@ -100,7 +100,7 @@ const schema = obj({
     budgetRatio: num({ min: 0 }),
     budgetWindowMs: positiveInt,
   }),
-  adaptive: obj({ enabled: bool, decrease: share, increase: share, intervalMs: positiveInt, floor: share }),
+  adaptive: obj({ enabled: bool, decrease: share, increase: share, intervalMs: positiveInt, floor: share, holdMs: ms }),
   circuit: obj({
     enabled: bool,
     windowMs: positiveInt,

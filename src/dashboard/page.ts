@@ -166,6 +166,7 @@ export const DASHBOARD_JS = `(function () {
   'use strict';
 
   var REFRESH_MS = 2000;
+  var MAX_CLIENT_LINES = 8;
   var DATA_URL = '/dashboard/data.json';
   var PALETTE = ['#2563eb', '#ea580c', '#16a34a', '#9333ea', '#0891b2', '#db2777', '#ca8a04', '#4b5563', '#65a30d', '#7c3aed'];
   var GRID = { stroke: '#e2e8f0', width: 1 };
@@ -396,24 +397,30 @@ export const DASHBOARD_JS = `(function () {
 
   function renderShares(d) {
     var host = document.getElementById('sharebar');
-    var names = Object.keys(d.requests.byClient);
-    var totals = names.map(function (n) { return sum(lastN(d.requests.byClient[n], 60)); });
-    var all = sum(totals);
+    var entries = Object.keys(d.requests.byClient)
+      .map(function (n) { return { name: n, total: sum(lastN(d.requests.byClient[n], 60)), color: color('c:' + n) }; })
+      .filter(function (e) { return e.total > 0; })
+      .sort(function (a, b) { return b.total - a.total; });
+    var all = sum(entries.map(function (e) { return e.total; }));
+    if (entries.length > MAX_CLIENT_LINES) {
+      var rest = entries.slice(MAX_CLIENT_LINES);
+      entries = entries.slice(0, MAX_CLIENT_LINES);
+      entries.push({ name: rest.length + ' more clients', total: sum(rest.map(function (e) { return e.total; })), color: '#94a3b8' });
+    }
     var segments = [];
     var legend = el('div', 'sharelegend');
-    names.forEach(function (n, i) {
-      if (totals[i] <= 0) return;
-      var pct = (100 * totals[i]) / all;
+    entries.forEach(function (e) {
+      var pct = (100 * e.total) / all;
       var s = el('span');
       s.style.width = pct + '%';
-      s.style.background = color('c:' + n);
-      s.title = n + ': ' + pct.toFixed(1) + ' %';
+      s.style.background = e.color;
+      s.title = e.name + ': ' + pct.toFixed(1) + ' %';
       segments.push(s);
       var item = el('span');
       var swatch = el('i');
-      swatch.style.background = color('c:' + n);
+      swatch.style.background = e.color;
       item.appendChild(swatch);
-      item.appendChild(document.createTextNode(n + ' ' + pct.toFixed(0) + ' %'));
+      item.appendChild(document.createTextNode(e.name + ' ' + pct.toFixed(0) + ' %'));
       legend.appendChild(item);
     });
     host.replaceChildren.apply(host, segments);
@@ -423,7 +430,6 @@ export const DASHBOARD_JS = `(function () {
   }
 
   // The busiest clients get a line each (byClient comes busiest first); the rest share one.
-  var MAX_CLIENT_LINES = 8;
   function clientSeries(d) {
     var names = Object.keys(d.requests.byClient);
     var series = names.slice(0, MAX_CLIENT_LINES).map(function (n) {

@@ -16,16 +16,20 @@ export interface Cell<L extends Labels = Labels> {
   n: number;
 }
 
-/** Counts keyed by a joined label string, each made once: the request path does one Map lookup and `n++`. */
+/**
+ * Counts keyed by a joined label string, each made once: the request path does one Map lookup and `n++`
+ * (`get`, then `add` the first time; no closure or label object per call).
+ */
 export class Cells<L extends Labels> {
   readonly all = new Map<string, Cell<L>>();
 
-  cell(key: string, labels: () => L): Cell<L> {
-    let c = this.all.get(key);
-    if (c === undefined) {
-      c = { labels: labels(), n: 0 };
-      this.all.set(key, c);
-    }
+  get(key: string): Cell<L> | undefined {
+    return this.all.get(key);
+  }
+
+  add(key: string, labels: L): Cell<L> {
+    const c = { labels, n: 0 };
+    this.all.set(key, c);
     return c;
   }
 
@@ -141,52 +145,53 @@ export class Recorder implements Telemetry {
     const method = ex.method;
     const family = ex.family;
     const status = ex.status;
-    this.requests.cell(`${method} ${family} ${status} ${client}`, () => ({
-      method,
-      family,
-      status: String(status),
-      client,
-    })).n++;
+    const key = `${method} ${family} ${status} ${client}`;
+    (this.requests.get(key) ?? this.requests.add(key, { method, family, status: String(status), client })).n++;
     observer(this.requestObservers, this.requestSeconds, family)(durationMs / 1000);
   }
 
   upstreamAttempt(ex: Exchange, status: number, durationMs: number): void {
     const family = ex.family;
-    this.attempts.cell(`${family} ${status}`, () => ({ family, status: status === 0 ? 'error' : String(status) })).n++;
+    const key = `${family} ${status}`;
+    (this.attempts.get(key) ?? this.attempts.add(key, { family, status: status === 0 ? 'error' : String(status) })).n++;
     observer(this.upstreamObservers, this.upstreamSeconds, family)(durationMs / 1000);
   }
 
   upstreamThrottled(ex: Exchange, retried: boolean): void {
     const family = ex.family;
     const outcome = retried ? 'retried' : 'passed_on';
-    this.throttled.cell(`${family} ${outcome}`, () => ({ family, outcome })).n++;
+    const key = `${family} ${outcome}`;
+    (this.throttled.get(key) ?? this.throttled.add(key, { family, outcome })).n++;
   }
 
   retried(ex: Exchange, reason: string): void {
     const family = ex.family;
-    this.retries.cell(`${family} ${reason}`, () => ({ family, reason })).n++;
+    const key = `${family} ${reason}`;
+    (this.retries.get(key) ?? this.retries.add(key, { family, reason })).n++;
   }
 
   retryBudgetExhausted(ex: Exchange): void {
     const family = ex.family;
-    this.budgetExhausted.cell(family, () => ({ family })).n++;
+    (this.budgetExhausted.get(family) ?? this.budgetExhausted.add(family, { family })).n++;
   }
 
   limitChanged(change: LimitChange): void {
     const bucket = change.bucket.limit.name;
     const direction = change.direction;
-    this.limitChanges.cell(`${bucket} ${direction}`, () => ({ bucket, direction })).n++;
+    const key = `${bucket} ${direction}`;
+    (this.limitChanges.get(key) ?? this.limitChanges.add(key, { bucket, direction })).n++;
   }
 
   circuitChanged(state: CircuitState): void {
-    this.circuitTransitions.cell(state, () => ({ state })).n++;
+    (this.circuitTransitions.get(state) ?? this.circuitTransitions.add(state, { state })).n++;
   }
 
   cacheOutcome(ex: Exchange): void {
     if (ex.cache === null) return;
     const family = ex.family;
     const outcome = ex.cache;
-    this.cache.cell(`${family} ${outcome}`, () => ({ family, outcome: outcome.toLowerCase() })).n++;
+    const key = `${family} ${outcome}`;
+    (this.cache.get(key) ?? this.cache.add(key, { family, outcome: outcome.toLowerCase() })).n++;
   }
 
   onAdmitted(buckets: readonly Bucket[], waitedMs: number): void {

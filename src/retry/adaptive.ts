@@ -16,9 +16,11 @@ interface AimdState {
   rateCutAt: number;
   concurrencyCutAt: number;
   raisedAt: number;
-  /** The rate at which CDF last pushed back: recovery slows down near it. */
+  /** Where CDF pushed back last: held just under until `rateHoldUntil`, then probed past in small steps. */
   rateCeiling: number;
+  rateHoldUntil: number;
   concurrencyCeiling: number;
+  concurrencyHoldUntil: number;
   /** Answers over the last two intervals: [passed, throttled]. */
   recent: SlidingCounter;
 }
@@ -29,29 +31,38 @@ const THROTTLED = 1;
 const EDGE_SHARE = 0.05;
 /** A few 429s more: cut gently. */
 const GENTLE = 0.9;
-/** Past this share of 429s the configured limit is plainly too high: cut by `decrease`. */
+/** Past this share of 429s the configured limit is plainly too high: cut in proportion, at most by `decrease`. */
 const HARD_SHARE = 0.25;
-/** A concurrency 429 says less about how far off the limit is: cut by at most a quarter. */
+/** A concurrency 429 without a stated limit says little about how far off it is: cut by a quarter. */
 const CONCURRENCY_CUT = 0.75;
 /** Climb in small steps above this share of the ceiling ... */
 const NEAR = 0.95;
-/** ... and stay just under it this long after a cut before probing past it. */
-const HOLD_MS = 5000;
+/** ... and hold this share of it while the hold lasts. */
 const HOLD = 0.98;
+/** CDF states the limit it enforced: "Project exceeded maximum number='50' of concurrent requests." */
+const STATED_LIMIT = /maximum number\s*=\s*'?(\d+(?:\.\d+)?)'?/i;
 
-/** CDF names the cap it enforced: "... maximum number='50' of concurrent requests ...". */
 export function throttleKind(message: string | null): ThrottleKind {
   return message !== null && /concurren/i.test(message) ? 'concurrency' : 'rate';
 }
 
+/** The limit CDF's 429 message names, or null. */
+export function statedLimit(message: string | null): number | null {
+  const m = message === null ? null : STATED_LIMIT.exec(message);
+  const n = m ? Number(m[1]) : Number.NaN;
+  return Number.isFinite(n) && n > 0 ? n : null;
+}
+
 /**
  * Learns the real limit from CDF's 429s (AIMD). A 429 on a call the bucket admitted means the real
- * limit is lower. The bucket's tokens are drained at once (CDF's bucket is empty), and the rate is cut
- * by `decrease` when many recent answers were 429s, gently when some were, and not at all for an odd
- * one (a bucket at the very edge of CDF's sees those from clock and network jitter alone); a concurrency 429 cuts the
- * concurrency by `decrease`. At most one cut of each kind per interval. While calls succeed both
- * climb back additively, in small steps near the level where CDF pushed back last. Evaluated on
- * answers, so it needs no timers.
+ * limit is lower. The bucket's tokens follow CDF's down at once (its bucket is empty, and the throttled
+ * call may have been charged). When CDF's message states the limit it enforced, the bucket drops just
+ * under it and holds there; otherwise the rate is cut in proportion to the recent share of 429s (at
+ * most by `decrease`), gently when some were 429s, and not at all for an odd one, which is jitter at
+ * the edge; a concurrency 429 cuts the concurrency by a quarter. A 429 to a call sent before the last
+ * cut says nothing new. While calls succeed, both climb back additively, hold just under the last
+ * ceiling for `holdMs`, then probe past it in small steps (the limit may have been raised, or other
+ * consumers of the project gone). Evaluated on answers, so it needs no timers.
  */
 export class AdaptiveLimits {
   private readonly state = new WeakMap<Bucket, AimdState>();
@@ -61,40 +72,43 @@ export class AdaptiveLimits {
     private readonly apply: (change: LimitChange) => void,
   ) {}
 
-  /** `sentAt`: when the throttled attempt was admitted; 429s to calls sent before the last cut say nothing new. */
+  /** `sentAt`: when the throttled attempt was admitted. */
   onThrottled(buckets: readonly Bucket[], message: string | null, now: number, sentAt = now): void {
     if (!this.config.enabled || buckets.length === 0) return;
     const kind = throttleKind(message);
+    const stated = statedLimit(message);
     const bucket = this.tightest(buckets, kind, message);
     const s = this.stateOf(bucket, now);
     s.recent.add(THROTTLED, now);
+    bucket.tokens = Math.max(-bucket.burst, Math.min(bucket.tokens, 0) - 1);
     const limit = bucket.limit;
     let { rate, concurrency } = bucket;
     if (kind === 'rate') {
-      // CDF's bucket is empty now: so is ours, or the next calls meet the same wall.
-      if (bucket.tokens > 0) bucket.tokens = 0;
-      if (sentAt <= s.rateCutAt || now - s.rateCutAt < this.config.intervalMs) return;
-      const share = this.throttledShare(s, now);
-      if (share <= EDGE_SHARE) return;
-      s.rateCutAt = now;
-      if (share > HARD_SHARE) {
-        // Plainly too high: cut in proportion; CDF let about (1 - share) of the rate through, so the
-        // real limit is near there.
-        s.rateCeiling = rate * (1 - share) * 1.1;
-        rate *= Math.max(this.config.decrease, 1 - share);
+      if (stated !== null && rate > stated * HOLD) {
+        rate = stated * HOLD;
+        s.rateCeiling = stated;
       } else {
-        s.rateCeiling = rate;
-        rate *= GENTLE;
+        if (sentAt <= s.rateCutAt || now - s.rateCutAt < this.config.intervalMs) return;
+        const share = this.throttledShare(s, now);
+        if (share <= EDGE_SHARE) return;
+        s.rateCeiling = stated ?? rate;
+        rate *= share > HARD_SHARE ? Math.max(this.config.decrease, 1 - share) : GENTLE;
       }
       rate = Math.max(limit.rate * this.config.floor, rate);
+      s.rateCutAt = now;
+      s.rateHoldUntil = now + this.config.holdMs;
     } else {
-      if (sentAt <= s.concurrencyCutAt || now - s.concurrencyCutAt < this.config.intervalMs) return;
+      if (stated !== null && concurrency > stated) {
+        concurrency = Math.max(1, Math.floor(stated));
+        s.concurrencyCeiling = concurrency + 1;
+      } else {
+        if (sentAt <= s.concurrencyCutAt || now - s.concurrencyCutAt < this.config.intervalMs) return;
+        s.concurrencyCeiling = concurrency;
+        concurrency = Math.floor(concurrency * Math.max(this.config.decrease, CONCURRENCY_CUT));
+      }
+      concurrency = Math.max(Math.ceil(limit.concurrency * this.config.floor), concurrency);
       s.concurrencyCutAt = now;
-      s.concurrencyCeiling = concurrency;
-      concurrency = Math.max(
-        Math.ceil(limit.concurrency * this.config.floor),
-        Math.floor(concurrency * Math.max(this.config.decrease, CONCURRENCY_CUT)),
-      );
+      s.concurrencyHoldUntil = now + this.config.holdMs;
     }
     s.raisedAt = now;
     if (rate === bucket.rate && concurrency === bucket.concurrency) return;
@@ -112,16 +126,13 @@ export class AdaptiveLimits {
       if (now - s.raisedAt < this.config.intervalMs) continue;
       s.raisedAt = now;
       let step = limit.rate * this.config.increase;
-      // Climb fast far below where CDF pushed back last time, hold just under it for a while, then probe gently.
-      const holding = now - s.rateCutAt < HOLD_MS && Number.isFinite(s.rateCeiling);
       if (bucket.rate + step > s.rateCeiling * NEAR) step /= 4;
       let top = limit.rate;
-      if (holding) top = Math.min(top, Math.max(bucket.rate, s.rateCeiling * HOLD));
+      if (now < s.rateHoldUntil) top = Math.min(top, Math.max(bucket.rate, s.rateCeiling * HOLD));
       const rate = Math.min(top, bucket.rate + step);
-      // A concurrency that met a 429 is not tried again until it has been quiet for a while.
-      if (now - s.concurrencyCutAt > HOLD_MS * 2) s.concurrencyCeiling = Number.POSITIVE_INFINITY;
       const concurrency =
-        bucket.concurrency < limit.concurrency && bucket.concurrency + 1 < s.concurrencyCeiling
+        bucket.concurrency < limit.concurrency &&
+        (now >= s.concurrencyHoldUntil || bucket.concurrency + 1 < s.concurrencyCeiling)
           ? bucket.concurrency + 1
           : bucket.concurrency;
       if (rate === bucket.rate && concurrency === bucket.concurrency) continue;
@@ -143,7 +154,9 @@ export class AdaptiveLimits {
         concurrencyCutAt: long,
         raisedAt: long,
         rateCeiling: Number.POSITIVE_INFINITY,
+        rateHoldUntil: long,
         concurrencyCeiling: Number.POSITIVE_INFINITY,
+        concurrencyHoldUntil: long,
         recent: new SlidingCounter(this.config.intervalMs * 2, 2),
       };
       this.state.set(bucket, s);

@@ -1,0 +1,155 @@
+// Memory: the gateway's resident memory idle, with 2,000 connections held open against a slow upstream,
+// while streaming a 512 MiB download, and with the response cache at its byte limit.
+import { join } from 'node:path';
+import { fmt, header, requireDist, startGateway, startSim, TOKEN, table, writeResult } from './lib/common.mjs';
+import { LOAD_CORE, memory, PINNING, ROOT, run, sleep, stopAll } from './lib/proc.mjs';
+
+const HELD = Number(process.env.BENCH_MEM_CONNECTIONS ?? 2000);
+const SLOW_MS = 5000;
+const BLOB_BYTES = 512 * 2 ** 20;
+const CACHE_MAX_BYTES = 64 * 2 ** 20;
+const FILL_CALLS = 400; // ~330 KB each: about twice the cache's byte limit
+const NOFILE = 20_000;
+const CLIENT = join(ROOT, 'bench', 'lib', 'client.mjs');
+
+/** Runs the client child while sampling the gateway's RSS every 50 ms; returns its output and the peak. */
+async function sampled(pid, args) {
+  let peak = memory(pid).rssMiB;
+  const timer = setInterval(() => {
+    try {
+      peak = Math.max(peak, memory(pid).rssMiB);
+    } catch {}
+  }, 50);
+  try {
+    const out = await run('client', process.execPath, [CLIENT, ...args], { core: LOAD_CORE, nofile: NOFILE });
+    return { out: JSON.parse(out.trim().split('\n').pop()), peakMiB: Math.max(peak, memory(pid).rssMiB) };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+async function metric(url, name) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : null;
+}
+
+async function main() {
+  requireDist();
+  header(
+    'memory',
+    `gateway RSS: idle, ${HELD} connections held on a ${SLOW_MS / 1000} s upstream, a 512 MiB download, the cache at its byte limit`,
+  );
+  const sim = await startSim({ items: 100_000 }, { nofile: NOFILE });
+  const gw = await startGateway(
+    sim.url,
+    {
+      limits: [
+        { name: 'bench', match: '/**', per: 'project', rate: 1_000_000, burst: 1_000_000, concurrency: 100_000 },
+      ],
+      upstream: { connections: 4096 },
+      queue: { maxQueued: 100_000 },
+      cache: { maxBytes: CACHE_MAX_BYTES, rules: [{ match: ['/assets'], methods: ['GET'], ttlMs: 600_000 }] },
+    },
+    { nofile: NOFILE },
+  );
+  const pid = gw.proc.pid;
+  const notes = [];
+  const rows = [];
+
+  // Warm up: a few hundred small calls, then let it settle.
+  await Promise.all(
+    Array.from({ length: 20 }, async () => {
+      for (let i = 0; i < 20; i++)
+        await (
+          await fetch(`${gw.url}/api/v1/projects/p/assets?limit=3`, {
+            headers: { authorization: TOKEN },
+            cache: 'no-store',
+          })
+        ).arrayBuffer();
+    }),
+  );
+  await sleep(1000);
+  const idle = memory(pid).rssMiB;
+  rows.push({ phase: 'idle (after 400 warm-up calls)', rssMiB: idle, peakMiB: idle, detail: '' });
+  console.log(`  idle: ${fmt(idle, 1)} MiB`);
+
+  // 1. Connections held open.
+  await sim.reset();
+  const hold = await sampled(pid, ['hold', `${gw.url}/api/v1/projects/p/_sim/slow?ms=${SLOW_MS}`, String(HELD)]);
+  const simStats = await sim.stats();
+  await sleep(1000);
+  const afterHold = memory(pid).rssMiB;
+  const perConnKiB = ((hold.peakMiB - idle) * 1024) / HELD;
+  rows.push({
+    phase: `${HELD} connections held (${SLOW_MS / 1000} s upstream)`,
+    rssMiB: afterHold,
+    peakMiB: hold.peakMiB,
+    detail: `${fmt(perConnKiB, 1)} KiB/connection over idle; answers ${JSON.stringify(hold.out.byStatus)} in ${fmt(hold.out.ms / 1000, 1)} s; upstream max in flight ${simStats.maxInFlight}`,
+  });
+  if (hold.out.errors?.length) notes.push(`hold: client errors ${hold.out.errors.join('; ')}`);
+  console.log(
+    `  held: peak ${fmt(hold.peakMiB, 1)} MiB, ${JSON.stringify(hold.out.byStatus)}, upstream max in flight ${simStats.maxInFlight}`,
+  );
+
+  // 2. A 512 MiB download streamed through.
+  const dl = await sampled(pid, ['download', `${gw.url}/api/v1/projects/p/_sim/blob?bytes=${BLOB_BYTES}`]);
+  await sleep(500);
+  rows.push({
+    phase: '512 MiB download streaming',
+    rssMiB: memory(pid).rssMiB,
+    peakMiB: dl.peakMiB,
+    detail: `status ${dl.out.status}, ${fmt(dl.out.bytes / 2 ** 20)} MiB at ${fmt(dl.out.mibPerSec)} MiB/s; peak ${fmt(dl.peakMiB - idle, 1)} MiB over idle`,
+  });
+  if (dl.out.bytes !== BLOB_BYTES)
+    notes.push(`download: got ${dl.out.bytes} of ${BLOB_BYTES} bytes (${dl.out.status} ${dl.out.error ?? ''})`);
+  console.log(`  download: peak ${fmt(dl.peakMiB, 1)} MiB, ${fmt(dl.out.mibPerSec)} MiB/s`);
+
+  // 3. The cache at its byte limit.
+  const probe = await fetch(`${gw.url}/api/v1/projects/p/assets?limit=4`, { headers: { authorization: TOKEN } });
+  await probe.arrayBuffer();
+  if (probe.headers.get('x-cache') === null) {
+    notes.push('cache not active (no X-Cache header): cache phase skipped');
+    rows.push({ phase: 'cache at its byte limit', rssMiB: null, peakMiB: null, detail: 'cache not active' });
+  } else {
+    const fill = await sampled(pid, ['fill', gw.url, String(FILL_CALLS)]);
+    await sleep(1000);
+    const bytes = await metric(gw.url, 'cdf_gateway_cache_bytes');
+    const entries = await metric(gw.url, 'cdf_gateway_cache_entries');
+    const rss = memory(pid).rssMiB;
+    rows.push({
+      phase: `cache at its byte limit (${fmt(CACHE_MAX_BYTES / 2 ** 20)} MiB)`,
+      rssMiB: rss,
+      peakMiB: fill.peakMiB,
+      detail: `${FILL_CALLS} distinct ~330 KB answers (${fmt(fill.out.bytes / 2 ** 20)} MiB) ${JSON.stringify(fill.out.byStatus)}; cache holds ${entries ?? '?'} entries, ${bytes === null ? '?' : fmt(bytes / 2 ** 20, 1)} MiB; RSS ${fmt(rss - idle, 1)} MiB over idle`,
+    });
+    console.log(
+      `  cache: ${entries} entries, ${bytes === null ? '?' : fmt(bytes / 2 ** 20, 1)} MiB, RSS ${fmt(rss, 1)} MiB`,
+    );
+  }
+
+  table(
+    rows.map((r) => ({
+      phase: r.phase,
+      'RSS MiB': fmt(r.rssMiB, 1),
+      'peak RSS MiB': fmt(r.peakMiB, 1),
+      detail: r.detail,
+    })),
+    `Gateway resident memory (sampled every 50 ms; ${PINNING})`,
+  );
+  for (const n of notes) console.log(`note: ${n}`);
+  await stopAll();
+  writeResult('memory', {
+    settings: {
+      held: HELD,
+      slowMs: SLOW_MS,
+      blobBytes: BLOB_BYTES,
+      cacheMaxBytes: CACHE_MAX_BYTES,
+      fillCalls: FILL_CALLS,
+    },
+    rows,
+    notes,
+  });
+}
+
+await main();

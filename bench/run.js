@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+// Runs the benchmarks: `npm run bench` (all) or `npm run bench -- NAME [NAME...]`.
+// Each benchmark runs as its own process; it prints a table and writes bench/results/NAME.json.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+const ALL = ['overhead', 'scheduler', 'quota', 'cache', 'memory', 'store'];
+const DESCRIPTIONS = {
+  overhead: 'gateway vs direct, bare fastify proxy and nginx: req/s, p50/p99, CPU per request',
+  scheduler: 'quota scheduler vs Bottleneck: decisions/s, added latency, accuracy under contention',
+  quota: 'apps on @cognite/sdk sharing one quota, direct vs through the gateway (the headline)',
+  cache: 'cache hit path vs proxied path, and single-flight of identical calls',
+  memory: 'gateway RSS with 2,000 held connections, a 512 MiB download, a full cache',
+  store: 'quota store: in-memory vs Redis (bench/store.mjs)',
+};
+
+if (!existsSync(join(root, 'dist', 'index.js')) || !existsSync(join(root, 'dist', 'sim', 'main.js'))) {
+  console.error('dist/ is missing: run `npm run build` first (the benchmarks run the built gateway).');
+  process.exit(1);
+}
+
+const available = ALL.filter((name) => existsSync(join(here, `${name}.mjs`)));
+const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const unknown = asked.filter((a) => !available.includes(a));
+if (unknown.length > 0) {
+  console.error(
+    `unknown benchmark(s): ${unknown.join(', ')}\navailable:\n${available.map((n) => `  ${n.padEnd(10)} ${DESCRIPTIONS[n]}`).join('\n')}`,
+  );
+  process.exit(2);
+}
+const names = asked.length > 0 ? asked : available;
+
+console.log(`cdf-gateway benchmarks: ${names.join(', ')}`);
+console.log(
+  `${new Date().toISOString()}; ${cpus().length} cores (${cpus()[0]?.model ?? '?'}); Node ${process.version}`,
+);
+console.log(
+  'Pinning: the proxy under test on core 1, the upstream (simulator) and the load generator on core 0 (taskset -c).',
+);
+console.log('Compare figures of one run with each other (as ratios), not across runs or machines.');
+
+const started = Date.now();
+const outcomes = [];
+for (const name of names) {
+  const t0 = Date.now();
+  const code = await new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(here, `${name}.mjs`)], { cwd: root, stdio: 'inherit' });
+    child.once('exit', (c, signal) => resolve(c ?? (signal ? 128 : 1)));
+  });
+  outcomes.push({ name, code, seconds: (Date.now() - t0) / 1000 });
+}
+const total = (Date.now() - started) / 1000;
+console.log('\nSummary');
+for (const o of outcomes)
+  console.log(
+    `  ${o.name.padEnd(10)} ${o.code === 0 ? 'ok    ' : `FAILED (exit ${o.code})`} ${o.seconds.toFixed(1)} s`,
+  );
+console.log(`  total      ${total.toFixed(1)} s`);
+process.exit(outcomes.every((o) => o.code === 0) ? 0 : 1);

@@ -1,0 +1,393 @@
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Fault } from '../src/sim/index.js';
+import { auth, oneLimit, type Stack, startStack } from './helpers.js';
+
+const P = '/api/v1/projects/p';
+const ASSETS = `${P}/assets`;
+const LIST = `${P}/assets/list`;
+
+/** Quick backoff, no breaker, one roomy bucket: the table's rows see only the retry policy. */
+const QUICK = {
+  retry: { baseDelayMs: 10, maxDelayMs: 50 },
+  circuit: { enabled: false },
+  ...oneLimit({ rate: 1000, burst: 1000, concurrency: 100 }),
+};
+
+interface Reply {
+  status: number;
+  headers: Headers;
+  text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: answers are inspected field by field
+  json: any;
+}
+
+async function call(stack: Stack, method: string, path: string, body?: unknown): Promise<Reply> {
+  const init: RequestInit = { method, headers: { ...auth() } };
+  if (body !== undefined) {
+    init.body = typeof body === 'string' ? body : JSON.stringify(body);
+    init.headers = { ...auth(), 'content-type': 'application/json' };
+  }
+  const res = await fetch(`${stack.url}${path}`, init);
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/** Calls the simulator saw for `METHOD /path` (path without query). */
+const seen = (stack: Stack, method: string, path: string) => stack.sim.stats().byPath[`${method} ${path}`] ?? 0;
+
+const retryLines = (stack: Stack) => stack.logs.lines.filter((l) => l.msg === 'retrying upstream call');
+
+const newAsset = { items: [{ externalId: 'retry-test', name: 'retry test' }] };
+
+describe('retry policy table', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ ...QUICK, upstream: { timeoutMs: 500 } });
+    // Warm both ends up so that no cold first call comes near the short upstream timeout.
+    for (let i = 0; i < 3; i++) expect((await call(stack, 'GET', ASSETS)).status).toBe(200);
+    stack.sim.reset();
+  });
+  afterAll(() => stack.close());
+  afterEach(() => stack.sim.reset());
+
+  interface Row {
+    name: string;
+    method: 'GET' | 'POST';
+    path: string;
+    body?: unknown;
+    fault: Fault;
+    calls: number;
+    status: number;
+  }
+  const rows: Row[] = [
+    {
+      name: 'GET list + 503: retried',
+      method: 'GET',
+      path: ASSETS,
+      fault: { count: 1, status: 503 },
+      calls: 2,
+      status: 200,
+    },
+    {
+      name: 'POST /assets/list (read) + 502: retried',
+      method: 'POST',
+      path: LIST,
+      body: { limit: 1 },
+      fault: { count: 1, status: 502 },
+      calls: 2,
+      status: 200,
+    },
+    {
+      name: 'POST /assets (write) + 503: not retried, 503 passed back',
+      method: 'POST',
+      path: ASSETS,
+      body: newAsset,
+      fault: { count: 1, status: 503 },
+      calls: 1,
+      status: 503,
+    },
+    {
+      name: 'POST /assets + 503 marked auto-retryable: retried',
+      method: 'POST',
+      path: ASSETS,
+      body: newAsset,
+      fault: { count: 1, status: 503, autoRetryable: true },
+      calls: 2,
+      status: 200,
+    },
+    {
+      name: 'POST /assets + 429: retried (CDF did not process it)',
+      method: 'POST',
+      path: ASSETS,
+      body: newAsset,
+      fault: { count: 1, status: 429 },
+      calls: 2,
+      status: 200,
+    },
+    {
+      name: 'POST /assets + reset: not retried, 502',
+      method: 'POST',
+      path: ASSETS,
+      body: newAsset,
+      fault: { count: 1, reset: true },
+      calls: 1,
+      status: 502,
+    },
+    {
+      name: 'GET + reset: retried',
+      method: 'GET',
+      path: ASSETS,
+      fault: { count: 1, reset: true },
+      calls: 2,
+      status: 200,
+    },
+    {
+      name: 'GET + upstream timeout: retried',
+      method: 'GET',
+      path: ASSETS,
+      fault: { count: 1, delayMs: 2000 },
+      calls: 2,
+      status: 200,
+    },
+    {
+      name: 'POST /assets + upstream timeout: not retried, 504',
+      method: 'POST',
+      path: ASSETS,
+      body: newAsset,
+      fault: { count: 1, delayMs: 2000 },
+      calls: 1,
+      status: 504,
+    },
+  ];
+
+  it.each(rows)('$name', async (row) => {
+    stack.sim.inject({ ...row.fault, method: row.method });
+    const before = retryLines(stack).length;
+    const res = await call(stack, row.method, row.path, row.body);
+    expect(res.status).toBe(row.status);
+    expect(seen(stack, row.method, row.path)).toBe(row.calls);
+    expect(retryLines(stack).length - before).toBe(row.calls - 1);
+    if (row.status === 503) {
+      // CDF's own answer, unchanged.
+      expect(res.json?.error?.code).toBe(503);
+      expect(res.json?.error?.message).toMatch(/Injected fault/);
+    }
+  });
+});
+
+/** A loopback port nothing listens on (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('connection refused', () => {
+  let stack: Stack;
+  afterAll(() => stack?.close());
+
+  it('is retried even for a write (never sent), up to maxAttempts, then 502', async () => {
+    const port = await closedPort();
+    stack = await startStack({
+      ...QUICK,
+      upstream: { baseUrl: `http://127.0.0.1:${port}` },
+      retry: { baseDelayMs: 10, maxDelayMs: 50, maxAttempts: 3 },
+    });
+    const res = await call(stack, 'POST', ASSETS, newAsset);
+    expect(res.status).toBe(502);
+    expect(res.json?.error?.message).toMatch(/could not be reached/);
+    const lines = retryLines(stack);
+    expect(lines).toHaveLength(2);
+    expect(lines.every((l) => l.reason === 'connect')).toBe(true);
+  });
+});
+
+describe('Retry-After, deadline and attempts', () => {
+  let stack: Stack;
+  afterEach(() => stack?.close());
+
+  it('waits for Retry-After before the retry', async () => {
+    stack = await startStack(QUICK);
+    stack.sim.inject({ count: 1, status: 429, retryAfter: '1', method: 'GET' });
+    const res = await call(stack, 'GET', ASSETS);
+    expect(res.status).toBe(200);
+    expect(seen(stack, 'GET', ASSETS)).toBe(2);
+    const lines = retryLines(stack);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ retryAfter: true, reason: 'throttled' });
+    expect(lines[0].delayMs).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('stops at retry.maxAttempts and passes CDF’s 429 back', async () => {
+    stack = await startStack({ ...QUICK, retry: { baseDelayMs: 10, maxDelayMs: 50, maxAttempts: 3 } });
+    stack.sim.inject({ count: 5, status: 429, method: 'GET' });
+    const res = await call(stack, 'GET', ASSETS);
+    expect(res.status).toBe(429);
+    expect(res.json?.error?.code).toBe(429);
+    expect(res.json?.error?.message).toMatch(/Injected fault/);
+    expect(seen(stack, 'GET', ASSETS)).toBe(3);
+    expect(retryLines(stack)).toHaveLength(2);
+  });
+
+  it('does not retry when Retry-After is past retry.maxWaitMs', async () => {
+    stack = await startStack({ ...QUICK, retry: { baseDelayMs: 10, maxDelayMs: 50, maxWaitMs: 300 } });
+    stack.sim.inject({ count: 1, status: 429, retryAfter: '5', method: 'GET' });
+    const res = await call(stack, 'GET', ASSETS);
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('5');
+    expect(res.json?.error?.message).toMatch(/Injected fault/);
+    expect(seen(stack, 'GET', ASSETS)).toBe(1);
+    expect(retryLines(stack)).toHaveLength(0);
+  });
+});
+
+describe('retry budget', () => {
+  let stack: Stack;
+  afterAll(() => stack?.close());
+
+  it('stops retrying past the floor of 10 retries/s when budgetRatio is 0', async () => {
+    // Tiny backoff: the whole run stays inside one 1 s budget window.
+    stack = await startStack({
+      ...QUICK,
+      retry: { baseDelayMs: 1, maxDelayMs: 5, budgetRatio: 0, budgetWindowMs: 1000 },
+    });
+    stack.sim.inject({ count: 50, status: 503, method: 'GET' });
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) statuses.push((await call(stack, 'GET', ASSETS)).status);
+    const calls = seen(stack, 'GET', ASSETS);
+    expect(statuses.every((s) => s === 503)).toBe(true);
+    // 20 first attempts + the floor of 10 retries (a little slack should the window slide).
+    expect(calls).toBeGreaterThanOrEqual(30);
+    expect(calls).toBeLessThanOrEqual(33);
+    expect(stack.logs.lines.some((l) => String(l.msg).startsWith('retry budget exhausted'))).toBe(true);
+  });
+});
+
+describe('bodies and responses that cannot be retried', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ ...QUICK, retry: { baseDelayMs: 10, maxDelayMs: 50, maxBodyBytes: 1024 } });
+  });
+  afterAll(() => stack.close());
+  afterEach(() => stack.sim.reset());
+
+  it('a body over retry.maxBodyBytes streams, and its 429 goes back unchanged', async () => {
+    stack.sim.inject({ count: 1, status: 429, method: 'POST' });
+    const filter = { filter: { name: 'x'.repeat(10_240) }, limit: 1 };
+    const res = await call(stack, 'POST', LIST, filter);
+    expect(res.status).toBe(429);
+    expect(res.json?.error?.code).toBe(429);
+    expect(res.json?.error?.message).toMatch(/Injected fault/);
+    expect(seen(stack, 'POST', LIST)).toBe(1);
+    expect(retryLines(stack)).toHaveLength(0);
+  });
+
+  it('is never retried once the response has started', async () => {
+    stack.sim.inject({ count: 1, reset: true, afterHeaders: true, method: 'GET' });
+    const res = await fetch(`${stack.url}${ASSETS}`, { headers: auth() });
+    let broken = false;
+    let text = '';
+    try {
+      text = await res.text();
+    } catch {
+      broken = true;
+    }
+    if (!broken) {
+      // Not a clean answer either: a 200 whose body broke off.
+      expect(res.status).toBe(200);
+      expect(() => JSON.parse(text)).toThrow();
+    }
+    expect(seen(stack, 'GET', ASSETS)).toBe(1);
+    expect(retryLines(stack)).toHaveLength(0);
+  });
+});
+
+describe('adaptive limits (AIMD)', () => {
+  let stack: Stack;
+  afterAll(() => stack?.close());
+
+  it('cuts the effective rate on 429s and raises it again when CDF allows more', async () => {
+    stack = await startStack(
+      {
+        ...oneLimit({ rate: 150, burst: 30, concurrency: 30 }),
+        retry: { baseDelayMs: 10, maxDelayMs: 50 },
+        // A short hold under the level CDF pushed back at, so that the climb past it shows within the run.
+        adaptive: { holdMs: 1000 },
+        circuit: { enabled: false },
+      },
+      { project: { rate: 50, burst: 10, concurrency: 10 }, chargeThrottled: true },
+    );
+    const bucket = () => {
+      const b = [...stack.gateway.scheduler.allBuckets()].find((x) => x.limit.name === 'all');
+      if (!b) throw new Error('no bucket yet');
+      return b;
+    };
+    const drive = async (ms: number) => {
+      const until = Date.now() + ms;
+      await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          while (Date.now() < until) {
+            const res = await fetch(`${stack.url}${ASSETS}?limit=1`, { headers: auth() });
+            await res.arrayBuffer();
+          }
+        }),
+      );
+    };
+    const share = (a: { calls: number; throttled: number }, b: { calls: number; throttled: number }) =>
+      (b.throttled - a.throttled) / Math.max(1, b.calls - a.calls);
+
+    const s0 = stack.sim.stats();
+    await drive(1500);
+    const s1 = stack.sim.stats();
+    // The lowest effective rate seen while it is being cut: "right after the cut".
+    let lowest = bucket().rate;
+    const sampler = setInterval(() => {
+      lowest = Math.min(lowest, bucket().rate);
+    }, 20);
+    await drive(1500).finally(() => clearInterval(sampler));
+    const s2 = stack.sim.stats();
+    const cut = Math.min(lowest, bucket().rate);
+    expect(cut).toBeLessThan(150);
+    expect(bucket().rate).toBeLessThan(150);
+    const firstHalf = share(s0, s1);
+    const secondHalf = share(s1, s2);
+    expect(firstHalf).toBeGreaterThan(0);
+    expect(secondHalf).toBeLessThan(firstHalf);
+
+    stack.sim.update({ project: { rate: 200, burst: 40, concurrency: 20 } });
+    await drive(3000);
+    expect(bucket().rate).toBeGreaterThan(cut);
+    console.log({ firstHalf, secondHalf, cut, end: bucket().rate, conc: bucket().concurrency });
+
+    const changes = stack.logs.lines.filter((l) => l.msg === 'effective limit changed');
+    expect(changes.some((l) => l.direction === 'decrease')).toBe(true);
+    expect(changes.some((l) => l.direction === 'increase')).toBe(true);
+  });
+});
+
+describe('circuit breaker', () => {
+  let stack: Stack;
+  afterAll(() => stack?.close());
+
+  it('opens after failures, answers 503 without calling CDF, and closes after a good probe', async () => {
+    stack = await startStack({
+      ...QUICK,
+      retry: { maxAttempts: 1 },
+      circuit: { enabled: true, minCalls: 5, failureRatio: 0.5, openMs: 500, windowMs: 10000 },
+    });
+    stack.sim.inject({ count: 20, status: 503, method: 'GET' });
+    for (let i = 0; i < 5; i++) expect((await call(stack, 'GET', ASSETS)).status).toBe(503);
+    expect(stack.gateway.circuit.state).toBe('open');
+    expect(seen(stack, 'GET', ASSETS)).toBe(5);
+
+    const fast = await call(stack, 'GET', ASSETS);
+    expect(fast.status).toBe(503);
+    expect(fast.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(fast.json?.error?.code).toBe(503);
+    expect(fast.json?.error?.message).toMatch(/not sending calls/);
+    expect(seen(stack, 'GET', ASSETS)).toBe(5);
+
+    // CDF recovers; after openMs a probe goes through and closes the breaker.
+    stack.sim.reset();
+    await sleep(600);
+    let status = 0;
+    for (let i = 0; i < 30 && status !== 200; i++) {
+      status = (await call(stack, 'GET', ASSETS)).status;
+      if (status !== 200) await sleep(100);
+    }
+    expect(status).toBe(200);
+    expect(stack.gateway.circuit.state).toBe('closed');
+    expect(seen(stack, 'GET', ASSETS)).toBeGreaterThanOrEqual(1);
+  });
+});
