@@ -348,7 +348,6 @@ describe('adaptive limits (AIMD)', () => {
     stack.sim.update({ project: { rate: 200, burst: 40, concurrency: 20 } });
     await drive(3000);
     expect(bucket().rate).toBeGreaterThan(cut);
-    console.log({ firstHalf, secondHalf, cut, end: bucket().rate, conc: bucket().concurrency });
 
     const changes = stack.logs.lines.filter((l) => l.msg === 'effective limit changed');
     expect(changes.some((l) => l.direction === 'decrease')).toBe(true);

@@ -1,3 +1,4 @@
+import type { AbortLike } from '../proxy/client-gone.js';
 import { GatewayError } from '../proxy/errors.js';
 import type { Entry } from './store.js';
 
@@ -64,7 +65,7 @@ export class Flights {
  * Waits for a flight on behalf of one request. If that request's client goes away, only its wait ends
  * (with a 499, as the forwarder does); the leader and the other waiters carry on.
  */
-export function waitFor(flight: Flight, signal: AbortSignal): Promise<Entry | null> {
+export function waitFor(flight: Flight, signal: AbortLike): Promise<Entry | null> {
   if (signal.aborted) return Promise.reject(new GatewayError(499, 'The client went away.'));
   flight.waiters++;
   return new Promise<Entry | null>((resolve, reject) => {

@@ -10,7 +10,12 @@ export { RedisStore, type RedisStoreOptions } from './redis-store.js';
 export async function createQuotaStore(config: GatewayConfig, log: Logger): Promise<QuotaStore> {
   const { redisUrl } = config.cluster;
   if (redisUrl === null) return new MemoryStore();
-  const store = new RedisStore({ config: config.cluster, redisUrl, adaptiveIntervalMs: config.adaptive.intervalMs, log });
+  const store = new RedisStore({
+    config: config.cluster,
+    redisUrl,
+    adaptiveIntervalMs: config.adaptive.intervalMs,
+    log,
+  });
   await store.start();
   return store;
 }

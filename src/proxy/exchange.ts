@@ -4,6 +4,7 @@ import { gunzipSync } from 'node:zlib';
 import { type CdfTarget, hashCredential, identityOf, type RouteInfo } from '../cdf/index.js';
 import type { AppRef, Bucket } from '../quota/index.js';
 import type { RequestBody } from './body.js';
+import { ClientGone } from './client-gone.js';
 import type { HeaderMap } from './headers.js';
 
 const UNKNOWN_APP: AppRef = Object.freeze({ id: 'unknown', weight: 1, priority: 0 });
@@ -23,7 +24,8 @@ export class Exchange {
   /** Headers to send upstream (hop-by-hop removed, cdf-version applied). */
   upstreamHeaders: HeaderMap = {};
   buckets: readonly Bucket[] = [];
-  abort = new AbortController();
+  /** Fires when the app goes away before its answer was sent. */
+  readonly abort = new ClientGone();
   /** The app it is counted for in fair queueing. */
   app: AppRef = UNKNOWN_APP;
 

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { cdfErrorMessage } from '../cdf/index.js';
 import type { GatewayConfig } from '../config/index.js';
@@ -16,6 +16,7 @@ import {
   retryReason,
 } from '../retry/index.js';
 import type { UpstreamAnswer } from './answer.js';
+import { sleepUnlessGone } from './client-gone.js';
 import { GatewayError } from './errors.js';
 import type { Exchange } from './exchange.js';
 import { downstreamResponseHeaders } from './headers.js';
@@ -129,10 +130,12 @@ export class Forwarder {
 
       // A failed answer: read its (small) body to decide, unless it cannot be retried anyway.
       let body: Buffer | null = null;
-      const length = Number(res.headers['content-length'] ?? 0);
-      if (ex.replayable && length <= INSPECT_LIMIT) {
+      const declared = res.headers['content-length'];
+      if (ex.replayable && (declared === undefined || Number(declared) <= INSPECT_LIMIT)) {
         try {
-          body = Buffer.from(await res.body.arrayBuffer());
+          const read = await readUpTo(res.body, INSPECT_LIMIT);
+          if (read.rest) return this.answer({ ...res, body: read.rest }, lease);
+          body = read.whole;
         } catch (err) {
           lease.release();
           if (ex.abort.signal.aborted) throw new GatewayError(499, 'The client went away.');
@@ -185,7 +188,7 @@ export class Forwarder {
       'retrying upstream call',
     );
     try {
-      await sleep(delay, undefined, { signal: ex.abort.signal });
+      await sleepUnlessGone(delay, ex.abort);
     } catch {
       throw new GatewayError(499, 'The client went away.');
     }
@@ -212,7 +215,10 @@ export class Forwarder {
     return budget;
   }
 
-  private answer(res: UpstreamResponse, lease: Lease): UpstreamAnswer {
+  private answer(
+    res: { status: number; headers: UpstreamResponse['headers']; body: Readable },
+    lease: Lease,
+  ): UpstreamAnswer {
     return {
       status: res.status,
       headers: downstreamResponseHeaders(res.headers),
@@ -223,3 +229,29 @@ export class Forwarder {
 }
 
 const noop = () => {};
+
+/**
+ * Reads a body of unknown length up to `limit`; past it, hands back a stream of what was read and the
+ * rest, so a large answer still reaches the app whole.
+ */
+async function readUpTo(
+  body: Readable,
+  limit: number,
+): Promise<{ whole: Buffer; rest: null } | { whole: null; rest: Readable }> {
+  const head: Buffer[] = [];
+  let size = 0;
+  const it = body[Symbol.asyncIterator]();
+  for (;;) {
+    const next = await it.next();
+    if (next.done) return { whole: Buffer.concat(head, size), rest: null };
+    head.push(next.value as Buffer);
+    size += (next.value as Buffer).length;
+    if (size > limit) {
+      async function* replay() {
+        yield* head;
+        for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
+      }
+      return { whole: null, rest: Readable.from(replay(), { objectMode: false }) };
+    }
+  }
+}

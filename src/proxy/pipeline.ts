@@ -136,6 +136,7 @@ export class Pipeline {
     if (!ex.res.writableFinished) {
       ex.abort.abort();
       if (ex.status === 0 || !ex.res.headersSent) ex.status = 499;
+      if (answer && !Buffer.isBuffer(answer.body)) answer.body.destroy();
     }
     answer?.release();
     const durationMs = performance.now() - ex.startedAt;

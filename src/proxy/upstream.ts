@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import type { UpstreamConfig } from '../config/index.js';
 import type { Failure } from '../retry/index.js';
+import type { AbortLike } from './client-gone.js';
 import type { HeaderMap } from './headers.js';
 
 export interface UpstreamCall {
@@ -10,7 +11,7 @@ export interface UpstreamCall {
   path: string;
   headers: HeaderMap;
   body: Buffer | Readable | null;
-  signal: AbortSignal;
+  signal: AbortLike;
 }
 
 export interface UpstreamResponse {
@@ -58,7 +59,8 @@ export class Upstream {
       path: this.basePath + call.path,
       headers: call.headers,
       body: call.body,
-      signal: call.signal,
+      // undici takes any object with addEventListener as a signal.
+      signal: call.signal as unknown as AbortSignal,
     });
     return { status: res.statusCode, headers: res.headers, body: res.body as UpstreamResponse['body'] };
   }

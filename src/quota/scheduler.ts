@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { LimitConfig, QueueConfig } from '../config/index.js';
+import type { AbortLike } from '../proxy/client-gone.js';
 import { Bucket } from './bucket.js';
 import type { Lease } from './lease.js';
 import type { Blocked, QuotaStore } from './store.js';
@@ -79,7 +80,7 @@ export class Scheduler {
   }
 
   /** Waits for a token and a slot in every bucket; rejects with QueueRejected. */
-  acquire(buckets: readonly Bucket[], app: AppRef, deadline: number, signal?: AbortSignal): Promise<Lease> {
+  acquire(buckets: readonly Bucket[], app: AppRef, deadline: number, signal?: AbortLike): Promise<Lease> {
     if (buckets.length === 0) return Promise.resolve(this.lease(NO_BUCKETS, 0));
     const now = performance.now();
     for (let i = 0; i < buckets.length; i++) {
@@ -119,7 +120,7 @@ export class Scheduler {
     buckets: readonly Bucket[],
     app: AppRef,
     deadline: number,
-    signal: AbortSignal | undefined,
+    signal: AbortLike | undefined,
     blocked: Blocked,
     now: number,
   ): Promise<Lease> {

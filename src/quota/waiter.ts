@@ -1,3 +1,4 @@
+import type { AbortLike } from '../proxy/client-gone.js';
 import type { Bucket } from './bucket.js';
 import type { Lease } from './lease.js';
 
@@ -15,5 +16,5 @@ export interface Waiter {
   resolve(lease: Lease): void;
   reject(err: Error): void;
   onAbort: (() => void) | null;
-  signal: AbortSignal | undefined;
+  signal: AbortLike | undefined;
 }
