@@ -4,6 +4,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   autocannon,
+  BACKGROUND_WARN,
   fmt,
   header,
   median,
@@ -15,7 +16,18 @@ import {
   tempDir,
   writeResult,
 } from './lib/common.mjs';
-import { cpuMicros, freePort, PINNING, PROXY_CORE, ROOT, start, startNode, stopAll, waitForHttp } from './lib/proc.mjs';
+import {
+  backgroundMeter,
+  cpuMicros,
+  freePort,
+  PINNING,
+  PROXY_CORE,
+  ROOT,
+  start,
+  startNode,
+  stopAll,
+  waitForHttp,
+} from './lib/proc.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
@@ -91,6 +103,7 @@ const WORKLOADS = {
 
 async function measure(target, sim, w, duration) {
   const pid = target.proc.pid;
+  const meter = backgroundMeter();
   const cpu0 = cpuMicros(pid);
   const sim0 = cpuMicros(sim.proc.pid);
   const r = await autocannon(target.url + w.path, {
@@ -106,6 +119,7 @@ async function measure(target, sim, w, duration) {
     ...r,
     cpuUsPerReq: r.requests > 0 ? cpu / r.requests : Number.NaN,
     upstreamCpuUsPerReq: r.requests > 0 ? simCpu / r.requests : Number.NaN,
+    backgroundCpuShare: meter.share(),
   };
 }
 
@@ -146,7 +160,7 @@ async function main() {
         const r = await measure(t, sim, w, DURATION);
         runs.push({ workload: wname, target: t.name, round, ...r });
         process.stdout.write(
-          `  ${wname} round ${round} ${t.name}: ${fmt(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${fmt(r.cpuUsPerReq, 1)} µs CPU/req${r.non2xx + r.errors > 0 ? `, ${r.non2xx} non-2xx, ${r.errors} errors` : ''}\n`,
+          `  ${wname} round ${round} ${t.name}: ${fmt(r.rps)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, ${fmt(r.cpuUsPerReq, 1)} µs CPU/req${r.non2xx + r.errors > 0 ? `, ${r.non2xx} non-2xx, ${r.errors} errors` : ''}${r.backgroundCpuShare > BACKGROUND_WARN ? ` [others used ${fmt(r.backgroundCpuShare * 100)}% of the machine]` : ''}\n`,
         );
       }
     }

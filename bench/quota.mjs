@@ -60,12 +60,14 @@ async function scenario(label, chargeThrottled, gateway) {
   try {
     if (gateway) {
       const logDir = tempDir('quota');
+      // One key prefix for all replicas of a run (they share the buckets), a fresh one per run.
+      const keyPrefix = `cdfgw-bench-${process.pid}-${Date.now()}`;
       for (let r = 0; r < gateway.replicas; r++) {
         const config = { limits: [assetsLimit(gateway.factor)] };
         if (gateway.replicas > 1)
           config.cluster = {
             redisUrl: REDIS_URL,
-            keyPrefix: `cdfgw-bench-${process.pid}-${Date.now()}`,
+            keyPrefix,
             expectedReplicas: gateway.replicas,
           };
         gateways.push(

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { backgroundMeter } from './lib/proc.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -48,17 +49,19 @@ const started = Date.now();
 const outcomes = [];
 for (const name of names) {
   const t0 = Date.now();
+  // The benchmark and everything it started are this process's (reaped) children: the rest is others' work.
+  const meter = backgroundMeter(() => []);
   const code = await new Promise((resolve) => {
     const child = spawn(process.execPath, [join(here, `${name}.mjs`)], { cwd: root, stdio: 'inherit' });
     child.once('exit', (c, signal) => resolve(c ?? (signal ? 128 : 1)));
   });
-  outcomes.push({ name, code, seconds: (Date.now() - t0) / 1000 });
+  outcomes.push({ name, code, seconds: (Date.now() - t0) / 1000, background: meter.share() });
 }
 const total = (Date.now() - started) / 1000;
 console.log('\nSummary');
 for (const o of outcomes)
   console.log(
-    `  ${o.name.padEnd(10)} ${o.code === 0 ? 'ok    ' : `FAILED (exit ${o.code})`} ${o.seconds.toFixed(1)} s`,
+    `  ${o.name.padEnd(10)} ${o.code === 0 ? 'ok    ' : `FAILED (exit ${o.code})`} ${o.seconds.toFixed(1).padStart(6)} s   others used ${(o.background * 100).toFixed(1)}% of the CPU${o.background > 0.05 ? ' (not quiet: figures disturbed)' : ''}`,
   );
 console.log(`  total      ${total.toFixed(1)} s`);
 process.exit(outcomes.every((o) => o.code === 0) ? 0 : 1);

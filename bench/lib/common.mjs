@@ -3,11 +3,26 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, LOAD_CORE, PINNING, PROXY_CORE, ROOT, run, startNode, waitForHttp } from './proc.mjs';
+import {
+  backgroundMeter,
+  freePort,
+  LOAD_CORE,
+  PINNING,
+  PROXY_CORE,
+  ROOT,
+  run,
+  startNode,
+  waitForHttp,
+} from './proc.mjs';
 
 export const DIST = join(ROOT, 'dist');
 export const RESULTS = join(ROOT, 'bench', 'results');
 export const TOKEN = 'Bearer bench-token';
+// CPU used by others (builds, tests) while this benchmark ran: measured from when the benchmark is loaded.
+const background = backgroundMeter();
+/** Above this share of the machine used by others, a benchmark's figures are flagged as disturbed. */
+export const BACKGROUND_WARN = 0.05;
+
 export const AUTOCANNON = join(ROOT, 'node_modules', 'autocannon', 'autocannon.js');
 
 export function requireDist() {
@@ -166,11 +181,13 @@ export function machine() {
 export function writeResult(name, data) {
   mkdirSync(RESULTS, { recursive: true });
   const file = join(RESULTS, `${name}.json`);
-  writeFileSync(
-    file,
-    `${JSON.stringify({ benchmark: name, date: new Date().toISOString(), machine: machine(), ...data }, null, 2)}\n`,
+  const backgroundCpuShare = background.share();
+  console.log(
+    `\nCPU used by other processes during this benchmark: ${fmt(backgroundCpuShare * 100, 1)}% of the machine${backgroundCpuShare > BACKGROUND_WARN ? ' -- WARNING: the machine was not quiet, figures are disturbed' : ''}`,
   );
-  console.log(`\nwrote ${file}`);
+  const body = { benchmark: name, date: new Date().toISOString(), machine: machine(), backgroundCpuShare, ...data };
+  writeFileSync(file, `${JSON.stringify(body, null, 2)}\n`);
+  console.log(`wrote ${file}`);
 }
 
 export function header(name, what) {

@@ -4,7 +4,9 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -101,6 +103,47 @@ export function cpuMicros(pid) {
   return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
 }
 
+/** CPU time of this process and of its children it has waited for (cutime/cstime), in µs. */
+export function selfAndReapedMicros() {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 1e6) / CLK_TCK;
+}
+
+/** Busy CPU time of the whole machine (all cores, from /proc/stat), in µs. */
+export function machineBusyMicros() {
+  const [, ...v] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  const n = v.slice(0, 8).map(Number); // user nice system idle iowait irq softirq steal
+  return ((n[0] + n[1] + n[2] + n[5] + n[6] + n[7]) * 1e6) / CLK_TCK;
+}
+
+/**
+ * Measures CPU used on this machine by anything that is not this process or its children (other people's
+ * builds and tests): a run that overlaps with such work gives figures that are not comparable.
+ * `pids()`: this process's live children (their CPU is not yet in cutime).
+ */
+export function backgroundMeter(pids = livePids) {
+  const cores = Math.max(1, availableParallelism());
+  const sample = () => {
+    let ours = selfAndReapedMicros();
+    for (const pid of pids()) {
+      try {
+        ours += cpuMicros(pid);
+      } catch {}
+    }
+    return { busy: machineBusyMicros(), ours, t: performance.now() };
+  };
+  const a = sample();
+  return {
+    /** Share of the whole machine (0..1) used by others since the meter was made. */
+    share() {
+      const b = sample();
+      const wall = (b.t - a.t) * 1000 * cores;
+      return wall > 0 ? Math.max(0, (b.busy - a.busy - (b.ours - a.ours)) / wall) : 0;
+    },
+  };
+}
+
 /** Resident memory now and at its peak (VmHWM), in MiB. */
 export function memory(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -117,6 +160,11 @@ export async function stop(proc, graceMs = 3000) {
   }, graceMs);
   await proc.exited;
   clearTimeout(timer);
+}
+
+/** Pids of the children started here that are still running. */
+export function livePids() {
+  return [...children].filter((p) => p.alive()).map((p) => p.pid);
 }
 
 export async function stopAll() {

@@ -28,10 +28,10 @@ export class LocalShare {
     return { blocked: { bucket: buckets[shadows.indexOf(blocked.bucket)], waitMs: blocked.waitMs }, hold: shadows };
   }
 
-  /** Empties a bucket's share (CDF said the bucket is empty). */
-  drain(bucket: Bucket): void {
+  /** Lowers a bucket's share of tokens to at most `tokens` (CDF said its bucket is empty). */
+  cap(bucket: Bucket, tokens: number): void {
     const shadow = this.shadows.get(bucket);
-    if (shadow && shadow.tokens > 0) shadow.tokens = 0;
+    if (shadow && shadow.tokens > tokens) shadow.tokens = tokens;
   }
 
   release(hold: LocalHold): void {

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/index.js';
-import type { Blocked, Bucket, QuotaStore } from '../quota/index.js';
+import { type Blocked, Bucket, type QuotaStore } from '../quota/index.js';
 import { type LocalHold, LocalShare } from './degraded.js';
 import { PUBLISH, RELEASE, RENEW, TAKE } from './scripts.js';
 
@@ -66,8 +66,10 @@ export class RedisStore implements QuotaStore {
   private readonly keyTtlMs: number;
   private readonly local: LocalShare;
   private readonly keys = new WeakMap<Bucket, BucketKeys>();
-  /** The token count this store last put in each bucket (to notice when someone else zeroed it). */
+  /** The token count this store last put in each bucket (to notice when someone else lowers it). */
   private readonly shown = new WeakMap<Bucket, number>();
+  /** Caps on buckets' tokens not sent to Redis yet. */
+  private readonly caps = new WeakMap<Bucket, number>();
   /** The shared effective limits each bucket was last seen with: what its adaptive changes start from. */
   private readonly seen = new WeakMap<Bucket, { rate: number; concurrency: number }>();
   private readonly adaptiveIntervalMs: number;
@@ -152,7 +154,8 @@ export class RedisStore implements QuotaStore {
       args[a + 3 + 4 * i] = k.rate;
       args[a + 4 + 4 * i] = k.burst;
       args[a + 5 + 4 * i] = k.concurrency;
-      args[a + 6 + 4 * i] = this.drainedHere(b) ? '1' : '0';
+      const cap = this.takeCap(b);
+      args[a + 6 + 4 * i] = cap === undefined ? '' : String(cap);
       leaseKeys[i] = k.leases;
     }
     return this.client.cdfgwTake(...args).then(
@@ -174,17 +177,25 @@ export class RedisStore implements QuotaStore {
       return;
     }
     if (ticket.local) {
-      for (let i = 0; i < buckets.length; i++) if (this.drainedHere(buckets[i])) this.local.drain(buckets[i]);
+      for (let i = 0; i < buckets.length; i++) {
+        const cap = this.takeCap(buckets[i]);
+        if (cap !== undefined) this.local.cap(buckets[i], cap);
+      }
       this.local.release(ticket.local);
       return;
     }
     this.live.delete(ticket.id!);
-    let drain: string[] | null = null;
+    // Redis away: the lease expires by itself after leaseMs (and caps noticed now are dropped).
+    if (this.client.status !== 'ready') return;
+    let caps: Arg[] | null = null;
     for (let i = 0; i < buckets.length; i++) {
-      if (this.drainedHere(buckets[i])) (drain ??= []).push(this.keysOf(buckets[i]).tokens);
+      const b = buckets[i];
+      const cap = this.takeCap(b);
+      if (cap === undefined) continue;
+      caps ??= [];
+      caps.push(this.keysOf(b).tokens, cap, b.rate, b.burst);
     }
-    // Redis away: the lease expires by itself after leaseMs.
-    if (this.client.status === 'ready') this.sendRelease(ticket.leaseKeys, ticket.id!, drain);
+    this.sendRelease(ticket.leaseKeys, ticket.id!, caps);
   }
 
   publishEffective(bucket: Bucket): void {
@@ -259,7 +270,10 @@ export class RedisStore implements QuotaStore {
   }
 
   private takeLocal(buckets: readonly Bucket[], now: number): Blocked | null {
-    for (let i = 0; i < buckets.length; i++) if (this.drainedHere(buckets[i])) this.local.drain(buckets[i]);
+    for (let i = 0; i < buckets.length; i++) {
+      const cap = this.takeCap(buckets[i]);
+      if (cap !== undefined) this.local.cap(buckets[i], cap);
+    }
     const { blocked, hold } = this.local.take(buckets, now);
     for (let i = 0; i < buckets.length; i++) this.show(buckets[i], hold[i].tokens);
     if (blocked !== null) return blocked;
@@ -305,32 +319,49 @@ export class RedisStore implements QuotaStore {
     } else this.seen.set(bucket, { rate, concurrency });
   }
 
-  /** Copies the shared (or local share's) token count into the bucket, for metrics and to see drains. */
+  /** Copies the shared (or local share's) token count into the bucket, for metrics and to see it lowered. */
   private show(bucket: Bucket, tokens: number): void {
+    this.noteLowered(bucket);
     bucket.tokens = tokens;
     bucket.refilledAt = performance.now();
     this.shown.set(bucket, tokens);
   }
 
   /**
-   * Whether the bucket's tokens were zeroed here since the store last set them: the adaptive limits do
-   * that on a rate 429 (CDF's bucket is empty), and the shared bucket must be drained too, or every
-   * replica's next call meets the same wall. Tells once per drain.
+   * The bucket's tokens were lowered by someone else since this store last set them: the adaptive limits
+   * do that on a 429 (CDF's bucket is empty, and may have charged the throttled call). The shared bucket
+   * must follow, or every replica's next call meets the same wall: kept as a cap for the next command.
    */
-  private drainedHere(bucket: Bucket): boolean {
-    if (bucket.tokens !== 0) return false;
+  private noteLowered(bucket: Bucket): void {
     const shown = this.shown.get(bucket);
-    if (shown === undefined || shown === 0) return false;
-    this.shown.set(bucket, 0);
-    return true;
+    if (shown === undefined || !(bucket.tokens < shown)) return;
+    const pending = this.caps.get(bucket);
+    this.caps.set(bucket, pending === undefined ? bucket.tokens : Math.min(pending, bucket.tokens));
+    this.shown.set(bucket, bucket.tokens);
   }
 
-  private sendRelease(leaseKeys: readonly string[], id: string, drain: readonly string[] | null): void {
+  /** The cap to send with the next command on this bucket, once. */
+  private takeCap(bucket: Bucket): number | undefined {
+    this.noteLowered(bucket);
+    const cap = this.caps.get(bucket);
+    if (cap !== undefined) this.caps.delete(bucket);
+    return cap;
+  }
+
+  /** `caps`: per capped bucket its tokens key, cap, effective rate and burst (see RELEASE). */
+  private sendRelease(leaseKeys: readonly string[], id: string, caps: readonly Arg[] | null): void {
     const n = leaseKeys.length;
-    const sent =
-      drain === null
-        ? this.client.cdfgwRelease(n, ...leaseKeys, id, n, this.keyTtlMs)
-        : this.client.cdfgwRelease(n + drain.length, ...leaseKeys, ...drain, id, n, this.keyTtlMs);
+    let sent: Promise<unknown>;
+    if (caps === null) sent = this.client.cdfgwRelease(n, ...leaseKeys, id, n, this.keyTtlMs);
+    else {
+      const keys: Arg[] = [];
+      const args: Arg[] = [];
+      for (let j = 0; j < caps.length; j += 4) {
+        keys.push(caps[j]);
+        args.push(caps[j + 1], caps[j + 2], caps[j + 3]);
+      }
+      sent = this.client.cdfgwRelease(n + keys.length, ...leaseKeys, ...keys, id, n, this.keyTtlMs, ...args);
+    }
     sent.catch((err: Error) => {
       this.log.debug({ err: err.message }, 'redis: release failed; the lease expires by itself');
     });
@@ -363,7 +394,8 @@ export class RedisStore implements QuotaStore {
         leases: `${base}:leases`,
         limits: `${base}:limits`,
         rate: String(bucket.limit.rate),
-        burst: String(bucket.limit.burst),
+        // The bucket's own capacity at the configured rate (Bucket may keep some of the burst in reserve).
+        burst: String(new Bucket(bucket.limit, bucket.scope, 0).burst),
         concurrency: String(bucket.limit.concurrency),
       };
       this.keys.set(bucket, k);
@@ -388,7 +420,10 @@ export class RedisStore implements QuotaStore {
   }
 
   private probe(): void {
-    if (!this.degraded) return this.stopProbe();
+    if (!this.degraded) {
+      this.stopProbe();
+      return;
+    }
     if (this.client.status !== 'ready') return;
     this.client.ping().then(
       () => this.leaveDegraded(),

@@ -3,11 +3,15 @@
  * clock (TIME), so replicas with skewed clocks still share one bucket fairly.
  *
  * Keys per bucket (prefix:bucketKey:...):
- *  - `tokens`  hash { tokens, at }: the token count at Redis time `at` (ms); refilled lazily.
+ *  - `tokens`  hash { tokens, at }: the token count at Redis time `at` (ms), refilled lazily; it may be
+ *              negative (a debt) after a 429 (see `cap` below).
  *  - `leases`  sorted set: one member per call in flight (the lease id), scored by its expiry (ms).
  *  - `limits`  hash { rate, concurrency, changedAt }: the effective limits (adaptive), written by
  *              publishEffective; absent while they are the configured ones.
  * Every write sets a PEXPIRE so the keys of unused buckets go away.
+ *
+ * A `cap` lowers a bucket's tokens to at most that value now: the adaptive limits lower the local
+ * bucket's tokens when CDF answers 429 (its bucket is empty), and every replica's shared bucket follows.
  */
 
 /** Redis 3.2–4 need effect replication switched on to write after TIME; later versions always do it. */
@@ -16,18 +20,30 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 `;
 
+/** tokensAt(key, rate, burst): the bucket's tokens now (full when it has no state yet). */
+const TOKENS_AT = `local function tokensAt(key, rate, burst)
+  local st = redis.call('HMGET', key, 'tokens', 'at')
+  local tok = tonumber(st[1])
+  if tok == nil then return burst end
+  local at = tonumber(st[2]) or now
+  if now > at then tok = tok + (now - at) * rate / 1000 end
+  if tok > burst then tok = burst end
+  return tok
+end
+`;
+
 /**
  * All or nothing over a request's buckets.
  * KEYS: per bucket i, KEYS[3i-2] tokens, KEYS[3i-1] leases, KEYS[3i] limits.
  * ARGV: [1] lease id, [2] leaseMs, [3] minimum key TTL (ms), then per bucket i the configured
- *       ARGV[4i] rate, ARGV[4i+1] burst, ARGV[4i+2] concurrency, and ARGV[4i+3] '1' to drain its
- *       tokens first (CDF said its bucket is empty: see RELEASE), else '0'.
+ *       ARGV[4i] rate, ARGV[4i+1] burst, ARGV[4i+2] concurrency, and ARGV[4i+3] a cap on its tokens
+ *       or '' for none.
  * Returns { blocked, waitMs, then per bucket: effective rate, effective concurrency, tokens left }:
  * blocked is 0 when a token and a lease were taken in every bucket, else the 1-based index of the bucket
  * that said no, with waitMs until its next token, or -1 when it has no free slot. Effective limits are
  * the limits hash capped by the configured values, passed back as they were written (no float rounding).
  */
-export const TAKE = `${PREAMBLE}
+export const TAKE = `${PREAMBLE}${TOKENS_AT}
 local n = #KEYS / 3
 local leaseMs = tonumber(ARGV[2])
 local minTtl = tonumber(ARGV[3])
@@ -42,19 +58,12 @@ for i = 1, n do
   if r and r > 0 and r < rate then rate = r; rateOut = lim[1] end
   if c and c >= 1 and c < conc then conc = c; concOut = lim[2] end
   local burst = math.max(1, cfgBurst * rate / cfgRate)
-  local st = redis.call('HMGET', KEYS[k - 2], 'tokens', 'at')
-  local tok = tonumber(st[1])
-  if tok == nil then
-    tok = burst
-  else
-    local at = tonumber(st[2]) or now
-    if now > at then tok = tok + (now - at) * rate / 1000 end
-    if tok > burst then tok = burst end
-  end
+  local tok = tokensAt(KEYS[k - 2], rate, burst)
   ttls[i] = math.max(minTtl, math.ceil(burst * 1000 / rate))
-  if ARGV[a + 3] == '1' and tok > 0 then
-    tok = 0
-    redis.call('HSET', KEYS[k - 2], 'tokens', 0, 'at', now)
+  local cap = tonumber(ARGV[a + 3])
+  if cap and cap < tok then
+    tok = cap
+    redis.call('HSET', KEYS[k - 2], 'tokens', tok, 'at', now)
     redis.call('PEXPIRE', KEYS[k - 2], ttls[i])
   end
   redis.call('ZREMRANGEBYSCORE', KEYS[k - 1], '-inf', now)
@@ -70,7 +79,6 @@ for i = 1, n do
   tokens[i] = tok
   out[3 * i] = rateOut
   out[3 * i + 1] = concOut
-  out[3 * i + 2] = tok
 end
 out[1] = blocked
 if blocked == 0 then
@@ -83,25 +91,27 @@ if blocked == 0 then
     redis.call('ZADD', KEYS[k - 1], expires, ARGV[1])
     redis.call('PEXPIRE', KEYS[k - 1], ttls[i])
     redis.call('PEXPIRE', KEYS[k], ttls[i])
-    out[3 * i + 2] = tokens[i]
   end
 end
-for i = 1, n do out[3 * i + 2] = tostring(out[3 * i + 2]) end
+for i = 1, n do out[3 * i + 2] = tostring(tokens[i]) end
 return out
 `;
 
 /**
- * Gives back the slots of one take, and drains buckets CDF said were empty (a 429 for its rate: the
- * adaptive limits zero the local bucket's tokens; here every replica's shared bucket follows).
- * KEYS: the take's lease sets, then the tokens hashes to drain. ARGV: [1] lease id, [2] number of lease
- * sets, [3] key TTL (ms).
+ * Gives back the slots of one take, and applies caps noticed since the last take (see above).
+ * KEYS: the take's lease sets, then the tokens hashes to cap.
+ * ARGV: [1] lease id, [2] number of lease sets, [3] key TTL (ms), then per capped bucket j:
+ *       ARGV[3j+1] cap, ARGV[3j+2] effective rate, ARGV[3j+3] effective burst.
  */
-export const RELEASE = `${PREAMBLE}
+export const RELEASE = `${PREAMBLE}${TOKENS_AT}
 local n = tonumber(ARGV[2])
 for i = 1, n do redis.call('ZREM', KEYS[i], ARGV[1]) end
-for i = n + 1, #KEYS do
-  redis.call('HSET', KEYS[i], 'tokens', 0, 'at', now)
-  redis.call('PEXPIRE', KEYS[i], ARGV[3])
+for j = 1, #KEYS - n do
+  local key, cap = KEYS[n + j], tonumber(ARGV[3 * j + 1])
+  if cap < tokensAt(key, tonumber(ARGV[3 * j + 2]), tonumber(ARGV[3 * j + 3])) then
+    redis.call('HSET', key, 'tokens', cap, 'at', now)
+    redis.call('PEXPIRE', key, ARGV[3])
+  end
 end
 return 0
 `;

@@ -3,6 +3,18 @@ import { FairQueue } from './fair-queue.js';
 import type { Waiter } from './waiter.js';
 
 /**
+ * Calls reach CDF later than the gateway admits them, by a transit time that varies: a slow call
+ * followed by fast ones arrives bunched, and CDF's bucket, counted at arrival, sees less refill
+ * between them than ours did. Keeping this much of the burst in reserve absorbs that much jitter.
+ * Without it, a gateway set to exactly CDF's quota saw 4-9 429s in its first second (quota test).
+ */
+const JITTER_ALLOWANCE_MS = 50;
+
+function capacity(burst: number, rate: number): number {
+  return Math.max(1, burst - (rate * JITTER_ALLOWANCE_MS) / 1000);
+}
+
+/**
  * One token bucket with a concurrency cap, for one limit and one scope (a project, or a project and an
  * identity). `rate`, `burst` and `concurrency` are the effective values: adaptive limits lower them
  * below the configured ones when CDF pushes back.
@@ -28,9 +40,9 @@ export class Bucket {
     now: number,
   ) {
     this.rate = limit.rate;
-    this.burst = limit.burst;
     this.concurrency = limit.concurrency;
-    this.tokens = limit.burst;
+    this.burst = capacity(limit.burst, limit.rate);
+    this.tokens = this.burst;
     this.refilledAt = now;
     this.lastUsed = now;
   }
@@ -52,7 +64,7 @@ export class Bucket {
   setEffective(rate: number, concurrency: number): void {
     this.rate = rate;
     this.concurrency = concurrency;
-    this.burst = Math.max(1, (this.limit.burst * rate) / this.limit.rate);
+    this.burst = capacity((this.limit.burst * rate) / this.limit.rate, rate);
     if (this.tokens > this.burst) this.tokens = this.burst;
   }
 }

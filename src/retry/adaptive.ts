@@ -80,7 +80,9 @@ export class AdaptiveLimits {
     const bucket = this.tightest(buckets, kind, message);
     const s = this.stateOf(bucket, now);
     s.recent.add(THROTTLED, now);
-    bucket.tokens = Math.max(-bucket.burst, Math.min(bucket.tokens, 0) - 1);
+    // One token for the throttled call, which CDF may have charged, and one of margin: the two buckets
+    // started apart by the first call's transit, and jitter that large must not overdraw CDF's again.
+    bucket.tokens = Math.max(-bucket.burst, Math.min(bucket.tokens, 0) - 2);
     const limit = bucket.limit;
     let { rate, concurrency } = bucket;
     if (kind === 'rate') {
