@@ -185,7 +185,7 @@ export class RedisStore implements QuotaStore {
       return;
     }
     this.live.delete(ticket.id!);
-    // Redis away: the lease expires by itself after leaseMs (and caps noticed now are dropped).
+    // Redis away: the lease expires by itself after leaseMs (caps noticed now wait for the next command).
     if (this.client.status !== 'ready') return;
     let caps: Arg[] | null = null;
     for (let i = 0; i < buckets.length; i++) {
