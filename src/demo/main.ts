@@ -10,8 +10,9 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { buildGateway, type Gateway } from '../app.js';
 import { loadConfig } from '../config/index.js';
-import { startSimulator } from '../sim/index.js';
-import { jainIndex, percentile, runScenario, type ScenarioResult } from './scenario.js';
+import { type Simulator, startSimulator } from '../sim/index.js';
+import { startReplicas } from './replicas.js';
+import { jainIndex, percentile, runScenario, type ScenarioOptions, type ScenarioResult } from './scenario.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -30,6 +31,11 @@ const { values: flags } = parseArgs({
     /** Keep the gateway and simulator up this many seconds after the run (default: until Ctrl-C). */
     duration: { type: 'string' },
     json: { type: 'string' },
+    /** Run this many gateway replicas as processes sharing their buckets in Redis. */
+    replicas: { type: 'string', default: '1' },
+    redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
+    /** With replicas: SIGKILL the first one this many seconds into the run. */
+    'kill-after': { type: 'string' },
   },
 });
 
@@ -48,12 +54,15 @@ const partitions = num('partitions');
 const seconds = num('seconds');
 const over = num('oversubscribe');
 const chargeThrottled = !flags['no-charge'];
+const replicas = num('replicas');
 
 interface Row {
   label: string;
   useful: number;
   usefulShare: number;
   failed: number;
+  /** Failed calls of apps whose gateway was not killed. */
+  failedSurviving: number;
   upstreamCalls: number;
   upstream429: number;
   p50: number;
@@ -64,7 +73,7 @@ interface Row {
 type Counters = { calls: number; ok: number; throttled: number };
 
 /** Counted over the run's window: the quota it offered is rate x seconds + burst. */
-function summarise(label: string, result: ScenarioResult<Counters>): Row {
+function summarise(label: string, result: ScenarioResult<Counters>, killedUrl: string | null = null): Row {
   const stats = result.atStop;
   const budget = quota.rate * seconds + quota.burst;
   const latencies = result.apps.flatMap((a) => a.latenciesMs);
@@ -73,6 +82,7 @@ function summarise(label: string, result: ScenarioResult<Counters>): Row {
     useful: stats.ok,
     usefulShare: stats.ok / budget,
     failed: result.apps.reduce((n, a) => n + a.failed, 0),
+    failedSurviving: result.apps.filter((a) => a.baseUrl !== killedUrl).reduce((n, a) => n + a.failed, 0),
     upstreamCalls: stats.calls,
     upstream429: stats.throttled,
     p50: percentile(latencies, 50),
@@ -87,6 +97,9 @@ function table(rows: Row[]): string {
     ['useful calls (2xx at CDF)', ...rows.map((r) => String(r.useful))],
     ['useful calls / quota', ...rows.map((r) => `${(r.usefulShare * 100).toFixed(1)} %`)],
     ['failed app calls', ...rows.map((r) => String(r.failed))],
+    ...(replicas > 1 && flags['kill-after'] !== undefined
+      ? [['  of them via surviving replicas', ...rows.map((r) => String(r.failedSurviving))] as [string, ...string[]]]
+      : []),
     ['calls CDF saw', ...rows.map((r) => String(r.upstreamCalls))],
     [
       '429s at CDF',
@@ -125,35 +138,35 @@ async function main(): Promise<void> {
   if (!flags['skip-direct']) {
     console.log('Run 1: apps straight to CDF ...');
     sim.reset();
-    const direct = await runScenario({ ...scenario, baseUrl: sim.url }, () => sim.stats());
+    const direct = await runScenario({ ...scenario, baseUrl: () => sim.url }, () => sim.stats());
     rows.push(summarise('straight to CDF', direct));
   }
 
+  const limits = [
+    {
+      name: 'assets',
+      match: ['/assets', '/assets/**'],
+      per: 'project',
+      rate: quota.rate * over,
+      burst: quota.burst * over,
+      concurrency: Math.round(quota.concurrency * over),
+    },
+  ];
+  if (replicas > 1) {
+    await runReplicas(sim, scenario, limits, rows);
+    return;
+  }
   const logFile = join(tmpdir(), 'cdf-gateway-demo.log');
   const config = loadConfig({
     env: {},
-    overrides: {
-      server: { port: 0 },
-      upstream: { baseUrl: sim.url },
-      log: { pretty: false },
-      limits: [
-        {
-          name: 'assets',
-          match: ['/assets', '/assets/**'],
-          per: 'project',
-          rate: quota.rate * over,
-          burst: quota.burst * over,
-          concurrency: Math.round(quota.concurrency * over),
-        },
-      ],
-    },
+    overrides: { server: { port: 0 }, upstream: { baseUrl: sim.url }, log: { pretty: false }, limits },
   });
   const gateway = await buildGateway(config, { logger: pino({ level: 'info' }, pino.destination(logFile)) });
   const url = await gateway.listen();
   console.log(`Run 2: apps through the gateway at ${url}${over !== 1 ? ` (told ${over}x the real quota)` : ''} ...`);
   sim.reset();
   const timeline = sampleEffectiveRate(gateway);
-  const through = await runScenario({ ...scenario, baseUrl: url }, () => sim.stats());
+  const through = await runScenario({ ...scenario, baseUrl: () => url }, () => sim.stats());
   timeline.stop();
   rows.push(summarise('through the gateway', through));
 
@@ -180,6 +193,52 @@ async function main(): Promise<void> {
   else console.log('Both stay up until Ctrl-C.');
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/** The cluster run: replicas as processes on one Redis, the apps spread over them, one replica killed. */
+async function runReplicas(
+  sim: Simulator,
+  scenario: Omit<ScenarioOptions, 'baseUrl'>,
+  limits: unknown[],
+  rows: Row[],
+): Promise<void> {
+  const fleet = await startReplicas(replicas, {
+    upstream: { baseUrl: sim.url },
+    log: { pretty: false },
+    limits,
+    cluster: {
+      redisUrl: flags.redis,
+      keyPrefix: `cdfgw-demo-${process.pid}`,
+      expectedReplicas: replicas,
+      leaseMs: 3000,
+    },
+  });
+  const killAfter = flags['kill-after'] === undefined ? null : num('kill-after');
+  console.log(
+    `Run 2: apps through ${replicas} gateway replicas sharing their buckets in ${flags.redis}: ${fleet.map((r) => r.url).join(', ')}` +
+      `${killAfter !== null ? `; replica 1 is killed with SIGKILL after ${killAfter} s` : ''} ...`,
+  );
+  sim.reset();
+  const killer =
+    killAfter === null
+      ? null
+      : setTimeout(() => {
+          fleet[0].process.kill('SIGKILL');
+          console.log(`  replica 1 (${fleet[0].url}) killed`);
+        }, killAfter * 1000);
+  const through = await runScenario({ ...scenario, baseUrl: (i) => fleet[i % fleet.length].url }, () => sim.stats());
+  if (killer) clearTimeout(killer);
+  rows.push(summarise(`${replicas} replicas on Redis`, through, killAfter === null ? null : fleet[0].url));
+  console.log(`\n${table(rows)}\n`);
+  console.log(`Replica logs: ${fleet.map((r) => r.logFile).join(', ')}`);
+  if (flags.json)
+    writeFileSync(
+      flags.json,
+      JSON.stringify({ quota, apps, partitions, seconds, replicas, killAfter, chargeThrottled, rows }, null, 2),
+    );
+  for (const r of fleet) r.process.kill('SIGTERM');
+  await sim.close();
+  process.exit(0);
 }
 
 function sampleEffectiveRate(gateway: Gateway) {

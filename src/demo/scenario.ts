@@ -24,8 +24,8 @@ const CogniteClient = (sdk as unknown as { CogniteClient: new (options: Record<s
  * the app sees it (the SDK's own retries included).
  */
 export interface ScenarioOptions {
-  /** Where the apps point their SDK: the simulator itself, or a gateway in front of it. */
-  baseUrl: string;
+  /** Where app `i` (0-based) points its SDK: the simulator itself, or a gateway (replica) in front of it. */
+  baseUrl: (app: number) => string;
   project: string;
   apps: number;
   partitions: number;
@@ -36,6 +36,7 @@ export interface ScenarioOptions {
 
 export interface AppResult {
   app: string;
+  baseUrl: string;
   ok: number;
   failed: number;
   latenciesMs: number[];
@@ -55,21 +56,29 @@ export async function runScenario<T>(options: ScenarioOptions, atStop: () => T):
     stopped = atStop();
   }, options.durationMs);
   const apps = await Promise.all(
-    Array.from({ length: options.apps }, (_, i) => runApp(`app-${i + 1}`, `token-app-${i + 1}`, options, stopAt)),
+    Array.from({ length: options.apps }, (_, i) =>
+      runApp(`app-${i + 1}`, `token-app-${i + 1}`, options.baseUrl(i), options, stopAt),
+    ),
   );
   clearTimeout(window);
   return { apps, atStop: stopped ?? atStop() };
 }
 
-async function runApp(app: string, token: string, options: ScenarioOptions, stopAt: number): Promise<AppResult> {
+async function runApp(
+  app: string,
+  token: string,
+  baseUrl: string,
+  options: ScenarioOptions,
+  stopAt: number,
+): Promise<AppResult> {
   const client = new CogniteClient({
     appId: app,
     project: options.project,
-    baseUrl: options.baseUrl,
+    baseUrl,
     oidcTokenProvider: async () => token,
   });
   await client.authenticate();
-  const result: AppResult = { app, ok: 0, failed: 0, latenciesMs: [] };
+  const result: AppResult = { app, baseUrl, ok: 0, failed: 0, latenciesMs: [] };
   const loops = Array.from({ length: options.partitions }, async (_, p) => {
     const partition = `${p + 1}/${options.partitions}`;
     let cursor: string | undefined;
