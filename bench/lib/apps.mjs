@@ -38,10 +38,16 @@ const atStop = () => {
     .then((stats) => ({ stats, readMs: performance.now() - t }));
 };
 
+// Where app i sends its calls: one base URL, or gateway replicas in turn.
+const urls = options.baseUrls ?? [options.baseUrl];
+const scenarioOptions = { ...options, baseUrl: (i) => urls[i % urls.length] };
+delete scenarioOptions.baseUrls;
+delete scenarioOptions.statsUrl;
+
 async function scenario(path) {
   const mod = await import(path);
   if (typeof mod.runScenario !== 'function') throw new Error(`${path} exports no runScenario`);
-  const result = await mod.runScenario(options, atStop);
+  const result = await mod.runScenario(scenarioOptions, atStop);
   if (
     !Array.isArray(result?.apps) ||
     result.apps.some((a) => typeof a.ok !== 'number' || !Array.isArray(a.latenciesMs))
@@ -55,8 +61,7 @@ let source = 'bench/lib/scenario.mjs';
 let result;
 let note = null;
 const demo = join(ROOT, 'dist', 'demo', 'scenario.js');
-// Several base URLs (gateway replicas) are only understood by bench/lib/scenario.mjs.
-if (existsSync(demo) && process.env.BENCH_OWN_SCENARIO !== '1' && !options.baseUrls) {
+if (existsSync(demo) && process.env.BENCH_OWN_SCENARIO !== '1') {
   try {
     result = await scenario(demo);
     source = 'dist/demo/scenario.js';

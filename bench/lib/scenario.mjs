@@ -3,7 +3,8 @@
 // `partitions` partitions (one loop per partition, page by page with the cursor), again and again until
 // `durationMs` is up. Each app counts its SDK calls as it sees them: ok, failed (the SDK gave up after its
 // own retries), and the latency of each call (the SDK's retries and backoff included).
-// `baseUrls` (optional): app i talks to baseUrls[i % length] (replicas of the gateway); else `baseUrl`.
+// `baseUrl` is a function of the app's index (0-based) giving where that app sends its calls (a gateway
+// replica, or the simulator), as in src/demo/scenario.ts; a plain string is accepted too.
 import { performance } from 'node:perf_hooks';
 import { CogniteClient } from '@cognite/sdk';
 
@@ -11,7 +12,7 @@ import { CogniteClient } from '@cognite/sdk';
  * Runs the apps for `durationMs`; `atStop` is called the moment the window closes (to read the upstream's
  * counters then: calls still in flight are not in them) and its value is returned as `atStop`.
  * @template T
- * @param {{ baseUrl: string, baseUrls?: string[], project: string, apps: number, partitions: number, durationMs: number, pageLimit: number }} options
+ * @param {{ baseUrl: ((app: number) => string) | string, project: string, apps: number, partitions: number, durationMs: number, pageLimit: number }} options
  * @param {() => T} [atStop]
  * @returns {Promise<{ apps: { app: string, ok: number, failed: number, latenciesMs: number[] }[], atStop: T | undefined }>}
  */
@@ -32,7 +33,7 @@ export async function runScenario(options, atStop = () => undefined) {
 
 async function runApp(app, token, options, stopAt) {
   const i = Number(app.slice(4)) - 1;
-  const baseUrl = options.baseUrls?.length ? options.baseUrls[i % options.baseUrls.length] : options.baseUrl;
+  const baseUrl = typeof options.baseUrl === 'function' ? options.baseUrl(i) : options.baseUrl;
   const client = new CogniteClient({
     appId: app,
     project: options.project,

@@ -76,7 +76,9 @@ type Counters = { calls: number; ok: number; throttled: number };
 function summarise(label: string, result: ScenarioResult<Counters>, killedUrl: string | null = null): Row {
   const stats = result.atStop;
   const budget = quota.rate * seconds + quota.burst;
-  const latencies = result.apps.flatMap((a) => a.latenciesMs);
+  // Apps whose gateway was killed stopped working with it; latency and fairness are the others'.
+  const served = result.apps.filter((a) => a.baseUrl !== killedUrl);
+  const latencies = served.flatMap((a) => a.latenciesMs);
   return {
     label,
     useful: stats.ok,
@@ -87,7 +89,7 @@ function summarise(label: string, result: ScenarioResult<Counters>, killedUrl: s
     upstream429: stats.throttled,
     p50: percentile(latencies, 50),
     p99: percentile(latencies, 99),
-    fairness: jainIndex(result.apps.map((a) => a.ok)),
+    fairness: jainIndex(served.map((a) => a.ok)),
   };
 }
 
