@@ -206,10 +206,14 @@ async function main() {
     for (let round = 1; round <= ROUNDS; round++) {
       const rb = runs.find((r) => r.workload === wname && r.round === round && r.target === b.target);
       const rg = runs.find((r) => r.workload === wname && r.round === round && r.target === g.target);
-      perRound.push({ round, throughput: rg.rps / rb.rps, p99: rg.p99 / rb.p99 });
+      const quiet = rb.backgroundCpuShare <= BACKGROUND_WARN && rg.backgroundCpuShare <= BACKGROUND_WARN;
+      perRound.push({ round, throughput: rg.rps / rb.rps, p99: rg.p99 / rb.p99, quiet });
     }
-    const throughput = median(perRound.map((r) => r.throughput));
-    const p99 = median(perRound.map((r) => r.p99));
+    // Rounds where other processes took CPU while bare or gateway ran are left out when any round was quiet.
+    const quietRounds = perRound.filter((r) => r.quiet);
+    const used = quietRounds.length > 0 ? quietRounds : perRound;
+    const throughput = median(used.map((r) => r.throughput));
+    const p99 = median(used.map((r) => r.p99));
     ratios.push({
       workload: wname,
       throughputRatio: throughput,
@@ -218,6 +222,7 @@ async function main() {
       nginxThroughputVsBare: n ? n.rps / b.rps : null,
       gatewayThroughputVsDirect: g.rps / get('direct (simulator)').rps,
       perRound,
+      roundsUsed: used.map((r) => r.round),
       throughputTargetMet: throughput >= 0.9,
       p99TargetMet: p99 <= 1.2,
     });
@@ -230,8 +235,9 @@ async function main() {
       'gateway/bare CPU/req': `${fmt(r.cpuRatio, 2)}x`,
       'nginx/bare req/s': r.nginxThroughputVsBare === null ? '-' : `${fmt(r.nginxThroughputVsBare * 100, 1)}%`,
       'gateway/direct req/s': `${fmt(r.gatewayThroughputVsDirect * 100, 1)}%`,
+      'rounds used': r.roundsUsed.join(','),
     })),
-    'Ratios (median of per-round ratios; CPU from medians)',
+    'Ratios: gateway/bare = median of per-round ratios over the rounds where the machine was quiet (all rounds if none was); others from the medians',
   );
   for (const n of notes) console.log(`note: ${n}`);
 

@@ -1,8 +1,7 @@
-// Child process of the quota benchmark: runs the scenario (dist/demo/scenario.js when it exports
-// runScenario, else bench/lib/scenario.mjs) and prints one JSON line with what each app saw.
+// Child process of the quota benchmark: runs the demo's scenario (dist/demo/scenario.js) and prints one
+// JSON line with what each app saw.
 // Every HTTP attempt the SDK makes (its retries included) is timed by wrapping BasicHttpClient.rawRequest.
 // Usage: node bench/lib/apps.mjs '{"baseUrl":...,"statsUrl":"http://sim/_sim/stats","project":"p","apps":4,"partitions":10,"durationMs":15000,"pageLimit":100}'
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { BasicHttpClient } from '@cognite/sdk-core';
@@ -44,33 +43,11 @@ const scenarioOptions = { ...options, baseUrl: (i) => urls[i % urls.length] };
 delete scenarioOptions.baseUrls;
 delete scenarioOptions.statsUrl;
 
-async function scenario(path) {
-  const mod = await import(path);
-  if (typeof mod.runScenario !== 'function') throw new Error(`${path} exports no runScenario`);
-  const result = await mod.runScenario(scenarioOptions, atStop);
-  if (
-    !Array.isArray(result?.apps) ||
-    result.apps.some((a) => typeof a.ok !== 'number' || !Array.isArray(a.latenciesMs))
-  ) {
-    throw new Error(`${path}: unexpected result shape`);
-  }
-  return { ...result, atStop: await result.atStop };
-}
-
-let source = 'bench/lib/scenario.mjs';
-let result;
-let note = null;
-const demo = join(ROOT, 'dist', 'demo', 'scenario.js');
-if (existsSync(demo) && process.env.BENCH_OWN_SCENARIO !== '1') {
-  try {
-    result = await scenario(demo);
-    source = 'dist/demo/scenario.js';
-  } catch (err) {
-    note = `dist/demo/scenario.js failed (${err.message}); ran bench/lib/scenario.mjs instead`;
-    attempts.clear();
-  }
-}
-result ??= await scenario('./scenario.mjs');
+const source = 'dist/demo/scenario.js';
+const { runScenario } = await import(join(ROOT, 'dist', 'demo', 'scenario.js'));
+const result = await runScenario(scenarioOptions, atStop);
+result.atStop = await result.atStop;
+const note = null;
 const out = {
   source,
   note,
