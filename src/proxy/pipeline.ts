@@ -60,11 +60,22 @@ export class Pipeline {
       req.socket.remoteAddress,
     );
     let answer: UpstreamAnswer | null = null;
-    res.once('close', () => this.record(ex, answer));
+    let closed = false;
+    res.once('close', () => {
+      closed = true;
+      this.record(ex, answer);
+    });
     this.run(ex).then(
       (a) => {
+        if (a === null) return;
+        if (closed) {
+          // The app left while the answer was on its way: nobody will send it, so give its slot back here.
+          if (!Buffer.isBuffer(a.body)) a.body.destroy();
+          a.release();
+          return;
+        }
         answer = a;
-        if (a) sendAnswer(ex, a);
+        sendAnswer(ex, a);
       },
       (err) => this.fail(ex, err),
     );
@@ -81,7 +92,7 @@ export class Pipeline {
       return null;
     }
     const target = ex.target;
-    if (target && config.partitions.max >= 0) {
+    if (target) {
       const partition = partitionInQuery(target.query);
       const problem = partition === null ? null : partitionProblem(partition, config.partitions.max);
       if (problem) throw new GatewayError(400, problem);
