@@ -89,3 +89,44 @@ export function jwt(claims: Record<string, unknown>): string {
 export function oneLimit(limit: Record<string, unknown>): Record<string, unknown> {
   return { limits: [{ name: 'all', match: ['/**'], per: 'project', ...limit }] };
 }
+
+/** An answer read whole, with its body parsed when it is JSON. */
+export interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: answers are inspected field by field
+  json: any;
+}
+
+export interface CallOptions {
+  method?: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  token?: string;
+}
+
+/** One call through the gateway; a body is sent as JSON (a string as it is). */
+export async function call(stack: Stack, path: string, opts: CallOptions = {}): Promise<Answer> {
+  const res = await fetch(stack.url + path, {
+    method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'),
+    headers: {
+      ...auth(opts.token),
+      ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...opts.headers,
+    },
+    body: opts.body === undefined || typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
+    signal: opts.signal,
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/** Polls until `check` holds; fails the test with `what` after `timeoutMs` (a generous bound, not a measurement). */

@@ -1,49 +1,11 @@
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { auth, jwt, oneLimit, type Stack, startStack } from './helpers.js';
+import { type Answer, auth, call, jwt, oneLimit, type Stack, startStack } from './helpers.js';
 
 const P = '/api/v1/projects/p';
 const SLOW = (ms: number) => `${P}/_sim/slow?ms=${ms}`;
 
-interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-  // biome-ignore lint/suspicious/noExplicitAny: answers are inspected field by field
-  json: any;
-}
-
-interface CallOptions {
-  method?: string;
-  body?: unknown;
-  headers?: Record<string, string>;
-  signal?: AbortSignal;
-  token?: string;
-}
-
-async function call(stack: Stack, path: string, opts: CallOptions = {}): Promise<Answer> {
-  const res = await fetch(stack.url + path, {
-    method: opts.method ?? (opts.body === undefined ? 'GET' : 'POST'),
-    headers: {
-      ...auth(opts.token),
-      ...(opts.body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...opts.headers,
-    },
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-    signal: opts.signal,
-  });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, text, json };
-}
-
-/** Polls until `check` holds; fails the test with `what` after `timeoutMs` (a generous bound, not a measurement). */
 async function waitFor(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!check()) {

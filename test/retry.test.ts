@@ -2,7 +2,7 @@ import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Fault } from '../src/sim/index.js';
-import { auth, oneLimit, type Stack, startStack } from './helpers.js';
+import { type Answer, auth, call, oneLimit, type Stack, startStack } from './helpers.js';
 
 const P = '/api/v1/projects/p';
 const ASSETS = `${P}/assets`;
@@ -15,29 +15,9 @@ const QUICK = {
   ...oneLimit({ rate: 1000, burst: 1000, concurrency: 100 }),
 };
 
-interface Reply {
-  status: number;
-  headers: Headers;
-  text: string;
-  // biome-ignore lint/suspicious/noExplicitAny: answers are inspected field by field
-  json: any;
-}
-
-async function call(stack: Stack, method: string, path: string, body?: unknown): Promise<Reply> {
-  const init: RequestInit = { method, headers: { ...auth() } };
-  if (body !== undefined) {
-    init.body = typeof body === 'string' ? body : JSON.stringify(body);
-    init.headers = { ...auth(), 'content-type': 'application/json' };
-  }
-  const res = await fetch(`${stack.url}${path}`, init);
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, text, json };
+/** The table's calls: method first. */
+function send(stack: Stack, method: string, path: string, body?: unknown): Promise<Answer> {
+  return call(stack, path, { method, body });
 }
 
 /** Calls the simulator saw for `METHOD /path` (path without query). */
@@ -52,7 +32,7 @@ describe('retry policy table', () => {
   beforeAll(async () => {
     stack = await startStack({ ...QUICK, upstream: { timeoutMs: 500 } });
     // Warm both ends up so that no cold first call comes near the short upstream timeout.
-    for (let i = 0; i < 3; i++) expect((await call(stack, 'GET', ASSETS)).status).toBe(200);
+    for (let i = 0; i < 3; i++) expect((await send(stack, 'GET', ASSETS)).status).toBe(200);
     stack.sim.reset();
   });
   afterAll(() => stack.close());
@@ -151,7 +131,7 @@ describe('retry policy table', () => {
   it.each(rows)('$name', async (row) => {
     stack.sim.inject({ ...row.fault, method: row.method });
     const before = retryLines(stack).length;
-    const res = await call(stack, row.method, row.path, row.body);
+    const res = await send(stack, row.method, row.path, row.body);
     expect(res.status).toBe(row.status);
     expect(seen(stack, row.method, row.path)).toBe(row.calls);
     expect(retryLines(stack).length - before).toBe(row.calls - 1);
@@ -184,7 +164,7 @@ describe('connection refused', () => {
       upstream: { baseUrl: `http://127.0.0.1:${port}` },
       retry: { baseDelayMs: 10, maxDelayMs: 50, maxAttempts: 3 },
     });
-    const res = await call(stack, 'POST', ASSETS, newAsset);
+    const res = await send(stack, 'POST', ASSETS, newAsset);
     expect(res.status).toBe(502);
     expect(res.json?.error?.message).toMatch(/could not be reached/);
     const lines = retryLines(stack);
@@ -200,7 +180,7 @@ describe('Retry-After, deadline and attempts', () => {
   it('waits for Retry-After before the retry', async () => {
     stack = await startStack(QUICK);
     stack.sim.inject({ count: 1, status: 429, retryAfter: '1', method: 'GET' });
-    const res = await call(stack, 'GET', ASSETS);
+    const res = await send(stack, 'GET', ASSETS);
     expect(res.status).toBe(200);
     expect(seen(stack, 'GET', ASSETS)).toBe(2);
     const lines = retryLines(stack);
@@ -212,7 +192,7 @@ describe('Retry-After, deadline and attempts', () => {
   it('stops at retry.maxAttempts and passes CDF’s 429 back', async () => {
     stack = await startStack({ ...QUICK, retry: { baseDelayMs: 10, maxDelayMs: 50, maxAttempts: 3 } });
     stack.sim.inject({ count: 5, status: 429, method: 'GET' });
-    const res = await call(stack, 'GET', ASSETS);
+    const res = await send(stack, 'GET', ASSETS);
     expect(res.status).toBe(429);
     expect(res.json?.error?.code).toBe(429);
     expect(res.json?.error?.message).toMatch(/Injected fault/);
@@ -223,7 +203,7 @@ describe('Retry-After, deadline and attempts', () => {
   it('does not retry when Retry-After is past retry.maxWaitMs', async () => {
     stack = await startStack({ ...QUICK, retry: { baseDelayMs: 10, maxDelayMs: 50, maxWaitMs: 300 } });
     stack.sim.inject({ count: 1, status: 429, retryAfter: '5', method: 'GET' });
-    const res = await call(stack, 'GET', ASSETS);
+    const res = await send(stack, 'GET', ASSETS);
     expect(res.status).toBe(429);
     expect(res.headers.get('retry-after')).toBe('5');
     expect(res.json?.error?.message).toMatch(/Injected fault/);
@@ -244,7 +224,7 @@ describe('retry budget', () => {
     });
     stack.sim.inject({ count: 50, status: 503, method: 'GET' });
     const statuses: number[] = [];
-    for (let i = 0; i < 20; i++) statuses.push((await call(stack, 'GET', ASSETS)).status);
+    for (let i = 0; i < 20; i++) statuses.push((await send(stack, 'GET', ASSETS)).status);
     const calls = seen(stack, 'GET', ASSETS);
     expect(statuses.every((s) => s === 503)).toBe(true);
     // 20 first attempts + the floor of 10 retries (a little slack should the window slide).
@@ -265,7 +245,7 @@ describe('bodies and responses that cannot be retried', () => {
   it('a body over retry.maxBodyBytes streams, and its 429 goes back unchanged', async () => {
     stack.sim.inject({ count: 1, status: 429, method: 'POST' });
     const filter = { filter: { name: 'x'.repeat(10_240) }, limit: 1 };
-    const res = await call(stack, 'POST', LIST, filter);
+    const res = await send(stack, 'POST', LIST, filter);
     expect(res.status).toBe(429);
     expect(res.json?.error?.code).toBe(429);
     expect(res.json?.error?.message).toMatch(/Injected fault/);
@@ -366,11 +346,11 @@ describe('circuit breaker', () => {
       circuit: { enabled: true, minCalls: 5, failureRatio: 0.5, openMs: 500, windowMs: 10000 },
     });
     stack.sim.inject({ count: 20, status: 503, method: 'GET' });
-    for (let i = 0; i < 5; i++) expect((await call(stack, 'GET', ASSETS)).status).toBe(503);
+    for (let i = 0; i < 5; i++) expect((await send(stack, 'GET', ASSETS)).status).toBe(503);
     expect(stack.gateway.circuit.state).toBe('open');
     expect(seen(stack, 'GET', ASSETS)).toBe(5);
 
-    const fast = await call(stack, 'GET', ASSETS);
+    const fast = await send(stack, 'GET', ASSETS);
     expect(fast.status).toBe(503);
     expect(fast.headers.get('retry-after')).toMatch(/^\d+$/);
     expect(fast.json?.error?.code).toBe(503);
@@ -382,7 +362,7 @@ describe('circuit breaker', () => {
     await sleep(600);
     let status = 0;
     for (let i = 0; i < 30 && status !== 200; i++) {
-      status = (await call(stack, 'GET', ASSETS)).status;
+      status = (await send(stack, 'GET', ASSETS)).status;
       if (status !== 200) await sleep(100);
     }
     expect(status).toBe(200);
