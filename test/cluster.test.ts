@@ -274,7 +274,7 @@ describe.skipIf(!redisUp)('cluster: several replicas share one quota in Redis', 
     const limit = { rate: 1000, burst: 1000, concurrency: 5 };
     const shared = cluster(REDIS_URL, keyPrefix, limit, { cluster: { leaseMs: 1500 }, queue: { maxWaitMs: 20_000 } });
     const [a, b] = await Promise.all([spawnGateway(s, shared), gateway(s, shared)]);
-    const leases = `${keyPrefix}:all:test:leases`;
+    const leases = `${keyPrefix}:{test}:all:test:leases`;
     const r = redis();
     await r.connect();
 
@@ -344,8 +344,8 @@ describe.skipIf(!redisUp)('cluster: several replicas share one quota in Redis', 
     const r = redis();
     await r.connect();
     const all = await r.keys(`${keyPrefix}:*`);
-    expect(all.some((k) => k.startsWith(`${keyPrefix}:ident:test/oid:alice:`))).toBe(true);
-    expect(all.some((k) => k.startsWith(`${keyPrefix}:ident:test/token:`))).toBe(true);
+    expect(all.some((k) => k.startsWith(`${keyPrefix}:{test}:ident:test/oid:alice:`))).toBe(true);
+    expect(all.some((k) => k.startsWith(`${keyPrefix}:{test}:ident:test/token:`))).toBe(true);
     expect(all.filter((k) => k.includes('raw-secret-token'))).toEqual([]);
     for (const k of all) expect(await r.pttl(k)).toBeGreaterThan(0);
   });
@@ -366,7 +366,7 @@ describe.skipIf(!redisUp)('cluster: several replicas share one quota in Redis', 
 
     s.inject({ count: 1, status: 429 });
     expect((await fetch(`${a.url}${P}/assets?limit=1`, { headers: { authorization: 'Bearer t' } })).status).toBe(200);
-    const limits = `${keyPrefix}:all:test:limits`;
+    const limits = `${keyPrefix}:{test}:all:test:limits`;
     await until('the lowered rate in Redis', async () => Number(await r.hget(limits, 'rate')) < 50);
     const shared = Number(await r.hget(limits, 'rate'));
 

@@ -89,7 +89,7 @@ export class Scheduler {
       if (buckets[i].queue.size > 0)
         return this.wait(buckets, app, deadline, signal, { bucket: buckets[i], waitMs: -2 }, now);
     }
-    const taken = this.store.take(buckets, now);
+    const taken = this.store.take(buckets, now, app);
     if (taken === null) return Promise.resolve(this.lease(buckets, 0));
     if (!(taken instanceof Promise)) return this.wait(buckets, app, deadline, signal, taken, now);
     return taken.then((blocked) =>
@@ -132,6 +132,7 @@ export class Scheduler {
       const w: Waiter = {
         buckets,
         app: app.id,
+        appRef: app,
         weight: app.weight,
         priority: app.priority,
         deadline,
@@ -199,7 +200,12 @@ export class Scheduler {
         for (;;) {
           const w = bucket.queue.peek();
           if (!w) break;
-          let blocked = this.store.take(w.buckets, performance.now());
+          let blocked = this.store.take(
+            w.buckets,
+            performance.now(),
+            w.appRef,
+            bucket.queue.size > 1 ? bucket : undefined,
+          );
           if (blocked instanceof Promise) blocked = await blocked;
           const atHead = bucket.queue.peek() === w;
           if (w.cancelled) {
