@@ -63,7 +63,16 @@ export interface TakeContext {
   readonly markMs: number;
 }
 
-const NO_APP: AppRef = { id: '', weight: 1, priority: 0 };
+const NO_APP = { id: '', identity: '', weight: 1, priority: 0, label: '' } satisfies AppRef;
+
+/**
+ * Who a take is counted for in the shared fair queue: the caller's identity, as in the local queues'
+ * outer level (so that new app names never add shares), except for a client configured with its own
+ * weight or priority, which is its own flow under its configured name.
+ */
+export function flowOf(app: AppRef): string {
+  return app.weight !== 1 || app.priority !== 0 ? `app:${app.id}` : `id:${app.identity}`;
+}
 
 /**
  * TAKE's arguments: numkeys, KEYS (5 per bucket), then ARGV: 9 about the take and 4 per bucket.
@@ -87,7 +96,7 @@ export function takeArgs(
   args[a] = id;
   args[a + 1] = ctx.leaseMs;
   args[a + 2] = ctx.keyTtlMs;
-  args[a + 3] = who.id;
+  args[a + 3] = app === undefined ? '' : flowOf(app);
   args[a + 4] = who.weight > 0 ? who.weight : 1;
   args[a + 5] = who.priority;
   args[a + 6] = ctx.replicaId;

@@ -1,5 +1,5 @@
 import type { Bucket } from './bucket.js';
-import type { AppRef } from './scheduler.js';
+import type { AppRef } from './fair-queue.js';
 
 /** Why a take failed: the bucket that said no, and when to try again (-1: when a slot is released). */
 export interface Blocked {
