@@ -12,6 +12,7 @@ import { createMetrics, type Telemetry } from './metrics/index.js';
 import { Forwarder, Pipeline, Upstream } from './proxy/index.js';
 import { AppDirectory, LimitTable, type QuotaStore, Scheduler } from './quota/index.js';
 import { AdaptiveLimits, CircuitBreaker } from './retry/index.js';
+import { createTracing, type Tracing } from './tracing/index.js';
 
 export interface GatewayOptions {
   /** Where log lines go (tests capture them); stdout by default. */
@@ -29,6 +30,7 @@ export interface GatewayParts {
   circuit: CircuitBreaker;
   cache: ResponseCache;
   telemetry: Telemetry;
+  tracing: Tracing;
 }
 
 export interface Gateway extends GatewayParts {
@@ -71,6 +73,8 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     log.warn({ upstream: upstream.origin, state }, 'circuit breaker changed state');
   });
   const cache: ResponseCache = createResponseCache(config, telemetry, log);
+  const tracing = createTracing(config);
+  if (tracing.enabled) log.info({ endpoint: config.tracing.endpoint ?? 'OTEL_EXPORTER_OTLP_*' }, 'tracing on');
   const forwarder = new Forwarder({ config, upstream, scheduler, adaptive, circuit, telemetry, log });
   const pipeline = new Pipeline({
     config,
@@ -81,6 +85,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     forwarder,
     cache,
     telemetry,
+    tracing,
     log,
   });
 
@@ -152,7 +157,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
       .send(cdfErrorBody(status, (err as Error).message));
   });
 
-  const parts: GatewayParts = { config, log, upstream, store, scheduler, circuit, cache, telemetry };
+  const parts: GatewayParts = { config, log, upstream, store, scheduler, circuit, cache, telemetry, tracing };
   await metrics.mount(app, parts);
 
   let url = '';
@@ -181,7 +186,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
         clearTimeout(grace);
         scheduler.close();
         cache.close();
-        await Promise.allSettled([upstream.close(), store.close(), metrics.close()]);
+        await Promise.allSettled([upstream.close(), store.close(), metrics.close(), tracing.shutdown()]);
       }
     },
   };

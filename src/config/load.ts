@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { ConfigError } from './error.js';
+import { otelOverlay } from './otel-env.js';
 import type { GatewayConfig } from './types.js';
 import { validateConfig } from './validate.js';
 
@@ -61,5 +62,7 @@ export function loadConfig(options: LoadOptions = {}): GatewayConfig {
   if (env.HOST) fromEnv.server = { host: env.HOST };
   if (env.PORT) fromEnv.server = { ...fromEnv.server, port: envNumber('PORT', env.PORT) };
   if (env.LOG_LEVEL) fromEnv.log = { level: env.LOG_LEVEL };
+  const tracing = otelOverlay(env);
+  if (tracing) fromEnv.tracing = tracing;
   return validateConfig(layer(raw, fromEnv));
 }

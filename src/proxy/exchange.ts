@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { gunzipSync } from 'node:zlib';
 import { type CdfTarget, hashCredential, identityOf, type RouteInfo } from '../cdf/index.js';
 import type { AppRef, Bucket } from '../quota/index.js';
+import type { RequestTrace } from '../tracing/types.js';
 import type { RequestBody } from './body.js';
 import { ClientGone } from './client-gone.js';
 import type { HeaderMap } from './headers.js';
@@ -28,6 +29,8 @@ export class Exchange {
   readonly abort = new ClientGone();
   /** The app it is counted for in fair queueing. */
   app: AppRef = UNKNOWN_APP;
+  /** Its spans, while tracing is on; null otherwise (every use is one null check). */
+  trace: RequestTrace | null = null;
 
   // What happened, for the record.
   status = 0;

@@ -64,6 +64,7 @@ export class Forwarder {
         );
       }
       let lease: Lease;
+      ex.trace?.queueWait();
       try {
         lease = await scheduler.acquire(
           ex.buckets,
@@ -72,17 +73,20 @@ export class Forwarder {
           ex.abort.signal,
         );
       } catch (err) {
+        ex.trace?.queueDone(err instanceof QueueRejected ? err.reason : 'error');
         if (circuit.state === 'half-open') circuit.abandon();
         if (err instanceof QueueRejected) {
           throw new GatewayError(429, err.message, { 'retry-after': String(err.retryAfterSec) });
         }
         throw err;
       }
+      ex.trace?.queueDone(null);
       ex.queuedMs += lease.waitedMs;
       now = performance.now();
       if (ex.attempts === 1) this.recordFirst(ex, now);
 
       let res: UpstreamResponse;
+      ex.trace?.attempt();
       try {
         res = await this.parts.upstream.call({
           method: ex.method,
@@ -106,6 +110,7 @@ export class Forwarder {
         const failure = networkFailure(err);
         circuit.record(false, ended);
         telemetry.upstreamAttempt(ex, 0, ended - now);
+        ex.trace?.attemptDone(0, failure.code);
         if (await this.retryAfter(ex, failure, undefined, deadline)) continue;
         throw new GatewayError(
           failure.timeout ? 504 : 502,
@@ -124,6 +129,7 @@ export class Forwarder {
 
       if (!failing) {
         telemetry.upstreamAttempt(ex, status, performance.now() - now);
+        ex.trace?.attemptDone(status);
         this.parts.adaptive.onSuccess(lease.buckets, performance.now());
         return this.answer(res, lease);
       }
@@ -141,11 +147,13 @@ export class Forwarder {
           if (ex.abort.signal.aborted) throw new GatewayError(499, 'The client went away.');
           const failure = networkFailure(err);
           telemetry.upstreamAttempt(ex, 0, performance.now() - now);
+          ex.trace?.attemptDone(0, failure.code);
           if (await this.retryAfter(ex, failure, undefined, deadline)) continue;
           throw new GatewayError(failure.timeout ? 504 : 502, `CDF's answer broke off (${failure.code}).`);
         }
       }
       telemetry.upstreamAttempt(ex, status, performance.now() - now);
+      ex.trace?.attemptDone(status);
       if (status === 429) this.parts.adaptive.onThrottled(lease.buckets, cdfErrorMessage(body), performance.now(), now);
       if (body === null) {
         if (status === 429) telemetry.upstreamThrottled(ex, false);
@@ -183,8 +191,18 @@ export class Forwarder {
       return false;
     }
     telemetry.retried(ex, reason);
-    log.info(
-      { reqId: ex.requestId, reason, attempt: ex.attempts, delayMs: delay, retryAfter: hinted !== null },
+    // A 429 is CDF asking for patience; anything else is CDF or the network failing: an operator's business.
+    (reason === 'throttled' ? log.info : log.warn).call(
+      log,
+      {
+        reqId: ex.requestId,
+        reason,
+        attempt: ex.attempts,
+        upstreamStatus: failure.kind === 'status' ? failure.status : undefined,
+        error: failure.kind === 'network' ? failure.code : undefined,
+        delayMs: delay,
+        retryAfter: hinted !== null,
+      },
       'retrying upstream call',
     );
     try {
