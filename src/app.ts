@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { createResponseCache, type ResponseCache } from './cache/index.js';
 import { cdfErrorBody, unsafeTargetReason, VersionPolicy } from './cdf/index.js';
 import { createQuotaStore } from './cluster/index.js';
-import type { GatewayConfig } from './config/index.js';
+import { effectiveConfig, type GatewayConfig, restartOnlyChanges } from './config/index.js';
 import { createLogger } from './log.js';
 import { createMetrics, type Telemetry } from './metrics/index.js';
 import { Forwarder, Pipeline, Upstream } from './proxy/index.js';
@@ -40,11 +40,28 @@ export interface Gateway extends GatewayParts {
   /** Set once shutdown began: /readyz answers 503. */
   readonly draining: boolean;
   listen(): Promise<string>;
+  /**
+   * Applies a reloaded configuration in place: requests in flight and in the queue carry on. Returns the
+   * restart-only keys that changed and were left as they run.
+   */
+  reconfigure(next: GatewayConfig): string[];
   /** Stops accepting, lets requests in flight finish (up to shutdownGraceMs), then closes. */
   close(): Promise<void>;
 }
 
 const RESERVED = ['/healthz', '/readyz'];
+
+/** Sections a reload changes in place (the rest: restart-only, or lists replaced whole). */
+const HOT_SECTIONS = ['cdfVersion', 'partitions', 'queue', 'retry', 'adaptive', 'circuit', 'cache', 'headers'] as const;
+
+/** What the pipeline derives from the config: which buckets a path takes, who the apps are, which cdf-version. */
+function routeKnowledge(config: GatewayConfig) {
+  return {
+    limits: new LimitTable(config.limits),
+    apps: new AppDirectory(config.clients),
+    versions: new VersionPolicy(config.cdfVersion),
+  };
+}
 
 export async function buildGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.logger ?? createLogger(config.log, options.logDestination);
@@ -78,10 +95,8 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const forwarder = new Forwarder({ config, upstream, scheduler, adaptive, circuit, telemetry, log });
   const pipeline = new Pipeline({
     config,
-    limits: new LimitTable(config.limits),
+    ...routeKnowledge(config),
     scheduler,
-    apps: new AppDirectory(config.clients),
-    versions: new VersionPolicy(config.cdfVersion),
     forwarder,
     cache,
     telemetry,
@@ -165,6 +180,22 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     ...parts,
     app,
     adminUrl: () => metrics.adminUrl(),
+    reconfigure(next) {
+      const restart = restartOnlyChanges(config, next);
+      const applied = effectiveConfig(config, next);
+      // Sections are updated in place: every part holding one sees the new values on its next read.
+      log.level = applied.log.level;
+      Object.assign(config.server, applied.server);
+      Object.assign(config.log, applied.log);
+      for (const key of HOT_SECTIONS) Object.assign(config[key], applied[key]);
+      config.limits = applied.limits;
+      config.clients = applied.clients;
+      pipeline.reconfigure(routeKnowledge(config));
+      forwarder.reconfigure();
+      circuit.reconfigure();
+      cache.reconfigure?.(config.cache);
+      return restart;
+    },
     get draining() {
       return draining;
     },

@@ -41,11 +41,22 @@ export interface ForwarderParts {
  * says it is safe, within the attempts, the deadline and the bucket's retry budget.
  */
 export class Forwarder {
-  private readonly budgets = new WeakMap<Bucket, RetryBudget>();
-  private readonly unbucketed: RetryBudget;
+  private budgets = new WeakMap<Bucket, RetryBudget>();
+  private unbucketed: RetryBudget;
+  private budgetSettings: string;
 
   constructor(private readonly parts: ForwarderParts) {
     this.unbucketed = new RetryBudget(parts.config.retry.budgetRatio, parts.config.retry.budgetWindowMs);
+    this.budgetSettings = `${parts.config.retry.budgetRatio}/${parts.config.retry.budgetWindowMs}`;
+  }
+
+  /** Reload: `config.retry` changed in place; new budget settings start fresh budgets. */
+  reconfigure(): void {
+    const { budgetRatio, budgetWindowMs } = this.parts.config.retry;
+    if (`${budgetRatio}/${budgetWindowMs}` === this.budgetSettings) return;
+    this.budgetSettings = `${budgetRatio}/${budgetWindowMs}`;
+    this.budgets = new WeakMap();
+    this.unbucketed = new RetryBudget(budgetRatio, budgetWindowMs);
   }
 
   async fetch(ex: Exchange): Promise<UpstreamAnswer> {

@@ -50,6 +50,13 @@ export class Pipeline {
     this.tracing = parts.tracing.enabled ? parts.tracing : null;
   }
 
+  /** Reload: the route knowledge built from the config (buckets, apps, versions) for the next requests. */
+  reconfigure(next: Pick<PipelineParts, 'limits' | 'apps' | 'versions'>): void {
+    this.parts.limits = next.limits;
+    this.parts.apps = next.apps;
+    this.parts.versions = next.versions;
+  }
+
   handle(req: IncomingMessage, res: ServerResponse, requestId: string): void {
     const method = req.method ?? 'GET';
     const target = parseCdfTarget(req.url ?? '/');
