@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { ConfigError } from './error.js';
 import type { GatewayConfig } from './types.js';
 
 /**
@@ -112,10 +113,11 @@ export class ConfigReloader {
       next = this.options.load();
     } catch (err) {
       this.options.onResult?.('failure');
-      // One line naming the key (the ConfigError's message starts with it).
+      // One line, naming each key at fault (every issue of a ConfigError starts with its key).
+      const problems = err instanceof ConfigError ? err.issues.join('; ') : (err as Error).message;
       log.error(
-        { reason, file: this.options.file ?? undefined, err: (err as Error).message },
-        `config reload refused, the running configuration stays: ${(err as Error).message}`,
+        { reason, file: this.options.file ?? undefined, err: problems },
+        `config reload refused, the running configuration stays: ${problems}`,
       );
       return 'failure';
     }
