@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { Dataset } from './data.js';
 import { FaultQueue } from './faults.js';
 import { checkOptions } from './options.js';
+import { RawStore } from './raw.js';
 import { Stats } from './stats.js';
 import { Throttle } from './throttle.js';
 import type { SimOptions } from './types.js';
@@ -12,6 +13,7 @@ export class Core {
   readonly stats = new Stats();
   readonly throttle = new Throttle();
   readonly faults = new FaultQueue();
+  readonly raw = new RawStore();
 
   constructor(readonly options: SimOptions) {
     this.data = new Dataset(options.items);
@@ -36,5 +38,6 @@ export class Core {
     this.throttle.refillAll();
     this.faults.clear();
     this.data.clearCreated();
+    this.raw.clear();
   }
 }

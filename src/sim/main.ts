@@ -2,7 +2,15 @@
 import { parseArgs } from 'node:util';
 import { type SimLimit, type SimOptions, startSimulator } from './index.js';
 
-const USAGE = `Usage: cdf-sim [options]
+const USAGE = `Usage: cdf-sim [options]   (npm run sim -- [options])
+
+A stand-in for Cognite Data Fusion's REST API on loopback, for trying the gateway and your own scripts
+without a CDF project. Any bearer token is accepted; every project name exists.
+Covers: assets, events, time series (list with filters and partitions, search, byids, create with 409
+on a duplicate externalId, update, delete, aggregate), datapoints (insert, retrieve raw and aggregates,
+latest, delete) and RAW (databases, tables, rows). It is unlimited unless given limits below.
+
+Options:
   --port <n>                   listen port (default 4000; 0 = random)
   --host <addr>                listen address (default 127.0.0.1)
   --latency-ms <ms>            added before answering each /api call
@@ -12,7 +20,10 @@ const USAGE = `Usage: cdf-sim [options]
                                per identity and API family limits
   --charge-throttled           a 429 still takes a token from the rate bucket
   --retry-after <seconds>      429s carry Retry-After
-  --items <n>                  items per resource type (default 1000)
+  --items <n>                  generated items per resource type (default 1000)
+  -h, --help                   show this help and exit
+
+Control API: GET /_sim/stats, POST /_sim/reset, /_sim/options, /_sim/faults (see README).
 `;
 
 function number(flag: string, raw: string | undefined): number | undefined {
