@@ -9,7 +9,7 @@ A stand-in for Cognite Data Fusion's REST API on loopback, for trying the gatewa
 without a CDF project. Any bearer token is accepted; every project name exists.
 Covers: assets, events, time series (list with filters and partitions, search, byids, create with 409
 on a duplicate externalId, update, delete, aggregate), datapoints (insert, retrieve raw and aggregates,
-latest, delete) and RAW (databases, tables, rows). It is unlimited unless given limits below.
+latest, delete) and RAW (databases, tables, rows). It throttles like CDF: see Limits below.
 
 Options:
   --port <n>                   listen port (default 4000; 0 = random)
