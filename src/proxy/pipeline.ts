@@ -153,7 +153,9 @@ export class Pipeline {
     const durationMs = performance.now() - ex.startedAt;
     this.parts.telemetry.requestDone(ex, durationMs);
     const q = ex.url.indexOf('?');
-    this.parts.log.info(
+    // A 5xx is an upstream failure the app sees (e.g. 502 after every attempt): worth an operator's look.
+    const level = ex.status >= 500 ? 'warn' : 'info';
+    this.parts.log[level](
       {
         reqId: ex.upstreamRequestId ?? ex.requestId,
         method: ex.method,
