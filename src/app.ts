@@ -4,12 +4,19 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { createResponseCache, type ResponseCache } from './cache/index.js';
-import { cdfErrorBody, unsafeTargetReason, VersionPolicy } from './cdf/index.js';
+import {
+  ErrorCodes,
+  gatewayErrorBody,
+  IdentityResolver,
+  normalizeTarget,
+  unsafeTargetReason,
+  VersionPolicy,
+} from './cdf/index.js';
 import { createQuotaStore } from './cluster/index.js';
 import type { GatewayConfig } from './config/index.js';
 import { createLogger } from './log.js';
 import { createMetrics, type Telemetry } from './metrics/index.js';
-import { Forwarder, Pipeline, Upstream } from './proxy/index.js';
+import { BufferBudget, Forwarder, IdleWatchdog, Pipeline, Upstream } from './proxy/index.js';
 import { AppDirectory, LimitTable, type QuotaStore, Scheduler } from './quota/index.js';
 import { AdaptiveLimits, CircuitBreaker } from './retry/index.js';
 
@@ -29,6 +36,10 @@ export interface GatewayParts {
   circuit: CircuitBreaker;
   cache: ResponseCache;
   telemetry: Telemetry;
+  /** Bodies buffered for retries (retry.maxBufferedBytes). */
+  buffers: BufferBudget;
+  /** Requests in flight, checked for progress (server.responseIdleTimeoutMs). */
+  watchdog: IdleWatchdog;
 }
 
 export interface Gateway extends GatewayParts {
@@ -72,11 +83,16 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   });
   const cache: ResponseCache = createResponseCache(config, telemetry, log);
   const forwarder = new Forwarder({ config, upstream, scheduler, adaptive, circuit, telemetry, log });
+  const buffers = new BufferBudget(config.retry.maxBufferedBytes);
+  const watchdog = new IdleWatchdog(config.server.responseIdleTimeoutMs);
   const pipeline = new Pipeline({
     config,
     limits: new LimitTable(config.limits),
     scheduler,
     apps: new AppDirectory(config.clients),
+    identities: new IdentityResolver(config.identity),
+    buffers,
+    watchdog,
     versions: new VersionPolicy(config.cdfVersion),
     forwarder,
     cache,
@@ -107,15 +123,19 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
         (req: IncomingMessage, res: ServerResponse) => {
           // Refused before routing: nothing in a request may steer the gateway to another host or path.
           const reason = unsafeTargetReason(req.url ?? '');
-          if (reason === null) return handler(req, res);
-          const body = cdfErrorBody(400, `Bad request target: ${reason}.`);
+          if (reason === null) {
+            // One form for routing, classification, buckets, cache keys and the upstream call.
+            req.url = normalizeTarget(req.url as string);
+            return handler(req, res);
+          }
+          const body = gatewayErrorBody(400, ErrorCodes.BAD_TARGET, `Bad request target: ${reason}.`);
           res.writeHead(400, {
             'content-type': 'application/json',
             'content-length': Buffer.byteLength(body),
             connection: 'close',
           });
           res.end(body);
-          log.info({ method: req.method, status: 400, err: reason }, 'request');
+          log.info({ method: req.method, status: 400, err: reason, errCode: ErrorCodes.BAD_TARGET }, 'request');
         },
       ),
   });
@@ -141,18 +161,28 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     app.route({ method: ['POST', 'PUT', 'PATCH', 'DELETE'], url: path, handler: forward });
   }
   app.setNotFoundHandler((_req, reply) => {
-    reply.code(404).type('application/json').send(cdfErrorBody(404, 'Not found.'));
+    reply
+      .code(404)
+      .type('application/json')
+      .send(gatewayErrorBody(404, ErrorCodes.NOT_FOUND, 'Not found.'));
   });
   app.setErrorHandler((err, _req, reply) => {
     const status = (err as { statusCode?: number }).statusCode ?? 500;
     if (status >= 500) log.error({ err }, 'gateway error');
+    const code = status >= 500 ? ErrorCodes.INTERNAL : ErrorCodes.BAD_REQUEST;
     reply
       .code(status)
       .type('application/json')
-      .send(cdfErrorBody(status, (err as Error).message));
+      .send(
+        gatewayErrorBody(
+          status,
+          code,
+          status >= 500 ? 'The gateway failed to handle the request.' : (err as Error).message,
+        ),
+      );
   });
 
-  const parts: GatewayParts = { config, log, upstream, store, scheduler, circuit, cache, telemetry };
+  const parts: GatewayParts = { config, log, upstream, store, scheduler, circuit, cache, telemetry, buffers, watchdog };
   await metrics.mount(app, parts);
 
   let url = '';
@@ -180,6 +210,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
       } finally {
         clearTimeout(grace);
         scheduler.close();
+        watchdog.stop();
         cache.close();
         await Promise.allSettled([upstream.close(), store.close(), metrics.close()]);
       }

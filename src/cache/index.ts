@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { ErrorCodes } from '../cdf/errors.js';
 import type { CacheConfig, GatewayConfig } from '../config/index.js';
 import type { Telemetry } from '../metrics/telemetry.js';
 import type { UpstreamAnswer } from '../proxy/answer.js';
@@ -248,11 +249,11 @@ class Plan implements CachePlan {
       cache.counts.notStored++;
       if (this.ex.abort.signal.aborted) {
         this.report('MISS');
-        throw new GatewayError(499, 'The client went away.');
+        throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
       }
       if (stale !== undefined) return this.serveStale(stale);
       this.report('MISS');
-      throw new GatewayError(502, `CDF's answer broke off (${collected.error.message}).`);
+      throw new GatewayError(502, ErrorCodes.UPSTREAM_BROKEN, `CDF's answer broke off (${collected.error.message}).`);
     }
 
     // Read whole: the quota slot can go back now (the pipeline's release later is a no-op).

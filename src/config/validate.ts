@@ -41,6 +41,7 @@ const schema = obj({
     bodyLimitBytes: positiveInt,
     shutdownGraceMs: ms,
     keepAliveTimeoutMs: ms,
+    responseIdleTimeoutMs: positiveInt,
   }),
   upstream: obj({
     baseUrl: (value, path) => {
@@ -76,6 +77,18 @@ const schema = obj({
     routes: list(obj({ match: oneOrMany(pattern), version, override: optional(bool, false) })),
   }),
   partitions: obj({ max: num({ int: true, min: 0 }) }),
+  projects: nullable(list(str({ pattern: /^[A-Za-z0-9_.~-]+$/, describe: 'a project name' }), { nonEmpty: true })),
+  identity: obj({
+    jwks: nullable(
+      obj({
+        issuer: str({ nonEmpty: true }),
+        url: optional(nullable(str({ pattern: /^https?:\/\//, describe: 'an http(s) URL of a JWKS' })), null),
+        file: optional(nullable(str({ nonEmpty: true })), null),
+        audience: optional(nullable(oneOrMany(str({ nonEmpty: true }))), null),
+      }),
+    ),
+    maxCachedTokens: positiveInt,
+  }),
   limits: list(
     obj({
       name: str({ pattern: /^[A-Za-z0-9_.-]+$/, describe: 'a name of letters, digits, "_", "." or "-"' }),
@@ -94,6 +107,7 @@ const schema = obj({
       name: str({ nonEmpty: true }),
       weight: optional(num({ gt: 0 }), 1),
       priority: optional(num({ int: true }), 0),
+      identities: optional(nullable(list(str({ nonEmpty: true }), { nonEmpty: true })), null),
     }),
   ),
   retry: obj({
@@ -102,6 +116,7 @@ const schema = obj({
     maxDelayMs: ms,
     maxWaitMs: ms,
     maxBodyBytes: num({ int: true, min: 0 }),
+    maxBufferedBytes: num({ int: true, min: 0 }),
     budgetRatio: num({ min: 0 }),
     budgetWindowMs: positiveInt,
   }),
@@ -130,6 +145,7 @@ const schema = obj({
     port: nullable(num({ int: true, min: 0, max: 65535 })),
     host: nullable(str({ nonEmpty: true })),
     maxClients: positiveInt,
+    token: nullable(str({ nonEmpty: true })),
   }),
   cluster: obj({
     redisUrl: nullable(str({ pattern: /^rediss?:\/\//, describe: 'a redis:// or rediss:// URL' })),
@@ -162,6 +178,11 @@ const crossChecks: Array<(config: GatewayConfig) => void> = [
       throw new ConfigError(
         `retry.maxDelayMs: expected a number >= retry.baseDelayMs (${baseDelayMs}), got ${maxDelayMs}`,
       );
+  },
+  (config) => {
+    const jwks = config.identity?.jwks;
+    if (jwks && (jwks.url == null) === (jwks.file == null))
+      throw new ConfigError('identity.jwks: expected exactly one of url or file');
   },
 ];
 

@@ -59,15 +59,16 @@ export const WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 /** Caps the number of client label values: the first `max` clients seen keep their name, later ones are `other`. */
 export class ClientLabels {
   private readonly known = new Map<string, string>();
+  private readonly max: number;
 
-  constructor(
-    private readonly max: number,
-    configured: readonly string[],
-  ) {
-    for (const name of configured) if (this.known.size < max) this.known.set(name, name);
+  constructor(max: number, configured: readonly string[]) {
+    // Configured names always keep their label; app names share the rest up to `max`.
+    for (const name of configured) this.known.set(name, name);
+    this.max = max + this.known.size;
   }
 
   label(id: string): string {
+    if (id === OTHER_CLIENT) return OTHER_CLIENT;
     const known = this.known.get(id);
     if (known !== undefined) return known;
     if (this.known.size < this.max) {
@@ -141,7 +142,7 @@ export class Recorder implements Telemetry {
   // --- Telemetry -------------------------------------------------------------------------------------
 
   requestDone(ex: Exchange, durationMs: number): void {
-    const client = this.clients.label(ex.app.id);
+    const client = this.clients.label(ex.app.label);
     const method = ex.method;
     const family = ex.family;
     const status = ex.status;

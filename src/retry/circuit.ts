@@ -67,7 +67,9 @@ export class CircuitBreaker {
 
   private open(now: number): void {
     this.openedAt = now;
-    this.counter.sum(CALLS, now + this.config.windowMs * 2); // forget the window: reopened state starts fresh
+    // Forget the window: after the probe, the breaker judges calls made from now on. (It used to sum at
+    // now + 2 windows, which moved the window's clock ahead and stopped it sliding for two windows.)
+    this.counter.reset(now);
     this.set('open');
   }
 
