@@ -154,6 +154,13 @@ const schema = obj({
     expectedReplicas: positiveInt,
     commandTimeoutMs: positiveInt,
   }),
+  tracing: obj({
+    enabled: bool,
+    endpoint: nullable(str({ pattern: /^https?:\/\/\S+$/, describe: 'an http(s) URL' })),
+    serviceName: str({ nonEmpty: true }),
+    sampleRatio: num({ min: 0, max: 1 }),
+  }),
+  headers: obj({ rateLimit: bool }),
 });
 
 /**
