@@ -14,6 +14,7 @@ import { loadConfig } from '../config/index.js';
 import { type Simulator, startSimulator } from '../sim/index.js';
 import { startReplicas } from './replicas.js';
 import { jainIndex, percentile, runScenario, type ScenarioOptions, type ScenarioResult } from './scenario.js';
+import { runTreeDemo } from './tree.js';
 
 const HELP = `Usage: npm run demo -- [options]   (or: node dist/demo/main.js [options])
 
@@ -22,7 +23,8 @@ the official @cognite/sdk listing assets over parallel partitions: first straigh
 ("straight to CDF"), then through the gateway. Prints both side by side, then stops with exit 0.
 
 Scenario:
-  --scenario <name>         shared (default): the apps share one flat project quota
+  --scenario <name>         shared (default): the apps share one flat project quota;
+                            tree: apps with their own identities on CDF's documented limit tree
   --apps <n>                apps running at once (default 8)
   --partitions <n>          parallel partitions each app lists (default 10)
   --page-limit <n>          items per page each list call asks for (default 100; CDF allows 1000)
@@ -87,8 +89,7 @@ if (flags.help) {
   process.stdout.write(HELP);
   process.exit(0);
 }
-// Other scenarios plug in here, selected by --scenario.
-const SCENARIOS = ['shared'];
+const SCENARIOS = ['shared', 'tree'];
 if (!SCENARIOS.includes(flags.scenario)) {
   process.stderr.write(
     `demo: --scenario expects one of ${SCENARIOS.join(', ')}, got ${JSON.stringify(flags.scenario)}\n`,
@@ -175,6 +176,18 @@ function table(rows: Row[]): string {
 }
 
 async function main(): Promise<void> {
+  if (flags.scenario === 'tree') {
+    await runTreeDemo({
+      scenarios: ['three-apps'],
+      latencyMs: num('latency-ms'),
+      chargeThrottled,
+      skipDirect: flags['skip-direct'] ?? false,
+      // Ends by itself like the shared scenario; --stay keeps both up until Ctrl-C.
+      durationSeconds: flags.stay ? undefined : flags.duration === undefined ? 0 : num('duration'),
+      json: flags.json,
+    });
+    return;
+  }
   const sim = await startSimulator({
     project: quota,
     chargeThrottled,
