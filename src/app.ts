@@ -13,12 +13,13 @@ import {
   VersionPolicy,
 } from './cdf/index.js';
 import { createQuotaStore } from './cluster/index.js';
-import type { GatewayConfig } from './config/index.js';
+import { effectiveConfig, type GatewayConfig, restartOnlyChanges } from './config/index.js';
 import { createLogger } from './log.js';
 import { createMetrics, type Telemetry } from './metrics/index.js';
 import { BufferBudget, Forwarder, IdleWatchdog, Pipeline, Upstream } from './proxy/index.js';
 import { AppDirectory, LimitTable, type QuotaStore, Scheduler } from './quota/index.js';
 import { AdaptiveLimits, CircuitBreaker } from './retry/index.js';
+import { createTracing, type Tracing } from './tracing/index.js';
 
 export interface GatewayOptions {
   /** Where log lines go (tests capture them); stdout by default. */
@@ -36,6 +37,7 @@ export interface GatewayParts {
   circuit: CircuitBreaker;
   cache: ResponseCache;
   telemetry: Telemetry;
+  tracing: Tracing;
   /** Bodies buffered for retries (retry.maxBufferedBytes). */
   buffers: BufferBudget;
   /** Requests in flight, checked for progress (server.responseIdleTimeoutMs). */
@@ -49,11 +51,28 @@ export interface Gateway extends GatewayParts {
   /** Set once shutdown began: /readyz answers 503. */
   readonly draining: boolean;
   listen(): Promise<string>;
+  /**
+   * Applies a reloaded configuration in place: requests in flight and in the queue carry on. Returns the
+   * restart-only keys that changed and were left as they run.
+   */
+  reconfigure(next: GatewayConfig): string[];
   /** Stops accepting, lets requests in flight finish (up to shutdownGraceMs), then closes. */
   close(): Promise<void>;
 }
 
 const RESERVED = ['/healthz', '/readyz'];
+
+/** Sections a reload changes in place (the rest: restart-only, or lists replaced whole). */
+const HOT_SECTIONS = ['cdfVersion', 'partitions', 'queue', 'retry', 'adaptive', 'circuit', 'cache', 'headers'] as const;
+
+/** What the pipeline derives from the config: which buckets a path takes, who the apps are, which cdf-version. */
+function routeKnowledge(config: GatewayConfig) {
+  return {
+    limits: new LimitTable(config.limits),
+    apps: new AppDirectory(config.clients),
+    versions: new VersionPolicy(config.cdfVersion),
+  };
+}
 
 export async function buildGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.logger ?? createLogger(config.log, options.logDestination);
@@ -82,21 +101,22 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     log.warn({ upstream: upstream.origin, state }, 'circuit breaker changed state');
   });
   const cache: ResponseCache = createResponseCache(config, telemetry, log);
+  const tracing = createTracing(config);
+  if (tracing.enabled) log.info({ endpoint: config.tracing.endpoint ?? 'OTEL_EXPORTER_OTLP_*' }, 'tracing on');
   const forwarder = new Forwarder({ config, upstream, scheduler, adaptive, circuit, telemetry, log });
   const buffers = new BufferBudget(config.retry.maxBufferedBytes);
   const watchdog = new IdleWatchdog(config.server.responseIdleTimeoutMs);
   const pipeline = new Pipeline({
     config,
-    limits: new LimitTable(config.limits),
+    ...routeKnowledge(config),
     scheduler,
-    apps: new AppDirectory(config.clients),
     identities: new IdentityResolver(config.identity),
     buffers,
     watchdog,
-    versions: new VersionPolicy(config.cdfVersion),
     forwarder,
     cache,
     telemetry,
+    tracing,
     log,
   });
 
@@ -201,7 +221,19 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
       );
   });
 
-  const parts: GatewayParts = { config, log, upstream, store, scheduler, circuit, cache, telemetry, buffers, watchdog };
+  const parts: GatewayParts = {
+    config,
+    log,
+    upstream,
+    store,
+    scheduler,
+    circuit,
+    cache,
+    telemetry,
+    tracing,
+    buffers,
+    watchdog,
+  };
   await metrics.mount(app, parts);
 
   let url = '';
@@ -209,6 +241,22 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     ...parts,
     app,
     adminUrl: () => metrics.adminUrl(),
+    reconfigure(next) {
+      const restart = restartOnlyChanges(config, next);
+      const applied = effectiveConfig(config, next);
+      // Sections are updated in place: every part holding one sees the new values on its next read.
+      log.level = applied.log.level;
+      Object.assign(config.server, applied.server);
+      Object.assign(config.log, applied.log);
+      for (const key of HOT_SECTIONS) Object.assign(config[key], applied[key]);
+      config.limits = applied.limits;
+      config.clients = applied.clients;
+      pipeline.reconfigure(routeKnowledge(config));
+      forwarder.reconfigure();
+      circuit.reconfigure();
+      cache.reconfigure?.(config.cache);
+      return restart;
+    },
     get draining() {
       return draining;
     },
@@ -231,7 +279,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
         scheduler.close();
         watchdog.stop();
         cache.close();
-        await Promise.allSettled([upstream.close(), store.close(), metrics.close()]);
+        await Promise.allSettled([upstream.close(), store.close(), metrics.close(), tracing.shutdown()]);
       }
     },
   };

@@ -71,11 +71,11 @@ function tag(answer: UpstreamAnswer, outcome: CacheOutcome): UpstreamAnswer {
  * successful write drops its family's entries in its project.
  */
 export class MemoryResponseCache implements ResponseCache {
-  readonly rules: RuleTable;
-  readonly store: EntryStore;
+  rules: RuleTable;
+  store: EntryStore;
   readonly flights = new Flights();
-  readonly maxEntryBytes: number;
-  readonly staleIfErrorMs: number;
+  maxEntryBytes: number;
+  staleIfErrorMs: number;
   readonly counts = { hits: 0, misses: 0, coalesced: 0, stale: 0, bypassed: 0, stored: 0, notStored: 0 };
 
   constructor(
@@ -97,6 +97,20 @@ export class MemoryResponseCache implements ResponseCache {
     const control = clientControl(ex.req.headers['cache-control']);
     const key = control.noStore ? null : cacheKey(ex);
     return new Plan(this, ex, key, rule, control, scopeOf(target.project, ex.route.family));
+  }
+
+  /**
+   * Reload: new rules and entry bound apply to the next request. A new memory bound or stale window
+   * means a new store (the entries held are dropped); answers in flight finish against the old one.
+   */
+  reconfigure(config: CacheConfig): void {
+    this.rules = new RuleTable(config.rules);
+    this.maxEntryBytes = config.maxEntryBytes;
+    if (config.maxBytes !== this.store.maxBytes || config.staleIfErrorMs !== this.staleIfErrorMs) {
+      this.store.clear();
+      this.store = new EntryStore(config.maxBytes, config.staleIfErrorMs);
+    }
+    this.staleIfErrorMs = config.staleIfErrorMs;
   }
 
   answered(ex: Exchange): void {

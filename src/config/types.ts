@@ -132,6 +132,19 @@ export interface ClusterConfig {
   commandTimeoutMs: number;
 }
 
+export interface TracingConfig {
+  enabled: boolean;
+  /** OTLP/HTTP traces URL; null: OTEL_EXPORTER_OTLP_* or the exporter's default. */
+  endpoint: string | null;
+  serviceName: string;
+  sampleRatio: number;
+}
+
+export interface HeadersConfig {
+  /** RateLimit-Policy and RateLimit on every answer. */
+  rateLimit: boolean;
+}
+
 export interface GatewayConfig {
   server: ServerConfig;
   upstream: UpstreamConfig;
@@ -150,4 +163,6 @@ export interface GatewayConfig {
   cache: CacheConfig;
   metrics: MetricsConfig;
   cluster: ClusterConfig;
+  tracing: TracingConfig;
+  headers: HeadersConfig;
 }

@@ -148,12 +148,24 @@ const schema = obj({
     token: nullable(str({ nonEmpty: true })),
   }),
   cluster: obj({
-    redisUrl: nullable(str({ pattern: /^rediss?:\/\//, describe: 'a redis:// or rediss:// URL' })),
+    redisUrl: nullable(
+      str({
+        pattern: /^(rediss?|rediss?-cluster|rediss?-sentinel):\/\//,
+        describe: 'a redis://, rediss://, redis-cluster://host:port,... or redis-sentinel://host:port,.../master URL',
+      }),
+    ),
     keyPrefix: str({ nonEmpty: true }),
     leaseMs: positiveInt,
     expectedReplicas: positiveInt,
     commandTimeoutMs: positiveInt,
   }),
+  tracing: obj({
+    enabled: bool,
+    endpoint: nullable(str({ pattern: /^https?:\/\/\S+$/, describe: 'an http(s) URL' })),
+    serviceName: str({ nonEmpty: true }),
+    sampleRatio: num({ min: 0, max: 1 }),
+  }),
+  headers: obj({ rateLimit: bool }),
 });
 
 /**

@@ -10,6 +10,7 @@ import {
   type RouteInfo,
 } from '../cdf/index.js';
 import type { AppRef, Bucket } from '../quota/index.js';
+import type { RequestTrace } from '../tracing/types.js';
 import type { RequestBody } from './body.js';
 import { ClientGone } from './client-gone.js';
 import { decodeJson } from './decode.js';
@@ -42,6 +43,8 @@ export class Exchange {
   readonly abort = new ClientGone();
   /** The app it is counted for in fair queueing. */
   app: AppRef = UNKNOWN_APP;
+  /** Its spans, while tracing is on; null otherwise (every use is one null check). */
+  trace: RequestTrace | null = null;
   /** Who calls (verified, or a hash of the credential). */
   caller: Caller = ANONYMOUS;
   /** Bytes of the shared retry buffer budget this request holds; given back when it is done. */

@@ -41,11 +41,22 @@ export interface ForwarderParts {
  * says it is safe, within the attempts, the deadline and the bucket's retry budget.
  */
 export class Forwarder {
-  private readonly budgets = new WeakMap<Bucket, RetryBudget>();
-  private readonly unbucketed: RetryBudget;
+  private budgets = new WeakMap<Bucket, RetryBudget>();
+  private unbucketed: RetryBudget;
+  private budgetSettings: string;
 
   constructor(private readonly parts: ForwarderParts) {
     this.unbucketed = new RetryBudget(parts.config.retry.budgetRatio, parts.config.retry.budgetWindowMs);
+    this.budgetSettings = `${parts.config.retry.budgetRatio}/${parts.config.retry.budgetWindowMs}`;
+  }
+
+  /** Reload: `config.retry` changed in place; new budget settings start fresh budgets. */
+  reconfigure(): void {
+    const { budgetRatio, budgetWindowMs } = this.parts.config.retry;
+    if (`${budgetRatio}/${budgetWindowMs}` === this.budgetSettings) return;
+    this.budgetSettings = `${budgetRatio}/${budgetWindowMs}`;
+    this.budgets = new WeakMap();
+    this.unbucketed = new RetryBudget(budgetRatio, budgetWindowMs);
   }
 
   async fetch(ex: Exchange): Promise<UpstreamAnswer> {
@@ -87,6 +98,7 @@ export class Forwarder {
         { 'retry-after': String(circuit.retryAfterSec(now)) },
       );
     }
+    ex.trace?.queueWait();
     try {
       const lease = await scheduler.acquire(
         ex.buckets,
@@ -95,8 +107,10 @@ export class Forwarder {
         ex.abort.signal,
       );
       ex.queuedMs += lease.waitedMs;
+      ex.trace?.queueDone(null);
       return lease;
     } catch (err) {
+      ex.trace?.queueDone(err instanceof QueueRejected ? err.reason : 'error');
       if (circuit.state === 'half-open') circuit.abandon();
       if (err instanceof QueueRejected) {
         if (err.reason === 'aborted') throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
@@ -117,6 +131,7 @@ export class Forwarder {
     let res: UpstreamResponse;
     // A streamed body is read from the app during the call: the idle watchdog checks that it keeps coming.
     ex.uploading = ex.body !== null && !Buffer.isBuffer(ex.body);
+    ex.trace?.attempt();
     try {
       res = await this.parts.upstream.call({
         method: ex.method,
@@ -139,6 +154,7 @@ export class Forwarder {
       const failure = networkFailure(err);
       circuit.record(false, ended);
       telemetry.upstreamAttempt(ex, 0, ended - now);
+      ex.trace?.attemptDone(0, failure.code);
       return new TryAgain(
         failure,
         undefined,
@@ -164,6 +180,7 @@ export class Forwarder {
 
     if (!failing) {
       telemetry.upstreamAttempt(ex, status, performance.now() - now);
+      ex.trace?.attemptDone(status);
       this.parts.adaptive.onSuccess(lease.buckets, performance.now());
       return this.answer(res, lease);
     }
@@ -180,6 +197,7 @@ export class Forwarder {
         if (ex.abort.signal.aborted) throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
         const failure = networkFailure(err);
         telemetry.upstreamAttempt(ex, 0, performance.now() - now);
+        ex.trace?.attemptDone(0, failure.code);
         return new TryAgain(
           failure,
           undefined,
@@ -193,6 +211,7 @@ export class Forwarder {
       }
     }
     telemetry.upstreamAttempt(ex, status, performance.now() - now);
+    ex.trace?.attemptDone(status);
     if (status === 429) this.parts.adaptive.onThrottled(lease.buckets, cdfErrorMessage(body), performance.now(), now);
     if (body === null) {
       if (status === 429) telemetry.upstreamThrottled(ex, false);
@@ -230,8 +249,18 @@ export class Forwarder {
       return false;
     }
     telemetry.retried(ex, reason);
-    log.info(
-      { reqId: ex.requestId, reason, attempt: ex.attempts, delayMs: delay, retryAfter: hinted !== null },
+    // A 429 is CDF asking for patience; anything else is CDF or the network failing: an operator's business.
+    (reason === 'throttled' ? log.info : log.warn).call(
+      log,
+      {
+        reqId: ex.requestId,
+        reason,
+        attempt: ex.attempts,
+        upstreamStatus: failure.kind === 'status' ? failure.status : undefined,
+        error: failure.kind === 'network' ? failure.code : undefined,
+        delayMs: delay,
+        retryAfter: hinted !== null,
+      },
       'retrying upstream call',
     );
     try {

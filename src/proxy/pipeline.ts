@@ -16,6 +16,7 @@ import {
 import type { GatewayConfig } from '../config/index.js';
 import type { Telemetry } from '../metrics/telemetry.js';
 import type { AppDirectory, Bucket, LimitTable, Scheduler } from '../quota/index.js';
+import type { Tracing } from '../tracing/types.js';
 import { sendAnswer, sendError, type UpstreamAnswer } from './answer.js';
 import { readRequestBody } from './body.js';
 import type { BufferBudget } from './buffer-budget.js';
@@ -38,6 +39,7 @@ export interface PipelineParts {
   forwarder: Forwarder;
   cache: ResponseCache;
   telemetry: Telemetry;
+  tracing: Tracing;
   log: Logger;
 }
 
@@ -50,10 +52,21 @@ const NO_BUCKETS: readonly Bucket[] = [];
  * upstream with retries (Forwarder), answer, record.
  */
 export class Pipeline {
-  private readonly projects: ReadonlySet<string> | null;
+  private projects: ReadonlySet<string> | null;
+  /** Null while tracing is off: the request path then makes no span and no context. */
+  private readonly tracing: Tracing | null;
 
   constructor(private readonly parts: PipelineParts) {
     this.projects = parts.config.projects === null ? null : new Set(parts.config.projects);
+    this.tracing = parts.tracing.enabled ? parts.tracing : null;
+  }
+
+  /** Reload: what is derived from the config (buckets, apps, versions, projects) for the next requests. */
+  reconfigure(next: Pick<PipelineParts, 'limits' | 'apps' | 'versions'>): void {
+    this.parts.limits = next.limits;
+    this.parts.apps = next.apps;
+    this.parts.versions = next.versions;
+    this.projects = this.parts.config.projects === null ? null : new Set(this.parts.config.projects);
   }
 
   handle(req: IncomingMessage, res: ServerResponse, requestId: string): void {
@@ -66,6 +79,7 @@ export class Pipeline {
         : OUTSIDE_PROJECT_WRITE;
     const ex = new Exchange(req, res, requestId, target, route);
     this.parts.watchdog.add(ex);
+    if (this.tracing !== null) ex.trace = this.tracing.start(ex);
     let answer: UpstreamAnswer | null = null;
     let closed = false;
     res.once('close', () => {
@@ -158,7 +172,12 @@ export class Pipeline {
     ex.buckets = target ? this.bucketsOf(ex, target.project, target.rest) : NO_BUCKETS;
 
     const plan = cache.plan(ex);
-    const answer = plan ? await plan.run(() => forwarder.fetch(ex)) : await forwarder.fetch(ex);
+    const answer =
+      plan === null
+        ? await forwarder.fetch(ex)
+        : ex.trace === null
+          ? await plan.run(() => forwarder.fetch(ex))
+          : await ex.trace.cacheLookup(plan, () => forwarder.fetch(ex));
     ex.status = answer.status;
     cache.answered(ex);
     return answer;
@@ -220,8 +239,12 @@ export class Pipeline {
     answer?.release();
     const durationMs = performance.now() - ex.startedAt;
     this.parts.telemetry.requestDone(ex, durationMs);
+    ex.trace?.end(ex);
     const q = ex.url.indexOf('?');
-    this.parts.log.info(
+    // The gateway's own 5xx and CDF's failures are an operator's business: warn, still one line.
+    const log = this.parts.log;
+    (ex.status >= 500 || ex.upstreamStatus >= 500 ? log.warn : log.info).call(
+      log,
       {
         reqId: ex.upstreamRequestId ?? ex.requestId,
         method: ex.method,
