@@ -10,8 +10,8 @@ import type { GatewayConfig } from './config/index.js';
 import { createLogger } from './log.js';
 import { createMetrics, type Telemetry } from './metrics/index.js';
 import { Forwarder, Pipeline, Upstream } from './proxy/index.js';
-import { AppDirectory, LimitTable, type QuotaStore, Scheduler } from './quota/index.js';
-import { AdaptiveLimits, CircuitBreaker } from './retry/index.js';
+import { AppDirectory, type QuotaStore, QuotaTree, Scheduler } from './quota/index.js';
+import { CircuitBreaker } from './retry/index.js';
 
 export interface GatewayOptions {
   /** Where log lines go (tests capture them); stdout by default. */
@@ -26,6 +26,8 @@ export interface GatewayParts {
   upstream: Upstream;
   store: QuotaStore;
   scheduler: Scheduler;
+  /** The quota tree: configured and learned buckets; `reconfigure(limits)` on a reload keeps surviving state. */
+  quota: QuotaTree;
   circuit: CircuitBreaker;
   cache: ResponseCache;
   telemetry: Telemetry;
@@ -51,30 +53,45 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const upstream = new Upstream(config.upstream);
   const store: QuotaStore = await createQuotaStore(config, log);
   const scheduler = new Scheduler(store, config.queue, telemetry);
-  const adaptive = new AdaptiveLimits(config.adaptive, (change) => {
-    change.bucket.setEffective(change.rate, change.concurrency);
-    scheduler.limitsChanged(change.bucket);
-    telemetry.limitChanged(change);
-    log.info(
-      {
-        bucket: change.bucket.key,
-        direction: change.direction,
-        kind: change.kind,
-        rate: Math.round(change.rate * 100) / 100,
-        concurrency: change.concurrency,
-      },
-      'effective limit changed',
-    );
+  for (const warning of config.warnings ?? []) log.warn(warning);
+  const quota = new QuotaTree(config.limits, scheduler, config.adaptive, {
+    limitChanged(change) {
+      telemetry.limitChanged(change);
+      log.info(
+        {
+          bucket: change.bucket.key,
+          direction: change.direction,
+          kind: change.kind,
+          rate: Math.round(change.rate * 100) / 100,
+          concurrency: change.concurrency,
+        },
+        'effective limit changed',
+      );
+    },
+    learned(limit) {
+      const f = limit.learned!;
+      log.warn(
+        {
+          bucket: limit.name,
+          for: f.key,
+          level: f.level,
+          rate: Math.round(f.rate * 100) / 100,
+          concurrency: f.concurrency,
+          stated: f.stated,
+        },
+        'learned a limit CDF enforces without a bucket of its own',
+      );
+    },
   });
   const circuit = new CircuitBreaker(config.circuit, (state) => {
     telemetry.circuitChanged(state);
     log.warn({ upstream: upstream.origin, state }, 'circuit breaker changed state');
   });
   const cache: ResponseCache = createResponseCache(config, telemetry, log);
-  const forwarder = new Forwarder({ config, upstream, scheduler, adaptive, circuit, telemetry, log });
+  const forwarder = new Forwarder({ config, upstream, scheduler, quota, circuit, telemetry, log });
   const pipeline = new Pipeline({
     config,
-    limits: new LimitTable(config.limits),
+    quota,
     scheduler,
     apps: new AppDirectory(config.clients),
     versions: new VersionPolicy(config.cdfVersion),
@@ -152,7 +169,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
       .send(cdfErrorBody(status, (err as Error).message));
   });
 
-  const parts: GatewayParts = { config, log, upstream, store, scheduler, circuit, cache, telemetry };
+  const parts: GatewayParts = { config, log, upstream, store, scheduler, quota, circuit, cache, telemetry };
   await metrics.mount(app, parts);
 
   let url = '';

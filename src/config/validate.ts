@@ -1,4 +1,5 @@
 import { ConfigError } from './error.js';
+import { limitWarnings, parseLimits } from './limits.js';
 import { bool, list, nullable, num, obj, oneOf, oneOrMany, optional, str } from './schema.js';
 import type { GatewayConfig } from './types.js';
 
@@ -71,18 +72,7 @@ const schema = obj({
     routes: list(obj({ match: oneOrMany(pattern), version, override: optional(bool, false) })),
   }),
   partitions: obj({ max: num({ int: true, min: 0 }) }),
-  limits: list(
-    obj({
-      name: str({ pattern: /^[A-Za-z0-9_.-]+$/, describe: 'a name of letters, digits, "_", "." or "-"' }),
-      match: oneOrMany(pattern),
-      methods: optional(nullable(list(method, { nonEmpty: true })), null),
-      per: oneOf('project', 'identity'),
-      rate: num({ gt: 0 }),
-      burst: num({ min: 1 }),
-      concurrency: positiveInt,
-      fallback: optional(bool, false),
-    }),
-  ),
+  limits: (value: unknown) => value,
   queue: obj({ maxWaitMs: ms, maxQueued: num({ int: true, min: 0 }) }),
   clients: list(
     obj({
@@ -137,12 +127,9 @@ const schema = obj({
 
 export function validateConfig(raw: unknown): GatewayConfig {
   const config = schema(raw, '') as GatewayConfig;
-  const seen = new Set<string>();
-  config.limits.forEach((limit, i) => {
-    if (seen.has(limit.name))
-      throw new ConfigError(`limits[${i}].name: expected a unique name, got ${JSON.stringify(limit.name)} twice`);
-    seen.add(limit.name);
-  });
+  const limits = parseLimits(config.limits);
+  config.limits = limits.limits;
+  config.warnings = limitWarnings(limits);
   if (config.retry.maxDelayMs < config.retry.baseDelayMs) {
     throw new ConfigError(
       `retry.maxDelayMs: expected a number >= retry.baseDelayMs (${config.retry.baseDelayMs}), got ${config.retry.maxDelayMs}`,

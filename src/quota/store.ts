@@ -1,3 +1,4 @@
+import type { LimitConfig } from '../config/index.js';
 import type { Bucket } from './bucket.js';
 
 /** Why a take failed: the bucket that said no, and when to try again (-1: when a slot is released). */
@@ -17,6 +18,8 @@ export interface QuotaStore {
   release(buckets: readonly Bucket[]): void;
   /** Publishes a bucket's new effective limits (adaptive) to whoever shares the store. */
   publishEffective(bucket: Bucket): void;
+  /** Publishes a learned bucket, so other replicas adopt it (QuotaTree.adopt); optional for local stores. */
+  publishLearned?(limit: LimitConfig): void;
   /**
    * How often to look again while a request waits for a slot that only another replica can free
    * (0: never, slots are only freed here and every release wakes the queue).
