@@ -59,11 +59,21 @@ describe('lookupRoute', () => {
     expect(lookupRoute('GET', '/nosuchapi/x')).toEqual({ family: 'other', read: true, cls: 'other', template: null });
     expect(lookupRoute('POST', '/nosuchapi/x')).toEqual({ family: 'other', read: false, cls: 'other', template: null });
     // Unknown operations under a known family keep the family.
-    expect(lookupRoute('POST', '/assets/frobnicate/now')).toEqual({ family: 'assets', read: false, cls: 'other', template: null });
+    expect(lookupRoute('POST', '/assets/frobnicate/now')).toEqual({
+      family: 'assets',
+      read: false,
+      cls: 'other',
+      template: null,
+    });
     expect(lookupRoute('POST', '/timeseries/data/whatever')).toMatchObject({ family: 'datapoints', template: null });
     expect(lookupRoute('POST', '/timeseries/whatever')).toMatchObject({ family: 'timeseries', template: null });
     expect(lookupRoute('POST', '/models/whatever')).toMatchObject({ family: 'datamodeling', template: null });
-    expect(lookupRoute('DELETE', '/assets/123')).toEqual({ family: 'assets', read: false, cls: 'other', template: null });
+    expect(lookupRoute('DELETE', '/assets/123')).toEqual({
+      family: 'assets',
+      read: false,
+      cls: 'other',
+      template: null,
+    });
     expect(lookupRoute('GET', '/Assets/123').family).toBe('assets');
     expect(lookupRoute('GET', '/models').family).toBe('datamodeling');
     expect(lookupRoute('GET', '/api/v2/x').family).toBe('other');

@@ -8,93 +8,81 @@
 import { compilePattern } from '../cdf/pattern.js';
 import { ROUTES } from '../cdf/routes.generated.js';
 import { ConfigError } from './error.js';
-import { bool, list, nullable, num, oneOf, oneOrMany, optional, str } from './schema.js';
+import { pathPattern } from './path-pattern.js';
+import {
+  bool,
+  type Check,
+  fail,
+  isMapping,
+  list,
+  nullable,
+  num,
+  obj,
+  oneOf,
+  oneOrMany,
+  optional,
+  record,
+  str,
+} from './schema.js';
 import type { LimitConfig } from './types.js';
-
-type Check = (value: unknown, path: string) => unknown;
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 export const LIMIT_NAME = /^[A-Za-z0-9_.-]+$/;
-const CLASSES = ['crud', 'analytical', 'aggregate', 'other'] as const;
+const NAME_RULE = 'a name of letters, digits, "_", "." or "-"';
+const CLASSES = ['crud', 'analytical', 'aggregate', 'other'];
 
-const pattern = str({ pattern: /^\/[^\s?#]*$/, describe: 'a path pattern starting with "/" (globs * and **)' });
 const method = (value: unknown, path: string) =>
   oneOf(...METHODS)(typeof value === 'string' ? value.toUpperCase() : value, path);
 
-/** Fields of one bucket. `name` only in the list form (the mapping's key is the name there). */
-const FIELDS: Record<string, Check> = {
-  match: oneOrMany(pattern),
+/** Fields of one bucket; `name` only in the list form (the mapping's key is the name there). */
+export const LIMIT_FIELDS: Record<string, Check> = {
+  match: oneOrMany(pathPattern),
   classes: optional(nullable(list(oneOf(...CLASSES), { nonEmpty: true })), null),
   methods: optional(nullable(list(method, { nonEmpty: true })), null),
   per: optional(oneOf('project', 'identity'), 'project'),
   rate: num({ gt: 0 }),
-  burst: optional(num({ min: 1 }), undefined),
+  // No burst: a one-second bucket, as CDF's figures are per second (filled in by `finish`).
+  burst: optional(num({ min: 1 }), null),
   concurrency: num({ int: true, min: 1 }),
   fallback: optional(bool, false),
 };
 
-const nameCheck = str({ pattern: LIMIT_NAME, describe: 'a name of letters, digits, "_", "." or "-"' });
+const listEntry = obj({ name: str({ pattern: LIMIT_NAME, describe: NAME_RULE }), ...LIMIT_FIELDS });
+const mapEntry = nullable(obj(LIMIT_FIELDS));
+const listForm = list(listEntry);
+const mapForm = record(mapEntry, { key: LIMIT_NAME, describeKey: NAME_RULE });
 
-/** Extra bucket fields other parts of the gateway add (e.g. `mode`): name -> check with its default. */
-const extraFields: Record<string, Check> = {};
-
-/** Lets another concern add a bucket field (with its check and default) without editing this file. */
-export function addLimitField(name: string, check: Check): void {
-  extraFields[name] = check;
+function finish(entry: Record<string, unknown>): LimitConfig {
+  if ((entry.burst === null || entry.burst === undefined) && typeof entry.rate === 'number')
+    entry.burst = Math.max(1, entry.rate);
+  return entry as unknown as LimitConfig;
 }
 
-function bucket(value: unknown, path: string, name: string | null): LimitConfig {
-  if (value === null || typeof value !== 'object' || Array.isArray(value))
-    throw new ConfigError(`${path}: expected a mapping, got ${JSON.stringify(value)}`);
-  const input = value as Record<string, unknown>;
-  const fields = { ...FIELDS, ...extraFields };
-  const allowed = name === null ? ['name', ...Object.keys(fields)] : Object.keys(fields);
-  for (const key of Object.keys(input)) {
-    if (!allowed.includes(key))
-      throw new ConfigError(`${path}.${key}: unknown key (expected one of ${allowed.join(', ')})`);
+/** Both forms as the list of buckets the gateway uses; `null` entries of the mapping are dropped. */
+function toList(value: unknown, mapping: boolean): LimitConfig[] {
+  if (!mapping) return ((value ?? []) as unknown[]).filter(isMapping).map(finish);
+  const out: LimitConfig[] = [];
+  for (const [name, entry] of Object.entries((value ?? {}) as Record<string, unknown>)) {
+    if (isMapping(entry)) out.push(finish({ name, ...entry }));
   }
-  const out: Record<string, unknown> = { name: name ?? nameCheck(input.name, `${path}.name`) };
-  for (const [key, check] of Object.entries(fields)) out[key] = check(input[key], `${path}.${key}`);
-  // No burst: a one-second bucket, as CDF's figures are per second.
-  if (out.burst === undefined) out.burst = Math.max(1, out.rate as number);
-  return out as unknown as LimitConfig;
+  return out;
 }
 
-export interface LimitsParsed {
-  limits: LimitConfig[];
-  /** True when `limits` was a list: it replaced the default table. */
-  replaced: boolean;
-}
-
-/** Reads `limits` in either form; names must be unique. */
-export function parseLimits(value: unknown): LimitsParsed {
-  let limits: LimitConfig[];
-  let replaced = false;
-  if (Array.isArray(value)) {
-    replaced = true;
-    limits = value.map((v, i) => bucket(v, `limits[${i}]`, null));
-    const seen = new Set<string>();
-    limits.forEach((limit, i) => {
-      if (seen.has(limit.name))
-        throw new ConfigError(`limits[${i}].name: expected a unique name, got ${JSON.stringify(limit.name)} twice`);
-      seen.add(limit.name);
-    });
-  } else if (value !== null && typeof value === 'object') {
-    limits = [];
-    for (const [key, entry] of Object.entries(value as Record<string, unknown>)) {
-      if (!LIMIT_NAME.test(key))
-        throw new ConfigError(`limits.${key}: expected a bucket name of letters, digits, "_", "." or "-"`);
-      // null removes a bucket of the default table.
-      if (entry === null) continue;
-      limits.push(bucket(entry, `limits.${key}`, key));
-    }
-  } else {
-    throw new ConfigError(
-      `limits: expected a mapping of buckets by name (or a list of buckets), got ${JSON.stringify(value)}`,
-    );
+/**
+ * The check for `limits`: a mapping of buckets by name (merged over the default table by the loader;
+ * `null` removes one) or a list (replaces the table). Every problem is reported; the result is a list.
+ */
+export const limitsCheck: Check = (value, path) => {
+  const mapping = isMapping(value);
+  if (!mapping && !Array.isArray(value))
+    return fail(path, 'a mapping of buckets by name (or a list of buckets)', value);
+  try {
+    return toList((mapping ? mapForm : listForm)(value, path), mapping);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(err.issues, toList(err.partial, mapping));
+    throw err;
   }
-  return { limits, replaced };
-}
+};
 
 /** Families whose operations run on CDF's project API (not auth.cognite.com or the token endpoint). */
 function projectFamilies(): Map<string, string> {
@@ -116,10 +104,10 @@ export function uncoveredFamilies(limits: readonly LimitConfig[]): string[] {
   return out.sort();
 }
 
-/** Start-up warnings about `limits`. */
-export function limitWarnings(parsed: LimitsParsed): string[] {
-  if (!parsed.replaced) return [];
-  const left = uncoveredFamilies(parsed.limits);
+/** Start-up warnings about `limits`: a list (it replaced the default table) that leaves APIs without a bucket. */
+export function limitWarnings(raw: unknown, limits: readonly LimitConfig[]): string[] {
+  if (!Array.isArray(raw)) return [];
+  const left = uncoveredFamilies(limits);
   if (left.length === 0) return [];
   return [
     `limits: a list replaces the default table; these APIs are left without any bucket: ${left.join(', ')} ` +

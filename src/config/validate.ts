@@ -1,5 +1,6 @@
-import { ConfigError } from './error.js';
-import { limitWarnings, parseLimits } from './limits.js';
+import { ConfigError, collectIssues } from './error.js';
+import { limitsCheck, limitWarnings } from './limits.js';
+import { pathPattern } from './path-pattern.js';
 import { bool, list, nullable, num, obj, oneOf, oneOrMany, optional, str } from './schema.js';
 import type { GatewayConfig } from './types.js';
 
@@ -16,6 +17,10 @@ export function isCdfVersion(value: string): boolean {
 }
 
 const version = (value: unknown, path: string) => {
+  if (typeof value === 'number')
+    throw new ConfigError(
+      `${path}: expected a cdf-version string such as "20230101"; YAML reads ${value} unquoted as a number: write it in quotes, "${value}"`,
+    );
   const s = str({ describe: 'a cdf-version YYYYMMDD with optional -beta or -alpha' })(value, path) as string;
   if (!isCdfVersion(s))
     throw new ConfigError(
@@ -23,7 +28,7 @@ const version = (value: unknown, path: string) => {
     );
   return s;
 };
-const pattern = str({ pattern: /^\/[^\s?#]*$/, describe: 'a path pattern starting with "/" (globs * and **)' });
+const pattern = pathPattern;
 const method = (value: unknown, path: string) =>
   oneOf(...METHODS)(typeof value === 'string' ? value.toUpperCase() : value, path);
 const positiveInt = num({ int: true, min: 1 });
@@ -72,7 +77,7 @@ const schema = obj({
     routes: list(obj({ match: oneOrMany(pattern), version, override: optional(bool, false) })),
   }),
   partitions: obj({ max: num({ int: true, min: 0 }) }),
-  limits: (value: unknown) => value,
+  limits: limitsCheck,
   queue: obj({ maxWaitMs: ms, maxQueued: num({ int: true, min: 0 }) }),
   clients: list(
     obj({
@@ -125,15 +130,45 @@ const schema = obj({
   }),
 });
 
+/**
+ * Checks across keys, run after the schema on what it could validate (so their problems are reported
+ * together with the schema's). Each throws a ConfigError; one that trips over a part the schema already
+ * refused is ignored.
+ */
+const crossChecks: Array<(config: GatewayConfig) => void> = [
+  (config) => {
+    const seen = new Set<string>();
+    const issues: string[] = [];
+    config.limits.forEach((limit, i) => {
+      if (seen.has(limit?.name))
+        issues.push(`limits[${i}].name: expected a unique name, got ${JSON.stringify(limit.name)} twice`);
+      seen.add(limit?.name);
+    });
+    if (issues.length > 0) throw new ConfigError(issues);
+  },
+  (config) => {
+    const { baseDelayMs, maxDelayMs } = config.retry;
+    if (typeof baseDelayMs === 'number' && typeof maxDelayMs === 'number' && maxDelayMs < baseDelayMs)
+      throw new ConfigError(
+        `retry.maxDelayMs: expected a number >= retry.baseDelayMs (${baseDelayMs}), got ${maxDelayMs}`,
+      );
+  },
+];
+
+/** The validated configuration, or one ConfigError listing every problem found. */
 export function validateConfig(raw: unknown): GatewayConfig {
-  const config = schema(raw, '') as GatewayConfig;
-  const limits = parseLimits(config.limits);
-  config.limits = limits.limits;
-  config.warnings = limitWarnings(limits);
-  if (config.retry.maxDelayMs < config.retry.baseDelayMs) {
-    throw new ConfigError(
-      `retry.maxDelayMs: expected a number >= retry.baseDelayMs (${config.retry.baseDelayMs}), got ${config.retry.maxDelayMs}`,
-    );
-  }
+  let config = {} as GatewayConfig;
+  collectIssues([
+    () => {
+      try {
+        config = schema(raw, '') as GatewayConfig;
+      } catch (err) {
+        if (err instanceof ConfigError) config = (err.partial ?? {}) as GatewayConfig;
+        throw err;
+      }
+    },
+    ...crossChecks.map((check) => () => check(config)),
+  ]);
+  config.warnings = limitWarnings((raw as { limits?: unknown } | null)?.limits, config.limits);
   return config;
 }
