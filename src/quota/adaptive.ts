@@ -117,6 +117,16 @@ export class AdaptiveLimits {
     this.apply({ bucket, direction: 'decrease', kind, rate, concurrency });
   }
 
+  /**
+   * A 429 charged to a bucket just made for it (learned): its tokens follow CDF's down, and the 429 counts
+   * towards its share, but its figures are what was just learned: no cut on top.
+   */
+  follow(bucket: Bucket, now: number): void {
+    if (!this.config.enabled) return;
+    this.stateOf(bucket, now).recent.add(THROTTLED, now);
+    bucket.tokens = Math.max(-bucket.burst, Math.min(bucket.tokens, 0) - 2);
+  }
+
   onSuccess(buckets: readonly Bucket[], now: number): void {
     if (!this.config.enabled) return;
     for (let i = 0; i < buckets.length; i++) this.onPassed(buckets[i], now);

@@ -329,7 +329,10 @@ export class QuotaTree {
     this.scheduler.store.publishLearned?.(limit);
     // The bucket of the throttled call's project takes the 429 as any bucket would (tokens follow CDF's down).
     const scope = candidates.find((b) => b.limit.per === 'project')?.scope;
-    if (scope !== undefined) this.adaptive.charge(this.scheduler.bucket(limit, scope), kind, stated, now, sentAt);
+    if (scope === undefined) return;
+    const leaf = this.scheduler.bucket(limit, scope);
+    if (stated !== null) this.adaptive.charge(leaf, kind, stated, now, sentAt);
+    else this.adaptive.follow(leaf, now);
   }
 
   private countLearned(): number {
