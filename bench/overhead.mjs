@@ -28,6 +28,7 @@ import {
   stopAll,
   waitForHttp,
 } from './lib/proc.mjs';
+import { extraGatewayTargets, extraRatios } from './lib/tracing.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
@@ -135,6 +136,9 @@ async function main() {
   targets.push({ name: 'bare fastify+http-proxy', ...bare });
   const gw = await startGateway(sim.url, { limits: ROOMY_LIMITS }, { logLevel: 'info', logTo: '/dev/null' });
   targets.push({ name: 'gateway', ...gw });
+  // BENCH_TRACING / BENCH_BASELINE_DIST: tracing on, and another build, as extra targets (bench/lib/tracing.mjs).
+  const extras = await extraGatewayTargets(sim.url);
+  targets.push(...extras);
   const notes = [];
   if (existsSync(NGINX)) {
     try {
@@ -239,6 +243,7 @@ async function main() {
     })),
     'Ratios: gateway/bare = median of per-round ratios over the rounds where the machine was quiet (all rounds if none was); others from the medians',
   );
+  const extraRows = extraRatios(runs, Object.keys(WORKLOADS), extras);
   for (const n of notes) console.log(`note: ${n}`);
 
   await stopAll();
@@ -256,6 +261,7 @@ async function main() {
     },
     summary,
     ratios,
+    extraRatios: extraRows,
     runs,
     notes,
   });

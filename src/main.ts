@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { buildGateway } from './app.js';
-import { ConfigError, loadConfig } from './config/index.js';
+import { ConfigError, ConfigReloader, loadConfig } from './config/index.js';
 
 const HELP = `Usage: cdf-gateway [--config FILE]   (npm start -- [options])
 
@@ -63,10 +63,22 @@ async function main(): Promise<void> {
     );
   }
 
+  // SIGHUP and a change of the user's file reload the configuration without a restart.
+  const reloader = new ConfigReloader({
+    load: () => loadConfig({ file: configFile }),
+    apply: (next) => gateway.reconfigure(next),
+    onResult: (result) => gateway.telemetry.configReload(result),
+    log: gateway.log,
+    file: configFile ?? process.env.GATEWAY_CONFIG ?? null,
+  });
+  reloader.watch();
+  process.on('SIGHUP', () => reloader.reload('SIGHUP'));
+
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    reloader.close();
     gateway.log.info(
       { signal, graceMs: gateway.config.server.shutdownGraceMs },
       'draining: finishing requests in flight',

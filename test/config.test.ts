@@ -78,7 +78,7 @@ describe('loadConfig', () => {
       [{ adaptive: { decrease: 1.5 } }, 'adaptive.decrease: expected a number > 0 and <= 1, got 1.5'],
       [
         { server: null },
-        'server: expected a mapping of host, port, bodyLimitBytes, shutdownGraceMs, keepAliveTimeoutMs, got null',
+        'server: expected a mapping of host, port, bodyLimitBytes, shutdownGraceMs, keepAliveTimeoutMs, responseIdleTimeoutMs, got null',
       ],
     ];
     for (const [overrides, message] of cases) {
@@ -282,7 +282,7 @@ describe('a configuration with several mistakes', () => {
     // `server: 8080` is one problem about `server`, also with HOST set in the environment.
     const err = configError(() => loadConfig({ file: yamlFile('server: 8080\n'), env: { HOST: '0.0.0.0' } }));
     expect(err.issues).toEqual([
-      'server: expected a mapping of host, port, bodyLimitBytes, shutdownGraceMs, keepAliveTimeoutMs, got 8080',
+      'server: expected a mapping of host, port, bodyLimitBytes, shutdownGraceMs, keepAliveTimeoutMs, responseIdleTimeoutMs, got 8080',
     ]);
   });
 

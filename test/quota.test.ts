@@ -43,7 +43,9 @@ function leaveMidResponse(stack: Stack, path: string): Promise<void> {
 
 function expectCdf429(a: Answer): void {
   expect(a.status).toBe(429);
-  expect(a.json).toEqual({ error: { code: 429, message: expect.any(String) } });
+  expect(a.json).toEqual({
+    error: { code: 429, message: expect.any(String), gatewayCode: expect.stringMatching(/^CDFGW_QUEUE_/) },
+  });
   const retryAfter = a.headers.get('retry-after');
   expect(retryAfter).toMatch(/^[0-9]+$/);
   expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
@@ -134,17 +136,17 @@ describe('quota: per-identity buckets', () => {
     expect(two.every((a) => a.status === 200)).toBe(true);
     expect(s.sim.stats().maxInFlight).toBe(2);
 
-    // JWTs: the oid is the identity, whatever else differs.
+    // Unverified JWTs (no identity.jwks): each token is its own identity; a claimed oid decides nothing.
     s.sim.reset();
     const jwts = [jwt({ oid: 'user-a', n: 1 }), jwt({ oid: 'user-a', n: 2 }), jwt({ oid: 'user-b', n: 3 })];
     const byJwt = await Promise.all(
       Array.from({ length: 6 }, (_, i) => call(s, `${P}/assets?limit=1`, { token: jwts[i % 3] })),
     );
     expect(byJwt.every((a) => a.status === 200)).toBe(true);
-    expect(s.sim.stats().maxInFlight).toBe(2);
+    expect(s.sim.stats().maxInFlight).toBe(3);
 
     const buckets = [...s.gateway.scheduler.allBuckets()];
-    expect(new Set(buckets.map((b) => b.scope)).size).toBe(4); // alpha, beta, oid user-a, oid user-b
+    expect(new Set(buckets.map((b) => b.scope)).size).toBe(5); // alpha, beta and the three JWTs
     for (const b of buckets) {
       expect(b.inFlight).toBe(0);
       for (const token of [alpha, beta, ...jwts]) {

@@ -19,6 +19,15 @@ import {
  */
 
 const defaults = () => loadConfig({ env: {} });
+
+/** The injected clock: milliseconds that move only when the test says so. */
+class Clock {
+  constructor(public t: number) {}
+  tick(ms: number): number {
+    this.t += ms;
+    return this.t;
+  }
+}
 const P = 'proj';
 
 interface Rig {
@@ -427,13 +436,13 @@ describe('adaptive limits (injected clock)', () => {
 
   it('holds just under a stated figure, then probes past it in small steps', () => {
     const { bucket, adaptive, changes, close } = setup();
-    let t = 1_000_000;
-    adaptive.charge(bucket, 'rate', 60, t);
+    const clock = new Clock(1_000_000);
+    adaptive.charge(bucket, 'rate', 60, clock.t);
     expect(bucket.rate).toBeCloseTo(58.8);
-    for (let i = 0; i < 30; i++) adaptive.onSuccess([bucket], (t += 250));
+    for (let i = 0; i < 30; i++) adaptive.onSuccess([bucket], clock.tick(250));
     // Within the hold: at most the held figure.
     expect(bucket.rate).toBeLessThanOrEqual(58.8 + 1e-9);
-    for (let i = 0; i < 40; i++) adaptive.onSuccess([bucket], (t += 250));
+    for (let i = 0; i < 40; i++) adaptive.onSuccess([bucket], clock.tick(250));
     expect(bucket.rate).toBeGreaterThan(58.8);
     expect(changes[0]).toMatchObject({ direction: 'decrease', kind: 'rate' });
     // Past the stated figure only in quarter steps (a quarter of increase x the configured rate).
@@ -444,26 +453,26 @@ describe('adaptive limits (injected clock)', () => {
 
   it('does not cut for an odd 429 at the edge, cuts in proportion to many', () => {
     const { bucket, adaptive, close } = setup();
-    let t = 2_000_000;
-    for (let i = 0; i < 100; i++) adaptive.onSuccess([bucket], (t += 2));
-    adaptive.charge(bucket, 'rate', null, (t += 1), t - 1);
+    const clock = new Clock(2_000_000);
+    for (let i = 0; i < 100; i++) adaptive.onSuccess([bucket], clock.tick(2));
+    adaptive.charge(bucket, 'rate', null, clock.tick(1), clock.t - 1);
     expect(bucket.rate).toBe(100);
     // Past 5 % of 429s: a gentle cut (x0.9), once per interval whatever the number of 429s.
-    for (let i = 0; i < 100; i++) adaptive.charge(bucket, 'rate', null, (t += 1), t - 1);
+    for (let i = 0; i < 100; i++) adaptive.charge(bucket, 'rate', null, clock.tick(1), clock.t - 1);
     expect(bucket.rate).toBeCloseTo(90);
     // Half the answers 429s an interval later: cut in proportion, to half at most.
-    t += 300;
-    adaptive.charge(bucket, 'rate', null, t, t - 1);
+    clock.tick(300);
+    adaptive.charge(bucket, 'rate', null, clock.t, clock.t - 1);
     expect(bucket.rate).toBeCloseTo(45);
     close();
   });
 
   it('cuts concurrency to a stated figure and by a quarter without one', () => {
     const { bucket, adaptive, close } = setup();
-    let t = 3_000_000;
-    adaptive.charge(bucket, 'concurrency', 8, t);
+    const clock = new Clock(3_000_000);
+    adaptive.charge(bucket, 'concurrency', 8, clock.t);
     expect(bucket.concurrency).toBe(8);
-    adaptive.charge(bucket, 'concurrency', null, (t += 300), t - 1);
+    adaptive.charge(bucket, 'concurrency', null, clock.tick(300), clock.t - 1);
     expect(bucket.concurrency).toBe(6);
     close();
   });

@@ -70,13 +70,13 @@ export async function startSim(options = {}, { core = LOAD_CORE, nofile = 0 } = 
 export async function startGateway(
   upstreamUrl,
   config,
-  { core = PROXY_CORE, logLevel = 'info', logTo = '/dev/null', nofile = 0, name = 'gateway' } = {},
+  { core = PROXY_CORE, logLevel = 'info', logTo = '/dev/null', nofile = 0, name = 'gateway', dist = DIST } = {},
 ) {
   const port = await freePort();
   const dir = tempDir('gw');
   const file = join(dir, 'gateway.yaml');
   writeFileSync(file, JSON.stringify(config, null, 2));
-  const proc = startNode(name, join(DIST, 'main.js'), [], {
+  const proc = startNode(name, join(dist, 'main.js'), [], {
     core,
     nofile,
     stdout: logTo,

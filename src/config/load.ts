@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { ConfigError } from './error.js';
+import { otelOverlay } from './otel-env.js';
 import { isMapping, show } from './schema.js';
 import type { GatewayConfig } from './types.js';
 import { validateConfig } from './validate.js';
@@ -100,6 +101,14 @@ export function loadConfig(options: LoadOptions = {}): GatewayConfig {
       }
       setKey(raw as Record<string, unknown>, key, n);
     } else setKey(raw as Record<string, unknown>, key, text);
+  }
+  // The standard OpenTelemetry variables, layered like the gateway's own (tracing.*).
+  try {
+    const tracing = otelOverlay(env);
+    if (tracing) (raw as Record<string, unknown>).tracing = layer((raw as Record<string, unknown>).tracing, tracing);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    issues.push(...err.issues);
   }
   try {
     const config = validateConfig(raw);

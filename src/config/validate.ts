@@ -42,6 +42,7 @@ const schema = obj({
     bodyLimitBytes: positiveInt,
     shutdownGraceMs: ms,
     keepAliveTimeoutMs: ms,
+    responseIdleTimeoutMs: positiveInt,
   }),
   upstream: obj({
     baseUrl: (value, path) => {
@@ -77,6 +78,18 @@ const schema = obj({
     routes: list(obj({ match: oneOrMany(pattern), version, override: optional(bool, false) })),
   }),
   partitions: obj({ max: num({ int: true, min: 0 }) }),
+  projects: nullable(list(str({ pattern: /^[A-Za-z0-9_.~-]+$/, describe: 'a project name' }), { nonEmpty: true })),
+  identity: obj({
+    jwks: nullable(
+      obj({
+        issuer: str({ nonEmpty: true }),
+        url: optional(nullable(str({ pattern: /^https?:\/\//, describe: 'an http(s) URL of a JWKS' })), null),
+        file: optional(nullable(str({ nonEmpty: true })), null),
+        audience: optional(nullable(oneOrMany(str({ nonEmpty: true }))), null),
+      }),
+    ),
+    maxCachedTokens: positiveInt,
+  }),
   limits: limitsCheck,
   queue: obj({ maxWaitMs: ms, maxQueued: num({ int: true, min: 0 }) }),
   clients: list(
@@ -84,6 +97,7 @@ const schema = obj({
       name: str({ nonEmpty: true }),
       weight: optional(num({ gt: 0 }), 1),
       priority: optional(num({ int: true }), 0),
+      identities: optional(nullable(list(str({ nonEmpty: true }), { nonEmpty: true })), null),
     }),
   ),
   retry: obj({
@@ -92,6 +106,7 @@ const schema = obj({
     maxDelayMs: ms,
     maxWaitMs: ms,
     maxBodyBytes: num({ int: true, min: 0 }),
+    maxBufferedBytes: num({ int: true, min: 0 }),
     budgetRatio: num({ min: 0 }),
     budgetWindowMs: positiveInt,
   }),
@@ -120,14 +135,27 @@ const schema = obj({
     port: nullable(num({ int: true, min: 0, max: 65535 })),
     host: nullable(str({ nonEmpty: true })),
     maxClients: positiveInt,
+    token: nullable(str({ nonEmpty: true })),
   }),
   cluster: obj({
-    redisUrl: nullable(str({ pattern: /^rediss?:\/\//, describe: 'a redis:// or rediss:// URL' })),
+    redisUrl: nullable(
+      str({
+        pattern: /^(rediss?|rediss?-cluster|rediss?-sentinel):\/\//,
+        describe: 'a redis://, rediss://, redis-cluster://host:port,... or redis-sentinel://host:port,.../master URL',
+      }),
+    ),
     keyPrefix: str({ nonEmpty: true }),
     leaseMs: positiveInt,
     expectedReplicas: positiveInt,
     commandTimeoutMs: positiveInt,
   }),
+  tracing: obj({
+    enabled: bool,
+    endpoint: nullable(str({ pattern: /^https?:\/\/\S+$/, describe: 'an http(s) URL' })),
+    serviceName: str({ nonEmpty: true }),
+    sampleRatio: num({ min: 0, max: 1 }),
+  }),
+  headers: obj({ rateLimit: bool }),
 });
 
 /**
@@ -152,6 +180,11 @@ const crossChecks: Array<(config: GatewayConfig) => void> = [
       throw new ConfigError(
         `retry.maxDelayMs: expected a number >= retry.baseDelayMs (${baseDelayMs}), got ${maxDelayMs}`,
       );
+  },
+  (config) => {
+    const jwks = config.identity?.jwks;
+    if (jwks && (jwks.url == null) === (jwks.file == null))
+      throw new ConfigError('identity.jwks: expected exactly one of url or file');
   },
 ];
 
