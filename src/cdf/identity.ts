@@ -66,6 +66,8 @@ export function unverifiedPrincipal(token: string): string | null {
   }
 }
 
+const MAX_HASHED = 10_000;
+
 /** A verification that failed is remembered this long, so a forged token costs one verification a minute. */
 const REJECTED_TTL_MS = 60_000;
 /** A verified token is remembered until it expires, at most this long. */
@@ -86,6 +88,8 @@ export class IdentityResolver {
   private readonly audience: string[] | undefined;
   private readonly verified: LRUCache<string, Caller>;
   private readonly pending = new Map<string, Promise<Caller>>();
+  /** Unverified callers by credential: a token repeats on every call, its hash is taken once. */
+  private readonly hashed = new Map<string, Caller>();
 
   constructor(config: IdentityConfig) {
     const jwks = config.jwks;
@@ -111,11 +115,18 @@ export class IdentityResolver {
   resolve(headers: IncomingHttpHeaders): Caller | Promise<Caller> {
     const credential = credentialOf(headers);
     if (credential === null) return ANONYMOUS;
-    const hash = hashCredential(credential);
     const token = bearerToken(headers.authorization);
     if (this.keys === null || token === null) {
-      return { key: `cred:${hash}`, principal: token === null ? null : unverifiedPrincipal(token), verified: false };
+      let caller = this.hashed.get(credential);
+      if (caller === undefined) {
+        const principal = token === null ? null : unverifiedPrincipal(token);
+        caller = { key: `cred:${hashCredential(credential)}`, principal, verified: false };
+        if (this.hashed.size >= MAX_HASHED) this.hashed.clear();
+        this.hashed.set(credential, caller);
+      }
+      return caller;
     }
+    const hash = hashCredential(credential);
     const known = this.verified.get(hash);
     if (known !== undefined) return known;
     let pending = this.pending.get(hash);
