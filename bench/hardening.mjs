@@ -84,7 +84,10 @@ async function bomb() {
   // One bomb at a time first (the issue's figure), then four at once.
   for (let i = 0; i < 4; i++) {
     statuses.push(
-      await post(gw.url, `${P}/assets/list`, payload, { 'content-type': 'application/json', 'content-encoding': 'gzip' }),
+      await post(gw.url, `${P}/assets/list`, payload, {
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+      }),
     );
   }
   const single = memory(gw.proc.pid);
@@ -201,12 +204,12 @@ async function readers() {
     s.pause();
     return s;
   });
-  // An honest app keeps calling meanwhile.
+  // An honest app (another identity) keeps calling meanwhile.
   const honest = [];
   const honestUntil = performance.now() + 14_000;
   while (performance.now() < honestUntil) {
     const t = performance.now();
-    const res = await fetch(`${gw.url}${P}/assets?limit=1`, { headers: { authorization: TOKEN } });
+    const res = await fetch(`${gw.url}${P}/assets?limit=1`, { headers: { authorization: 'Bearer honest-app' } });
     await res.arrayBuffer();
     honest.push({ status: res.status, ms: performance.now() - t });
     await sleep(100);
