@@ -55,9 +55,12 @@ async function gzipZeros(bytes) {
 async function bomb() {
   header('bomb', '512 MiB gzip bombs on a cached POST with a partition check');
   const sim = await startSim();
-  const gw = await startGateway(sim.url, {
-    cache: { rules: [{ match: ['/assets/list'], methods: ['POST'], ttlMs: 60_000 }] },
-  });
+  // BENCH_DIST=/other/checkout/dist runs another build (e.g. before the fix) for comparison.
+  const gw = await startGateway(
+    sim.url,
+    { cache: { rules: [{ match: ['/assets/list'], methods: ['POST'], ttlMs: 60_000 }] } },
+    process.env.BENCH_DIST ? { dist: process.env.BENCH_DIST } : {},
+  );
   const payload = await gzipZeros(512 * MiB);
   console.log(`bomb: ${fmt(payload.length / 1024)} KiB inflating to 512 MiB`);
   // Warm up, then the baseline.
