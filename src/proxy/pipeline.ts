@@ -24,6 +24,7 @@ import { GatewayError } from './errors.js';
 import { Exchange } from './exchange.js';
 import type { Forwarder } from './forwarder.js';
 import { upstreamRequestHeaders } from './headers.js';
+import { setRateLimitHeaders } from './ratelimit-headers.js';
 import type { IdleWatchdog } from './watchdog.js';
 
 export interface PipelineParts {
@@ -96,6 +97,15 @@ export class Pipeline {
           return;
         }
         answer = a;
+        // Fresh figures at the moment of answering, cached answers included. An answer streamed from CDF
+        // (no cache, or bypassed) still holds its slots; one the cache answered or read whole does not.
+        if (ex.buckets.length > 0 && this.parts.config.headers.rateLimit)
+          setRateLimitHeaders(
+            a.headers,
+            ex.buckets,
+            performance.now(),
+            ex.cache === null || ex.cache === 'BYPASS' ? 1 : 0,
+          );
         sendAnswer(ex, a);
       },
       (err) => this.fail(ex, err),
@@ -216,7 +226,12 @@ export class Pipeline {
         ex.errorCode ??= err.code;
         return;
       }
-      sendError(ex, err.status, err.code, err.message, err.headers);
+      let headers = err.headers;
+      if (err.status === 429 && ex.buckets.length > 0 && this.parts.config.headers.rateLimit) {
+        headers = { ...headers };
+        setRateLimitHeaders(headers, ex.buckets, performance.now());
+      }
+      sendError(ex, err.status, err.code, err.message, headers);
       return;
     }
     this.parts.log.error({ reqId: ex.requestId, err }, 'unexpected error on the request path');
