@@ -17,7 +17,7 @@ import { effectiveConfig, type GatewayConfig, restartOnlyChanges } from './confi
 import { createLogger } from './log.js';
 import { createMetrics, type Telemetry } from './metrics/index.js';
 import { BufferBudget, Forwarder, IdleWatchdog, Pipeline, Upstream } from './proxy/index.js';
-import { AppDirectory, LimitTable, type QuotaStore, Scheduler } from './quota/index.js';
+import { AppDirectory, LimitTable, type QuotaStore, Scheduler, ShadowLedger } from './quota/index.js';
 import { AdaptiveLimits, CircuitBreaker } from './retry/index.js';
 import { createTracing, type Tracing } from './tracing/index.js';
 
@@ -103,7 +103,10 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const cache: ResponseCache = createResponseCache(config, telemetry, log);
   const tracing = createTracing(config);
   if (tracing.enabled) log.info({ endpoint: config.tracing.endpoint ?? 'OTEL_EXPORTER_OTLP_*' }, 'tracing on');
-  const forwarder = new Forwarder({ config, upstream, scheduler, adaptive, circuit, telemetry, log });
+  const shadow = new ShadowLedger(config.queue, (bucket, outcome, waitMs) =>
+    telemetry.shadowDecision(bucket, outcome, waitMs),
+  );
+  const forwarder = new Forwarder({ config, upstream, scheduler, adaptive, circuit, telemetry, shadow, log });
   const buffers = new BufferBudget(config.retry.maxBufferedBytes);
   const watchdog = new IdleWatchdog(config.server.responseIdleTimeoutMs);
   const pipeline = new Pipeline({

@@ -43,6 +43,8 @@ export interface LimitConfig {
   concurrency: number;
   /** Applies only when no other entry matched. */
   fallback: boolean;
+  /** `shadow`: counts what it would have queued or refused, never delays a call. */
+  mode: 'enforce' | 'shadow';
 }
 
 export interface QueueConfig {

@@ -99,6 +99,7 @@ const schema = obj({
       burst: num({ min: 1 }),
       concurrency: positiveInt,
       fallback: optional(bool, false),
+      mode: optional(oneOf('enforce', 'shadow'), 'enforce'),
     }),
   ),
   queue: obj({ maxWaitMs: ms, maxQueued: num({ int: true, min: 0 }) }),

@@ -54,12 +54,15 @@ const NO_BUCKETS: readonly Bucket[] = [];
  */
 export class Pipeline {
   private projects: ReadonlySet<string> | null;
+  /** Whether any configured bucket is in `mode: shadow` (else the split costs nothing). */
+  private anyShadow: boolean;
   /** Null while tracing is off: the request path then makes no span and no context. */
   private readonly tracing: Tracing | null;
 
   constructor(private readonly parts: PipelineParts) {
     this.projects = parts.config.projects === null ? null : new Set(parts.config.projects);
     this.tracing = parts.tracing.enabled ? parts.tracing : null;
+    this.anyShadow = parts.config.limits.some((l) => l.mode === 'shadow');
   }
 
   /** Reload: what is derived from the config (buckets, apps, versions, projects) for the next requests. */
@@ -68,6 +71,7 @@ export class Pipeline {
     this.parts.apps = next.apps;
     this.parts.versions = next.versions;
     this.projects = this.parts.config.projects === null ? null : new Set(this.parts.config.projects);
+    this.anyShadow = this.parts.config.limits.some((l) => l.mode === 'shadow');
   }
 
   handle(req: IncomingMessage, res: ServerResponse, requestId: string): void {
@@ -180,6 +184,7 @@ export class Pipeline {
     const version = this.parts.versions.choose(target?.rest ?? null, req.headers['cdf-version'] as string | undefined);
     if (version !== undefined) ex.upstreamHeaders['cdf-version'] = version;
     ex.buckets = target ? this.bucketsOf(ex, target.project, target.rest) : NO_BUCKETS;
+    if (this.anyShadow && ex.buckets.length > 0) this.splitShadow(ex);
 
     const plan = cache.plan(ex);
     const answer =
@@ -205,6 +210,16 @@ export class Pipeline {
     const encoding = ex.req.headers['content-encoding'];
     if (encoding !== undefined && encoding !== 'identity') return true;
     return body.includes('partition') || body.includes('\\u');
+  }
+
+  /** Shadow buckets are counted on the side (Forwarder), never admitted against. */
+  private splitShadow(ex: Exchange): void {
+    const all = ex.buckets;
+    let shadow = 0;
+    for (let i = 0; i < all.length; i++) if (all[i].limit.mode === 'shadow') shadow++;
+    if (shadow === 0) return;
+    ex.buckets = all.filter((b) => b.limit.mode !== 'shadow');
+    ex.shadow = all.filter((b) => b.limit.mode === 'shadow');
   }
 
   private bucketsOf(ex: Exchange, project: string, rest: string): readonly Bucket[] {
