@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
@@ -138,6 +138,25 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     },
     routerOptions: { maxParamLength: 65_535 },
     forceCloseConnections: 'idle',
+    // Malformed HTTP (a bad header, an overflow, a timeout) answered in CDF's shape, like every other error.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const message =
+        status === 408
+          ? 'The request did not arrive in time.'
+          : status === 431
+            ? 'The request headers are too large.'
+            : `Malformed HTTP request (${err.code ?? 'parse error'}).`;
+      const body = gatewayErrorBody(status, ErrorCodes.BAD_REQUEST, message);
+      log.info({ status, err: message, errCode: ErrorCodes.BAD_REQUEST }, 'request');
+      if (socket.writable) {
+        socket.write(
+          `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+        );
+      }
+      socket.destroy(err);
+    },
     return503OnClosing: false,
     keepAliveTimeout: config.server.keepAliveTimeoutMs,
     serverFactory: (handler) =>

@@ -1,6 +1,7 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/index.js';
+import { parseRedisTarget } from './redis-target.js';
 import { PUBLISH, RELEASE, RENEW, TAKE } from './scripts.js';
 
 /** While degraded but connected (commands timed out), Redis is pinged this often to see if it is back. */
@@ -8,12 +9,64 @@ const PROBE_MS = 1000;
 
 export type Arg = string | number;
 
-/** The client with the store's scripts defined on it (ioredis adds a method per script). */
-export interface ScriptedRedis extends Redis {
+const SCRIPTS = [TAKE, RELEASE, RENEW, PUBLISH];
+
+/** The store's scripts, defined on the client (ioredis adds a method per script). */
+interface Scripts {
   cdfgwTake(...args: Arg[]): Promise<Array<string | number>>;
   cdfgwRelease(numKeys: number, ...args: Arg[]): Promise<unknown>;
   cdfgwRenew(numKeys: number, ...args: Arg[]): Promise<number>;
   cdfgwPublish(numKeys: number, ...args: Arg[]): Promise<[string, string]>;
+}
+
+/** One Redis, the master Sentinels name, or a Redis Cluster (every script's keys in one slot). */
+export type ScriptedRedis = (Redis | Cluster) & Scripts;
+
+/**
+ * The client for `cluster.redisUrl`. Nothing waits for a connection: a command while Redis is away
+ * fails at once, and the local share answers.
+ */
+export function createClient(redisUrl: string, config: ClusterConfig): ScriptedRedis {
+  const options: RedisOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    commandTimeout: config.commandTimeoutMs,
+    connectTimeout: Math.max(1000, config.commandTimeoutMs * 4),
+  };
+  const retry = (attempt: number) => Math.min(50 * 2 ** attempt, 2000);
+  const target = parseRedisTarget(redisUrl);
+  let client: Redis | Cluster;
+  if (target.kind === 'single') client = new Redis(redisUrl, { ...options, retryStrategy: retry });
+  else if (target.kind === 'sentinel')
+    client = new Redis({
+      ...options,
+      ...target.auth,
+      sentinels: target.sentinels,
+      name: target.name,
+      db: target.db,
+      enableTLSForSentinelMode: target.tls,
+      ...(target.tls ? { tls: {} } : {}),
+      retryStrategy: retry,
+      sentinelRetryStrategy: retry,
+    });
+  else
+    client = new Cluster(target.nodes, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      clusterRetryStrategy: retry,
+      // A moved slot is followed at once; a cluster without a master for a slot answers like Redis away.
+      retryDelayOnClusterDown: 0,
+      retryDelayOnTryAgain: 0,
+      slotsRefreshTimeout: Math.max(1000, config.commandTimeoutMs * 4),
+      redisOptions: { ...options, ...target.auth, ...(target.tls ? { tls: {} } : {}) },
+    });
+  client.defineCommand('cdfgwTake', { lua: TAKE });
+  client.defineCommand('cdfgwRelease', { lua: RELEASE });
+  client.defineCommand('cdfgwRenew', { lua: RENEW });
+  client.defineCommand('cdfgwPublish', { lua: PUBLISH });
+  return client as ScriptedRedis;
 }
 
 export interface ConnectionOptions {
@@ -28,8 +81,7 @@ export interface ConnectionOptions {
 
 /**
  * The store's connection to Redis and whether it can be used: degraded from the first failure (a lost
- * connection, a timed-out command) until Redis answers again. Nothing waits for a connection: a command
- * while Redis is away fails at once, and the local share answers.
+ * connection, a timed-out command) until Redis answers again.
  */
 export class RedisConnection {
   readonly client: ScriptedRedis;
@@ -46,19 +98,7 @@ export class RedisConnection {
     this.log = log;
     this.share = options.share;
     this.onBack = options.onBack;
-    this.client = new Redis(options.redisUrl, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      commandTimeout: config.commandTimeoutMs,
-      connectTimeout: Math.max(1000, config.commandTimeoutMs * 4),
-      retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
-    }) as ScriptedRedis;
-    this.client.defineCommand('cdfgwTake', { lua: TAKE });
-    this.client.defineCommand('cdfgwRelease', { lua: RELEASE });
-    this.client.defineCommand('cdfgwRenew', { lua: RENEW });
-    this.client.defineCommand('cdfgwPublish', { lua: PUBLISH });
+    this.client = createClient(options.redisUrl, config);
     this.client.on('error', (err: Error) => {
       this.lastError = err.message;
       log.debug({ err: err.message }, 'redis connection error');
@@ -73,9 +113,19 @@ export class RedisConnection {
   async start(): Promise<void> {
     try {
       await this.client.connect();
+      await this.warmUp();
     } catch (err) {
       this.enterDegraded((err as Error).message);
     }
+  }
+
+  /**
+   * Connects to every master and loads the scripts there, so that the first decisions do not pay for a
+   * connection or a script compile (and time out on a busy machine).
+   */
+  private async warmUp(): Promise<void> {
+    const nodes: Redis[] = this.client instanceof Cluster ? this.client.nodes('master') : [this.client];
+    await Promise.all(nodes.map((node) => Promise.all(SCRIPTS.map((lua) => node.script('LOAD', lua)))));
   }
 
   /** Connected right now (a command may be sent). */

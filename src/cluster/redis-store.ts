@@ -2,16 +2,26 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ClusterConfig } from '../config/index.js';
-import type { Blocked, Bucket, QuotaStore } from '../quota/index.js';
+import type { AppRef, Blocked, Bucket, QuotaStore } from '../quota/index.js';
 import { type Arg, RedisConnection } from './connection.js';
 import { LocalShare } from './degraded.js';
-import { KeyBook, publishArgs, releaseArgs, renewArgs, takeArgs, takeReplyOf } from './script-args.js';
+import {
+  KeyBook,
+  publishArgs,
+  releaseArgs,
+  renewArgs,
+  type TakeContext,
+  takeArgs,
+  takeReplyOf,
+} from './script-args.js';
 import { SharedLimits } from './shared-limits.js';
 import { TicketBook } from './tickets.js';
 import { TokenView } from './token-view.js';
 
 /** Waiting requests look again this often for a slot another replica may have freed. */
 const SLOT_POLL_MS = 15;
+/** A replica refused in a bucket is marked waiting there at least this long unless it tries again. */
+const WAIT_MARK_MS = 300;
 /** Keys of unused buckets expire after this long at least. */
 const MIN_KEY_TTL_MS = 60_000;
 
@@ -25,8 +35,10 @@ export interface RedisStoreOptions {
 
 /**
  * Buckets shared by every replica through Redis: one Lua script per decision takes a token and a lease
- * from all of a request's buckets at once, or tells which bucket said no. Fairness stays local (the
- * scheduler's queues); tokens and slots are global. While Redis cannot be reached, decisions fall back
+ * from all of a request's buckets at once, or tells which bucket said no. Fairness is global: the take
+ * names the app, Redis keeps each app's fair-queueing tags and marks the apps that wait, and a take
+ * leaves a token and a slot for every waiting app ahead of it (scripts.ts, TAKE); each replica orders its
+ * own waiting apps in its local queues. While Redis cannot be reached, decisions fall back
  * to local buckets holding 1/expectedReplicas of each limit, and the store reports itself unhealthy.
  */
 export class RedisStore implements QuotaStore {
@@ -42,6 +54,9 @@ export class RedisStore implements QuotaStore {
   private readonly limits = new SharedLimits();
   private readonly tickets = new TicketBook();
   private readonly replicaId = randomBytes(6).toString('hex');
+  private readonly ctx: TakeContext;
+  /** Script calls sent to Redis, by script, and the takes it answered yes: the store's cost per admission. */
+  readonly calls = { take: 0, admitted: 0, release: 0, renew: 0, publish: 0 };
   private seq = 0;
   private readonly renewTimer: NodeJS.Timeout;
 
@@ -52,6 +67,12 @@ export class RedisStore implements QuotaStore {
     this.adaptiveIntervalMs = options.adaptiveIntervalMs;
     this.keyTtlMs = Math.max(config.leaseMs * 4, MIN_KEY_TTL_MS);
     this.keys = new KeyBook(config.keyPrefix);
+    this.ctx = {
+      replicaId: this.replicaId,
+      leaseMs: this.leaseMs,
+      keyTtlMs: this.keyTtlMs,
+      markMs: Math.min(WAIT_MARK_MS, this.leaseMs),
+    };
     this.local = new LocalShare(config.expectedReplicas);
     this.conn = new RedisConnection({
       config,
@@ -71,12 +92,18 @@ export class RedisStore implements QuotaStore {
     return this.conn.start();
   }
 
-  take(buckets: readonly Bucket[], now: number): Blocked | null | Promise<Blocked | null> {
+  take(
+    buckets: readonly Bucket[],
+    now: number,
+    app?: AppRef,
+    stillWaitingAt?: Bucket,
+  ): Blocked | null | Promise<Blocked | null> {
     if (!this.conn.usable()) return this.takeLocal(buckets, now);
     const id = `${this.replicaId}.${(++this.seq).toString(36)}`;
-    const { args, leaseKeys } = takeArgs(this.keys, buckets, id, this.leaseMs, this.keyTtlMs, (b) =>
+    const { args, leaseKeys } = takeArgs(this.keys, buckets, id, app, stillWaitingAt, this.ctx, (b) =>
       this.view.takeCap(b),
     );
+    this.calls.take++;
     return this.conn.client.cdfgwTake(...args).then(
       (reply) => this.taken(buckets, id, leaseKeys, reply),
       (err: Error) => {
@@ -128,6 +155,7 @@ export class RedisStore implements QuotaStore {
       this.adaptiveIntervalMs,
       this.keyTtlMs,
     );
+    this.calls.publish++;
     this.conn.client.cdfgwPublish(...args).then(
       // The limits in force now: this replica's change, or the one it lost to.
       ([rate, concurrency]) => this.limits.follow(bucket, Number(rate), Number(concurrency)),
@@ -165,6 +193,7 @@ export class RedisStore implements QuotaStore {
       this.view.show(b, r.tokens);
     }
     if (blocked > 0) return { bucket: buckets[blocked - 1], waitMs: Number(reply[1]) };
+    this.calls.admitted++;
     this.tickets.add({ buckets, id, leaseKeys, local: null });
     for (let i = 0; i < buckets.length; i++) buckets[i].inFlight++;
     return null;
@@ -184,6 +213,7 @@ export class RedisStore implements QuotaStore {
   }
 
   private sendRelease(leaseKeys: readonly string[], id: string, caps: readonly Arg[] | null): void {
+    this.calls.release++;
     this.conn.client.cdfgwRelease(...releaseArgs(leaseKeys, id, this.keyTtlMs, caps)).catch((err: Error) => {
       this.log.debug({ err: err.message }, 'redis: release failed; the lease expires by itself');
     });
@@ -192,9 +222,11 @@ export class RedisStore implements QuotaStore {
   /** Extends the leases of this replica's calls in flight, in one script call. */
   private renew(): void {
     if (this.tickets.leaseCount === 0 || !this.conn.healthy || !this.conn.ready) return;
-    const args = renewArgs(this.tickets.leasesByKey(), this.leaseMs, this.keyTtlMs);
-    this.conn.client.cdfgwRenew(...args).catch((err: Error) => {
-      this.log.debug({ err: err.message }, 'redis: renewing leases failed');
-    });
+    for (const args of renewArgs(this.tickets.leasesByKey(), this.leaseMs, this.keyTtlMs)) {
+      this.calls.renew++;
+      this.conn.client.cdfgwRenew(...args).catch((err: Error) => {
+        this.log.debug({ err: err.message }, 'redis: renewing leases failed');
+      });
+    }
   }
 }

@@ -1,4 +1,4 @@
-import { Bucket } from '../quota/index.js';
+import { type AppRef, Bucket } from '../quota/index.js';
 import type { Arg } from './connection.js';
 
 /** One bucket's keys and configured limits, as the scripts want them (see scripts.ts). */
@@ -6,6 +6,10 @@ export interface BucketKeys {
   readonly tokens: string;
   readonly leases: string;
   readonly limits: string;
+  readonly waiting: string;
+  readonly tags: string;
+  /** The Redis Cluster hash tag of every key of this bucket: the scripts' keys share one slot. */
+  readonly slot: string;
   readonly rate: string;
   readonly burst: string;
   readonly concurrency: string;
@@ -20,11 +24,15 @@ export class KeyBook {
   of(bucket: Bucket): BucketKeys {
     let k = this.keys.get(bucket);
     if (!k) {
-      const base = `${this.prefix}:${bucket.key}`;
+      const slot = hashTag(bucket.scope);
+      const base = `${this.prefix}:${slot}:${bucket.key}`;
       k = {
         tokens: `${base}:tokens`,
         leases: `${base}:leases`,
         limits: `${base}:limits`,
+        waiting: `${base}:waiting`,
+        tags: `${base}:tags`,
+        slot,
         rate: String(bucket.limit.rate),
         // The bucket's own capacity at the configured rate (Bucket may keep some of the burst in reserve).
         burst: String(new Bucket(bucket.limit, bucket.scope, 0).burst),
@@ -37,36 +45,76 @@ export class KeyBook {
 }
 
 /**
- * TAKE's arguments: numkeys, KEYS (3 per bucket), then ARGV: id, leaseMs, TTL and 4 per bucket.
+ * The hash tag of a bucket's keys: its project (the scope up to the first '/'), so that all the buckets
+ * of one request, which share the project, share one Redis Cluster slot. Braces cannot be part of it.
+ */
+export function hashTag(scope: string): string {
+  const slash = scope.indexOf('/');
+  const project = slash === -1 ? scope : scope.slice(0, slash);
+  return `{${project.replace(/[{}]/g, '_')}}`;
+}
+
+/** What TAKE needs to know of this replica besides the buckets. */
+export interface TakeContext {
+  readonly replicaId: string;
+  readonly leaseMs: number;
+  readonly keyTtlMs: number;
+  /** How long a waiting mark lasts at least unless renewed. */
+  readonly markMs: number;
+}
+
+const NO_APP = { id: '', identity: '', weight: 1, priority: 0, label: '' } satisfies AppRef;
+
+/**
+ * Who a take is counted for in the shared fair queue: the caller's identity, as in the local queues'
+ * outer level (so that new app names never add shares), except for a client configured with its own
+ * weight or priority, which is its own flow under its configured name.
+ */
+export function flowOf(app: AppRef): string {
+  return app.weight !== 1 || app.priority !== 0 ? `app:${app.id}` : `id:${app.identity}`;
+}
+
+/**
+ * TAKE's arguments: numkeys, KEYS (5 per bucket), then ARGV: 9 about the take and 4 per bucket.
  * `capOf` gives the cap to send for a bucket, if any (asked once per bucket, in order).
  */
 export function takeArgs(
   keys: KeyBook,
   buckets: readonly Bucket[],
   id: string,
-  leaseMs: number,
-  keyTtlMs: number,
+  app: AppRef | undefined,
+  stillWaitingAt: Bucket | undefined,
+  ctx: TakeContext,
   capOf: (bucket: Bucket) => number | undefined,
 ): { args: Arg[]; leaseKeys: string[] } {
   const n = buckets.length;
-  const args: Arg[] = new Array(7 * n + 4);
-  args[0] = 3 * n;
+  const who = app ?? NO_APP;
+  const args: Arg[] = new Array(9 * n + 10);
+  args[0] = 5 * n;
   const leaseKeys: string[] = new Array(n);
-  const a = 3 * n + 1;
+  const a = 5 * n + 1;
   args[a] = id;
-  args[a + 1] = leaseMs;
-  args[a + 2] = keyTtlMs;
+  args[a + 1] = ctx.leaseMs;
+  args[a + 2] = ctx.keyTtlMs;
+  args[a + 3] = app === undefined ? '' : flowOf(app);
+  args[a + 4] = who.weight > 0 ? who.weight : 1;
+  args[a + 5] = who.priority;
+  args[a + 6] = ctx.replicaId;
+  args[a + 7] = ctx.markMs;
+  args[a + 8] = stillWaitingAt === undefined ? 0 : buckets.indexOf(stillWaitingAt) + 1;
   for (let i = 0; i < n; i++) {
     const b = buckets[i];
     const k = keys.of(b);
-    args[1 + 3 * i] = k.tokens;
-    args[2 + 3 * i] = k.leases;
-    args[3 + 3 * i] = k.limits;
-    args[a + 3 + 4 * i] = k.rate;
-    args[a + 4 + 4 * i] = k.burst;
-    args[a + 5 + 4 * i] = k.concurrency;
+    args[1 + 5 * i] = k.tokens;
+    args[2 + 5 * i] = k.leases;
+    args[3 + 5 * i] = k.limits;
+    args[4 + 5 * i] = k.waiting;
+    args[5 + 5 * i] = k.tags;
+    args[a + 9 + 4 * i] = k.rate;
+    args[a + 10 + 4 * i] = k.burst;
+    args[a + 11 + 4 * i] = k.concurrency;
     const cap = capOf(b);
-    args[a + 6 + 4 * i] = cap === undefined ? '' : String(cap);
+    args[a + 12 + 4 * i] = cap === undefined ? '' : String(cap);
     leaseKeys[i] = k.leases;
   }
   return { args, leaseKeys };
@@ -101,11 +149,25 @@ export function releaseArgs(
   return [n + keys.length, ...leaseKeys, ...keys, id, n, keyTtlMs, ...args];
 }
 
-/** RENEW's numkeys, KEYS and ARGV, from lease ids grouped by lease set. */
-export function renewArgs(byKey: Map<string, string[]>, leaseMs: number, keyTtlMs: number): [number, ...Arg[]] {
-  const keys = [...byKey.keys()];
-  const ids = [...byKey.values()].map((list) => list.join(' '));
-  return [keys.length, ...keys, leaseMs, keyTtlMs, ...ids];
+/**
+ * RENEW's numkeys, KEYS and ARGV, from lease ids grouped by lease set: one call per hash slot (a Redis
+ * Cluster runs a script's keys on one node).
+ */
+export function renewArgs(byKey: Map<string, string[]>, leaseMs: number, keyTtlMs: number): Array<[number, ...Arg[]]> {
+  const bySlot = new Map<string, string[]>();
+  for (const key of byKey.keys()) {
+    const open = key.indexOf('{');
+    const slot = open === -1 ? '' : key.slice(open, key.indexOf('}', open) + 1);
+    const keys = bySlot.get(slot);
+    if (keys) keys.push(key);
+    else bySlot.set(slot, [key]);
+  }
+  const calls: Array<[number, ...Arg[]]> = [];
+  for (const keys of bySlot.values()) {
+    const ids = keys.map((key) => byKey.get(key)!.join(' '));
+    calls.push([keys.length, ...keys, leaseMs, keyTtlMs, ...ids]);
+  }
+  return calls;
 }
 
 /** PUBLISH's numkeys, KEYS and ARGV (see PUBLISH). */

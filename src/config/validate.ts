@@ -149,7 +149,12 @@ const schema = obj({
     token: nullable(str({ nonEmpty: true })),
   }),
   cluster: obj({
-    redisUrl: nullable(str({ pattern: /^rediss?:\/\//, describe: 'a redis:// or rediss:// URL' })),
+    redisUrl: nullable(
+      str({
+        pattern: /^(rediss?|rediss?-cluster|rediss?-sentinel):\/\//,
+        describe: 'a redis://, rediss://, redis-cluster://host:port,... or redis-sentinel://host:port,.../master URL',
+      }),
+    ),
     keyPrefix: str({ nonEmpty: true }),
     leaseMs: positiveInt,
     expectedReplicas: positiveInt,

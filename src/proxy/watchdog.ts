@@ -88,6 +88,8 @@ export class IdleWatchdog {
       ex.errorCode = ErrorCodes.RESPONSE_STALLED;
       ex.error = `the app read nothing for ${seconds} s: answer ended`;
     } else {
+      // The upstream call is still reading this body: abort it, so its slot comes back now.
+      ex.abort.abort();
       ex.errorCode = ErrorCodes.BODY_STALLED;
       ex.error = `the app's body made no progress for ${seconds} s: request ended`;
       if (!ex.res.headersSent) {

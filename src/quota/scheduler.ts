@@ -85,7 +85,7 @@ export class Scheduler {
       if (buckets[i].queue.size > 0)
         return this.wait(buckets, app, deadline, signal, { bucket: buckets[i], waitMs: -2 }, now);
     }
-    const taken = this.store.take(buckets, now);
+    const taken = this.store.take(buckets, now, app);
     if (taken === null) return Promise.resolve(this.lease(buckets, 0));
     if (!(taken instanceof Promise)) return this.wait(buckets, app, deadline, signal, taken, now);
     return taken.then((blocked) =>
@@ -193,7 +193,12 @@ export class Scheduler {
         for (;;) {
           const w = bucket.queue.peek();
           if (!w) break;
-          let blocked = this.store.take(w.buckets, performance.now());
+          let blocked = this.store.take(
+            w.buckets,
+            performance.now(),
+            w.app,
+            bucket.queue.size > 1 ? bucket : undefined,
+          );
           if (blocked instanceof Promise) blocked = await blocked;
           const atHead = bucket.queue.peek() === w;
           if (w.cancelled) {
