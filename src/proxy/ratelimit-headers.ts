@@ -3,9 +3,9 @@ import type { HeaderMap } from './headers.js';
 
 /**
  * RateLimit-Policy and RateLimit (IETF httpapi "RateLimit header fields for HTTP", draft 11) for the
- * bucket closest to exhaustion on a request's path: its rate as `"name";q=30;w=1` with `"name";r=12;t=1`,
- * or, when its free slots are the scarcer, its concurrency as `"name";q=40;qu="concurrent-requests"` with
- * `"name";r=3`. Figures are the effective ones (what the gateway enforces now, adaptive cuts included),
+ * bucket closest to exhaustion on a request's path, the one with the fewest calls left before a call would
+ * wait: by its rate as `"name";q=30;w=1` with `"name";r=12;t=1`, or, when its free slots are fewer than
+ * any bucket's tokens, by its concurrency as `"name";q=40;qu="concurrent-requests"` with `"name";r=3`. Figures are the effective ones (what the gateway enforces now, adaptive cuts included),
  * which are never looser than CDF's. Policies are made once per bucket and figure; an answer builds one
  * RateLimit string.
  */
@@ -59,20 +59,21 @@ export function setRateLimitHeaders(headers: HeaderMap, buckets: readonly Bucket
   let chosen: Bucket | null = null;
   let byRate = true;
   let tokens = 0;
-  let least = Number.POSITIVE_INFINITY;
+  // Closest to exhaustion: the fewest calls left before one would wait (whole tokens, or free slots).
+  let fewest = Number.POSITIVE_INFINITY;
   for (let i = 0; i < buckets.length; i++) {
     const b = buckets[i];
     const t = tokensAt(b, now);
-    const rateShare = t / b.burst;
-    if (rateShare < least) {
-      least = rateShare;
+    const calls = t >= 1 ? Math.floor(t) : 0;
+    if (calls < fewest) {
+      fewest = calls;
       chosen = b;
       byRate = true;
       tokens = t;
     }
-    const slotShare = (b.concurrency - b.inFlight + held) / b.concurrency;
-    if (slotShare < least) {
-      least = slotShare;
+    const free = b.concurrency - b.inFlight + held;
+    if (free < fewest) {
+      fewest = free;
       chosen = b;
       byRate = false;
     }
