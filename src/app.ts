@@ -17,8 +17,8 @@ import { effectiveConfig, type GatewayConfig, restartOnlyChanges } from './confi
 import { createLogger } from './log.js';
 import { createMetrics, type Telemetry } from './metrics/index.js';
 import { BufferBudget, Forwarder, IdleWatchdog, Pipeline, Upstream } from './proxy/index.js';
-import { AppDirectory, LimitTable, type QuotaStore, Scheduler, ShadowLedger } from './quota/index.js';
-import { AdaptiveLimits, CircuitBreaker } from './retry/index.js';
+import { AppDirectory, type QuotaStore, QuotaTree, Scheduler, ShadowLedger } from './quota/index.js';
+import { CircuitBreaker } from './retry/index.js';
 import { createTracing, type Tracing } from './tracing/index.js';
 
 export interface GatewayOptions {
@@ -34,6 +34,8 @@ export interface GatewayParts {
   upstream: Upstream;
   store: QuotaStore;
   scheduler: Scheduler;
+  /** The quota tree: configured and learned buckets; `reconfigure(limits)` keeps the state of surviving ones. */
+  quota: QuotaTree;
   circuit: CircuitBreaker;
   cache: ResponseCache;
   telemetry: Telemetry;
@@ -65,10 +67,12 @@ const RESERVED = ['/healthz', '/readyz'];
 /** Sections a reload changes in place (the rest: restart-only, or lists replaced whole). */
 const HOT_SECTIONS = ['cdfVersion', 'partitions', 'queue', 'retry', 'adaptive', 'circuit', 'cache', 'headers'] as const;
 
-/** What the pipeline derives from the config: which buckets a path takes, who the apps are, which cdf-version. */
+/**
+ * What the pipeline derives from the config: who the apps are, which cdf-version. Which buckets a path
+ * takes is the quota tree's (QuotaTree.reconfigure keeps the state of buckets whose name survives).
+ */
 function routeKnowledge(config: GatewayConfig) {
   return {
-    limits: new LimitTable(config.limits),
     apps: new AppDirectory(config.clients),
     versions: new VersionPolicy(config.cdfVersion),
   };
@@ -81,20 +85,35 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const upstream = new Upstream(config.upstream);
   const store: QuotaStore = await createQuotaStore(config, log);
   const scheduler = new Scheduler(store, config.queue, telemetry);
-  const adaptive = new AdaptiveLimits(config.adaptive, (change) => {
-    change.bucket.setEffective(change.rate, change.concurrency);
-    scheduler.limitsChanged(change.bucket);
-    telemetry.limitChanged(change);
-    log.info(
-      {
-        bucket: change.bucket.key,
-        direction: change.direction,
-        kind: change.kind,
-        rate: Math.round(change.rate * 100) / 100,
-        concurrency: change.concurrency,
-      },
-      'effective limit changed',
-    );
+  for (const warning of config.warnings ?? []) log.warn(warning);
+  const quota = new QuotaTree(config.limits, scheduler, config.adaptive, {
+    limitChanged(change) {
+      telemetry.limitChanged(change);
+      log.info(
+        {
+          bucket: change.bucket.key,
+          direction: change.direction,
+          kind: change.kind,
+          rate: Math.round(change.rate * 100) / 100,
+          concurrency: change.concurrency,
+        },
+        'effective limit changed',
+      );
+    },
+    learned(limit) {
+      const f = limit.learned!;
+      log.warn(
+        {
+          bucket: limit.name,
+          for: f.key,
+          level: f.level,
+          rate: Math.round(f.rate * 100) / 100,
+          concurrency: f.concurrency,
+          stated: f.stated,
+        },
+        'learned a limit CDF enforces without a bucket of its own',
+      );
+    },
   });
   const circuit = new CircuitBreaker(config.circuit, (state) => {
     telemetry.circuitChanged(state);
@@ -106,12 +125,13 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const shadow = new ShadowLedger(config.queue, (bucket, outcome, waitMs) =>
     telemetry.shadowDecision(bucket, outcome, waitMs),
   );
-  const forwarder = new Forwarder({ config, upstream, scheduler, adaptive, circuit, telemetry, shadow, log });
+  const forwarder = new Forwarder({ config, upstream, scheduler, quota, circuit, telemetry, shadow, log });
   const buffers = new BufferBudget(config.retry.maxBufferedBytes);
   const watchdog = new IdleWatchdog(config.server.responseIdleTimeoutMs);
   const pipeline = new Pipeline({
     config,
     ...routeKnowledge(config),
+    quota,
     scheduler,
     identities: new IdentityResolver(config.identity),
     buffers,
@@ -230,6 +250,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     upstream,
     store,
     scheduler,
+    quota,
     circuit,
     cache,
     telemetry,
@@ -254,6 +275,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
       for (const key of HOT_SECTIONS) Object.assign(config[key], applied[key]);
       config.limits = applied.limits;
       config.clients = applied.clients;
+      quota.reconfigure(config.limits);
       pipeline.reconfigure(routeKnowledge(config));
       forwarder.reconfigure();
       circuit.reconfigure();

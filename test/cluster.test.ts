@@ -359,10 +359,14 @@ describe.skipIf(!redisUp)('cluster: several replicas share one quota in Redis', 
   });
 
   it('adaptive limits are shared: a 429 at one replica lowers the effective rate at another', async () => {
-    const s = await sim({});
+    // CDF's bucket at the gateway's rate but with a burst of one: a few calls at once from A meet a 429 that
+    // names the figure of A's bucket (50/s), which the quota tree charges to that bucket.
+    const s = await sim({ project: { rate: 50, burst: 1, concurrency: 10 } });
     const keyPrefix = prefix();
     const limit = { rate: 50, burst: 10, concurrency: 10 };
-    const conf = cluster(REDIS_URL, keyPrefix, limit, { retry: { baseDelayMs: 10 } });
+    // A long adaptive interval: the store refuses raises that soon after a cut, so B's successes (its own
+    // bucket below the configured rate) cannot lift the shared limits back while the test looks.
+    const conf = cluster(REDIS_URL, keyPrefix, limit, { retry: { baseDelayMs: 10 }, adaptive: { intervalMs: 60_000 } });
     const [a, b] = await Promise.all([gateway(s, conf), gateway(s, conf)]);
     const r = redis();
     await r.connect();
@@ -372,13 +376,17 @@ describe.skipIf(!redisUp)('cluster: several replicas share one quota in Redis', 
     const atB = [...b.gateway.scheduler.allBuckets()][0];
     expect(atB.rate).toBe(50);
 
-    s.inject({ count: 1, status: 429 });
-    expect((await fetch(`${a.url}${P}/assets?limit=1`, { headers: { authorization: 'Bearer t' } })).status).toBe(200);
+    const atOnce = await Promise.all(
+      Array.from({ length: 4 }, () => fetch(`${a.url}${P}/assets?limit=1`, { headers: { authorization: 'Bearer t' } })),
+    );
+    for (const res of atOnce) expect(res.status).toBe(200);
     const limits = `${keyPrefix}:{test}:all:test:limits`;
     await until('the lowered rate in Redis', async () => Number(await r.hget(limits, 'rate')) < 50);
     const shared = Number(await r.hget(limits, 'rate'));
 
-    // B's next decision brings it the lowered rate (and the burst that goes with it).
+    // B's next decision brings it the lowered rate (and the burst that goes with it); after CDF's bucket of
+    // one has refilled, so that B's call is not throttled itself.
+    await new Promise((resolve) => setTimeout(resolve, 200));
     expect((await fetch(`${b.url}${P}/assets?limit=1`, { headers: { authorization: 'Bearer t' } })).status).toBe(200);
     await until('B to follow the shared limits', async () => atB.rate === Number(await r.hget(limits, 'rate')));
     expect(atB.rate).toBeLessThan(50);

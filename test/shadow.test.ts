@@ -8,6 +8,7 @@ const P = '/api/v1/projects/shadow';
 const limit = (over: Partial<LimitConfig>): LimitConfig => ({
   name: 'trial',
   match: ['/**'],
+  classes: null,
   methods: null,
   per: 'project',
   rate: 2,

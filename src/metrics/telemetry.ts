@@ -1,6 +1,6 @@
 import type { Exchange } from '../proxy/exchange.js';
-import type { Bucket, QueueRejected, SchedulerObserver, ShadowOutcome } from '../quota/index.js';
-import type { CircuitState, LimitChange } from '../retry/index.js';
+import type { Bucket, LimitChange, QueueRejected, SchedulerObserver, ShadowOutcome } from '../quota/index.js';
+import type { CircuitState } from '../retry/index.js';
 
 /**
  * What the request path reports as it goes. The pipeline calls these; the Prometheus implementation

@@ -4,9 +4,15 @@ import type { Logger } from 'pino';
 import { cdfErrorMessage, ErrorCodes } from '../cdf/index.js';
 import type { GatewayConfig } from '../config/index.js';
 import type { Telemetry } from '../metrics/telemetry.js';
-import { type Bucket, type Lease, QueueRejected, type Scheduler, type ShadowLedger } from '../quota/index.js';
 import {
-  type AdaptiveLimits,
+  type Bucket,
+  type Lease,
+  QueueRejected,
+  type QuotaTree,
+  type Scheduler,
+  type ShadowLedger,
+} from '../quota/index.js';
+import {
   backoffMs,
   type CircuitBreaker,
   type Failure,
@@ -29,7 +35,8 @@ export interface ForwarderParts {
   config: GatewayConfig;
   upstream: Upstream;
   scheduler: Scheduler;
-  adaptive: AdaptiveLimits;
+  /** Learns from CDF's answers (the quota tree owns every bucket figure). */
+  quota: QuotaTree;
   circuit: CircuitBreaker;
   telemetry: Telemetry;
   /** Buckets in `mode: shadow`: what they would have done to each attempt. */
@@ -186,7 +193,7 @@ export class Forwarder {
     if (!failing) {
       telemetry.upstreamAttempt(ex, status, performance.now() - now);
       ex.trace?.attemptDone(status);
-      this.parts.adaptive.onSuccess(lease.buckets, performance.now());
+      this.parts.quota.passed(lease.buckets, ex.route, performance.now());
       return this.answer(res, lease);
     }
 
@@ -217,7 +224,8 @@ export class Forwarder {
     }
     telemetry.upstreamAttempt(ex, status, performance.now() - now);
     ex.trace?.attemptDone(status);
-    if (status === 429) this.parts.adaptive.onThrottled(lease.buckets, cdfErrorMessage(body), performance.now(), now);
+    if (status === 429)
+      this.parts.quota.throttled(lease.buckets, ex.method, ex.route, cdfErrorMessage(body), performance.now(), now);
     if (body === null) {
       if (status === 429) telemetry.upstreamThrottled(ex, false);
       return this.answer(res, lease);

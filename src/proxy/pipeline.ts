@@ -15,7 +15,7 @@ import {
 } from '../cdf/index.js';
 import type { GatewayConfig } from '../config/index.js';
 import type { Telemetry } from '../metrics/telemetry.js';
-import type { AppDirectory, Bucket, LimitTable, Scheduler } from '../quota/index.js';
+import type { AppDirectory, Bucket, QuotaTree, Scheduler } from '../quota/index.js';
 import type { Tracing } from '../tracing/types.js';
 import { sendAnswer, sendError, type UpstreamAnswer } from './answer.js';
 import { readRequestBody } from './body.js';
@@ -29,7 +29,8 @@ import type { IdleWatchdog } from './watchdog.js';
 
 export interface PipelineParts {
   config: GatewayConfig;
-  limits: LimitTable;
+  /** The quota tree: which buckets a request takes from (reconfigured in place on a reload). */
+  quota: QuotaTree;
   scheduler: Scheduler;
   apps: AppDirectory;
   identities: IdentityResolver;
@@ -44,8 +45,8 @@ export interface PipelineParts {
   log: Logger;
 }
 
-const OUTSIDE_PROJECT_READ: RouteInfo = Object.freeze({ family: 'other', read: true, template: null });
-const OUTSIDE_PROJECT_WRITE: RouteInfo = Object.freeze({ family: 'other', read: false, template: null });
+const OUTSIDE_PROJECT_READ: RouteInfo = Object.freeze({ family: 'other', read: true, cls: 'other', template: null });
+const OUTSIDE_PROJECT_WRITE: RouteInfo = Object.freeze({ family: 'other', read: false, cls: 'other', template: null });
 const NO_BUCKETS: readonly Bucket[] = [];
 
 /**
@@ -66,8 +67,7 @@ export class Pipeline {
   }
 
   /** Reload: what is derived from the config (buckets, apps, versions, projects) for the next requests. */
-  reconfigure(next: Pick<PipelineParts, 'limits' | 'apps' | 'versions'>): void {
-    this.parts.limits = next.limits;
+  reconfigure(next: Pick<PipelineParts, 'apps' | 'versions'>): void {
     this.parts.apps = next.apps;
     this.parts.versions = next.versions;
     this.projects = this.parts.config.projects === null ? null : new Set(this.parts.config.projects);
@@ -223,14 +223,8 @@ export class Pipeline {
   }
 
   private bucketsOf(ex: Exchange, project: string, rest: string): readonly Bucket[] {
-    const limits = this.parts.limits.match(ex.method, rest);
-    if (limits.length === 0) return NO_BUCKETS;
-    const buckets = new Array<Bucket>(limits.length);
-    for (let i = 0; i < limits.length; i++) {
-      const limit = limits[i];
-      buckets[i] = this.parts.scheduler.bucket(limit, limit.per === 'identity' ? `${project}/${ex.identity}` : project);
-    }
-    return buckets;
+    const buckets = this.parts.quota.bucketsFor(ex.method, rest, ex.route, project, () => ex.identity);
+    return buckets.length === 0 ? NO_BUCKETS : buckets;
   }
 
   private fail(ex: Exchange, err: unknown): void {
