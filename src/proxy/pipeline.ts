@@ -67,7 +67,8 @@ export class Pipeline {
   }
 
   /** Reload: what is derived from the config (buckets, apps, versions, projects) for the next requests. */
-  reconfigure(next: Pick<PipelineParts, 'apps' | 'versions'>): void {
+  reconfigure(next: Pick<PipelineParts, 'apps' | 'versions'> & Partial<Pick<PipelineParts, 'identities'>>): void {
+    if (next.identities) this.parts.identities = next.identities;
     this.parts.apps = next.apps;
     this.parts.versions = next.versions;
     this.projects = this.parts.config.projects === null ? null : new Set(this.parts.config.projects);
