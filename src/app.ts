@@ -17,7 +17,7 @@ import { effectiveConfig, type GatewayConfig, restartOnlyChanges } from './confi
 import { createLogger } from './log.js';
 import { createMetrics, type Telemetry } from './metrics/index.js';
 import { BufferBudget, Forwarder, IdleWatchdog, Pipeline, Upstream } from './proxy/index.js';
-import { AppDirectory, type QuotaStore, QuotaTree, Scheduler } from './quota/index.js';
+import { AppDirectory, type QuotaStore, QuotaTree, Scheduler, ShadowLedger } from './quota/index.js';
 import { CircuitBreaker } from './retry/index.js';
 import { createTracing, type Tracing } from './tracing/index.js';
 
@@ -122,7 +122,10 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const cache: ResponseCache = createResponseCache(config, telemetry, log);
   const tracing = createTracing(config);
   if (tracing.enabled) log.info({ endpoint: config.tracing.endpoint ?? 'OTEL_EXPORTER_OTLP_*' }, 'tracing on');
-  const forwarder = new Forwarder({ config, upstream, scheduler, quota, circuit, telemetry, log });
+  const shadow = new ShadowLedger(config.queue, (bucket, outcome, waitMs) =>
+    telemetry.shadowDecision(bucket, outcome, waitMs),
+  );
+  const forwarder = new Forwarder({ config, upstream, scheduler, quota, circuit, telemetry, shadow, log });
   const buffers = new BufferBudget(config.retry.maxBufferedBytes);
   const watchdog = new IdleWatchdog(config.server.responseIdleTimeoutMs);
   const pipeline = new Pipeline({
@@ -263,8 +266,11 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     app,
     adminUrl: () => metrics.adminUrl(),
     reconfigure(next) {
+      for (const warning of next.warnings ?? []) log.warn(warning);
       const restart = restartOnlyChanges(config, next);
       const applied = effectiveConfig(config, next);
+      // A new identity setup (JWKS) gets a new resolver; an unchanged one keeps its verified tokens.
+      const identityChanged = JSON.stringify(config.identity) !== JSON.stringify(applied.identity);
       // Sections are updated in place: every part holding one sees the new values on its next read.
       log.level = applied.log.level;
       Object.assign(config.server, applied.server);
@@ -272,8 +278,13 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
       for (const key of HOT_SECTIONS) Object.assign(config[key], applied[key]);
       config.limits = applied.limits;
       config.clients = applied.clients;
+      config.projects = applied.projects;
+      config.identity = applied.identity;
       quota.reconfigure(config.limits);
-      pipeline.reconfigure(routeKnowledge(config));
+      pipeline.reconfigure({
+        ...routeKnowledge(config),
+        identities: identityChanged ? new IdentityResolver(config.identity) : undefined,
+      });
       forwarder.reconfigure();
       circuit.reconfigure();
       cache.reconfigure?.(config.cache);
