@@ -109,7 +109,8 @@ export interface DashboardData {
   };
   /** Mean queue wait of each client's requests answered in the second, in ms (null: none answered). */
   appWait: Record<string, Series>;
-  build: { version: string; node: string; upstream: string };
+  /** `reloadedAt`: Unix seconds of the last configuration reload applied, null before any. */
+  build: { version: string; node: string; upstream: string; reloadedAt: number | null };
   current: {
     circuit: string;
     store: { mode: string; healthy: boolean };
@@ -362,7 +363,12 @@ export class History {
         upstreamFailures: column((x, i) => rate(x.upstreamFailures, i)),
       },
       appWait,
-      build: { version: GATEWAY_VERSION, node: process.version, upstream: p ? p.config.upstream.baseUrl : '' },
+      build: {
+        version: GATEWAY_VERSION,
+        node: process.version,
+        upstream: p ? p.config.upstream.baseUrl : '',
+        reloadedAt: this.recorder.lastReloadSuccess > 0 ? this.recorder.lastReloadSuccess : null,
+      },
       current: {
         circuit: p ? p.circuit.state : 'closed',
         store: p ? p.store.status() : { mode: 'memory', healthy: true },
