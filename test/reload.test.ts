@@ -138,7 +138,7 @@ describe('config reload', () => {
     const at = Number(/^cdf_gateway_config_last_reload_success_timestamp_seconds (\S+)$/m.exec(metrics)?.[1]);
     expect(Math.abs(at - Date.now() / 1000)).toBeLessThan(60);
     // The dashboard's header names it too.
-    const data = await (await fetch(`${s.url}/dashboard/data.json`)).json();
+    const data = (await (await fetch(`${s.url}/dashboard/data.json`)).json()) as { build: { reloadedAt: number } };
     expect(data.build.reloadedAt).toBe(at);
   });
 
