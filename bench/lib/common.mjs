@@ -102,11 +102,13 @@ export const ROOMY_LIMITS = [
  */
 export async function autocannon(
   url,
-  { connections = 50, duration = 5, method = 'GET', body, headers = {}, core = LOAD_CORE } = {},
+  { connections = 50, duration = 5, method = 'GET', body, input, headers = {}, core = LOAD_CORE } = {},
 ) {
   const args = [AUTOCANNON, '--json', '-n', '-c', String(connections), '-d', String(duration), '-m', method];
   for (const [k, v] of Object.entries({ authorization: TOKEN, ...headers })) args.push('-H', `${k}=${v}`);
   if (body !== undefined) args.push('-b', body);
+  // A large body goes in a file (one argument is limited to 128 KiB).
+  if (input !== undefined) args.push('-i', input);
   args.push(url);
   const out = await run('autocannon', process.execPath, args, { core });
   const r = JSON.parse(out.slice(out.indexOf('{')));
