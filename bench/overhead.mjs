@@ -31,6 +31,7 @@ import {
   stopAll,
   waitForHttp,
 } from './lib/proc.mjs';
+import { extraGatewayTargets, extraRatios } from './lib/tracing.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const DURATION = Number(process.env.BENCH_DURATION ?? 3);
@@ -211,6 +212,9 @@ async function main() {
   targets.push({ name: BARE, ...bare });
   const gw = await startGateway(sim.url, { limits: ROOMY_LIMITS }, { logLevel: 'info', logTo: '/dev/null' });
   targets.push({ name: 'gateway', ...gw });
+  // BENCH_TRACING / BENCH_BASELINE_DIST: tracing on, and another build, as extra targets (bench/lib/tracing.mjs).
+  const extras = await extraGatewayTargets(sim.url);
+  targets.push(...extras);
   const notes = [];
   if (existsSync(NGINX)) {
     try {
@@ -341,6 +345,7 @@ async function main() {
   );
   const met = ratios.filter((r) => r.throughputTargetMet).length;
   console.log(`\ngateway/bare throughput target met on ${met} of ${ratios.length} workloads`);
+  const extraRows = extraRatios(runs, Object.keys(WORKLOADS), extras);
   for (const n of notes) console.log(`note: ${n}`);
 
   await stopAll();
@@ -363,6 +368,7 @@ async function main() {
     },
     summary,
     ratios,
+    extraRatios: extraRows,
     runs,
     notes,
   });

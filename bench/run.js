@@ -10,11 +10,12 @@ import { backgroundMeter } from './lib/proc.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
-const ALL = ['overhead', 'scheduler', 'quota', 'cache', 'memory', 'store'];
+const ALL = ['overhead', 'scheduler', 'quota', 'tree', 'cache', 'memory', 'store'];
 const DESCRIPTIONS = {
   overhead: 'gateway vs direct, bare fastify proxy and nginx: req/s, p50/p99, CPU per request',
   scheduler: 'quota scheduler vs Bottleneck: decisions/s, added latency, accuracy under contention',
   quota: 'apps on @cognite/sdk sharing one quota, direct vs through the gateway (the headline)',
+  tree: "apps with their own identities on CDF's documented limit tree, direct vs the gateway's defaults",
   cache: 'cache hit path vs proxied path, and single-flight of identical calls',
   memory: 'gateway RSS with 2,000 held connections, a 512 MiB download, a full cache',
   store: 'quota store: in-memory vs Redis (bench/store.mjs)',

@@ -2,21 +2,27 @@
 // Quota store cost: decisions/s and take latency, in-memory store vs the Redis store.
 // Run after `npm run build`:  node bench/store.mjs [--redis redis://127.0.0.1:6379] [--n 20000] [--concurrency 64]
 // Buckets have room to spare, so every take succeeds: this measures the store, not the limits.
-// Prints a table and writes bench/results/store.json.
+// Then contention: replicas (one store and scheduler each, in this process, one app each) share a
+// 100/s quota: Redis script calls per admitted request, admitted/s per app, queueing p95.
+// BENCH_DIST=/other/checkout/dist measures another build (e.g. the previous release) the same way.
+// Prints tables and writes bench/results/store.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { createQuotaStore } from '../dist/cluster/index.js';
-import { loadConfig } from '../dist/config/index.js';
-import { Bucket } from '../dist/quota/index.js';
+
+const DIST = process.env.BENCH_DIST ?? new URL('../dist', import.meta.url).pathname;
+const { createQuotaStore } = await import(`${DIST}/cluster/index.js`);
+const { loadConfig } = await import(`${DIST}/config/index.js`);
+const { Bucket, Scheduler } = await import(`${DIST}/quota/index.js`);
 
 const { values } = parseArgs({
   options: {
     redis: { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
     n: { type: 'string', default: '20000' },
     concurrency: { type: 'string', default: '64' },
+    'contention-ms': { type: 'string', default: '4000' },
   },
 });
 const N = Number(values.n);
@@ -26,12 +32,12 @@ const WARMUP = 2000;
 const log = pino({ level: 'warn' });
 const ROOM = { rate: 1e9, burst: 1e9, concurrency: 1e6 };
 
-function configFor(redisUrl) {
+function configFor(redisUrl, keyPrefix = `cdfgw-bench-${process.pid}-${Date.now()}`, replicas = 1) {
   return loadConfig({
     env: {},
     overrides: {
       log: { pretty: false },
-      cluster: { redisUrl, keyPrefix: `cdfgw-bench-${process.pid}-${Date.now()}` },
+      cluster: { redisUrl, keyPrefix, expectedReplicas: replicas },
     },
   });
 }
@@ -108,6 +114,122 @@ async function measure(name, redisUrl) {
 
 const results = [await measure('memory', null), await measure('redis', values.redis)];
 
+// Contention: each app through its own replica, calls held 20 ms, the quota 100/s, burst 20, 10 concurrent.
+const CONTENTION_MS = Number(values['contention-ms']);
+const MIXES = [
+  {
+    name: 'ui p1 every 50 ms, batch-a w3 30 loops, batch-b w1 30 loops',
+    apps: [
+      { id: 'ui', weight: 1, priority: 1, everyMs: 50 },
+      { id: 'batch-a', weight: 3, priority: 0, loops: 30 },
+      { id: 'batch-b', weight: 1, priority: 0, loops: 30 },
+    ],
+  },
+  {
+    name: 'greedy 40 loops, busy-1 and busy-2 10 loops, light every 50 ms',
+    apps: [
+      { id: 'greedy', weight: 1, priority: 0, loops: 40 },
+      { id: 'busy-1', weight: 1, priority: 0, loops: 10 },
+      { id: 'busy-2', weight: 1, priority: 0, loops: 10 },
+      { id: 'light', weight: 1, priority: 0, everyMs: 50 },
+    ],
+  },
+];
+
+async function contention(mix) {
+  const limit = {
+    name: 'assets',
+    match: ['/assets'],
+    per: 'project',
+    rate: 100,
+    burst: 20,
+    concurrency: 10,
+    methods: null,
+    fallback: false,
+  };
+  const config = configFor(values.redis, `cdfgw-bench-${process.pid}-${Date.now()}`, mix.apps.length);
+  const end = performance.now() + CONTENTION_MS;
+  const stores = [];
+  const schedulers = [];
+  const perApp = {};
+  const work = [];
+  for (const app of mix.apps) {
+    const store = await createQuotaStore(config, log);
+    const scheduler = new Scheduler(store, { maxQueued: 100_000, maxWaitMs: 60_000 });
+    stores.push(store);
+    schedulers.push(scheduler);
+    const bucket = scheduler.bucket(limit, 'bench');
+    const stats = { admitted: 0, waits: [] };
+    perApp[app.id] = stats;
+    const one = async () => {
+      const t0 = performance.now();
+      const lease = await scheduler.acquire([bucket], app, t0 + 60_000);
+      const t1 = performance.now();
+      await new Promise((r) => setTimeout(r, 20));
+      lease.release();
+      if (t1 <= end) {
+        stats.admitted++;
+        stats.waits.push(t1 - t0);
+      }
+    };
+    if (app.loops) {
+      for (let i = 0; i < app.loops; i++)
+        work.push(
+          (async () => {
+            while (performance.now() < end) await one();
+          })(),
+        );
+    } else {
+      work.push(
+        (async () => {
+          const calls = [];
+          for (let at = performance.now(); at < end; at += app.everyMs) {
+            calls.push(one());
+            await new Promise((r) => setTimeout(r, Math.max(0, at + app.everyMs - performance.now())));
+          }
+          await Promise.all(calls);
+        })(),
+      );
+    }
+  }
+  await Promise.all(work);
+  const calls = { take: 0, admitted: 0, release: 0, renew: 0, publish: 0 };
+  for (const store of stores) for (const k of Object.keys(calls)) calls[k] += store.calls?.[k] ?? 0;
+  for (const s of schedulers) s.close();
+  for (const store of stores) await store.close();
+  const admitted = Object.values(perApp).reduce((a, s) => a + s.admitted, 0);
+  const sent = calls.take + calls.release + calls.renew + calls.publish;
+  return {
+    mix: mix.name,
+    admittedPerSecond: Math.round((admitted * 1000) / CONTENTION_MS),
+    // Older builds do not count their calls: null then.
+    redisCallsPerAdmitted: calls.take > 0 ? Math.round((sent / calls.admitted) * 100) / 100 : null,
+    takesPerAdmitted: calls.take > 0 ? Math.round((calls.take / calls.admitted) * 100) / 100 : null,
+    apps: Object.fromEntries(
+      Object.entries(perApp).map(([id, s]) => {
+        const waits = s.waits.sort((a, b) => a - b);
+        return [
+          id,
+          {
+            perSecond: Math.round((s.admitted * 10_000) / CONTENTION_MS) / 10,
+            waitP50Ms: Math.round(percentile(waits, 50)),
+            waitP95Ms: Math.round(percentile(waits, 95)),
+          },
+        ];
+      }),
+    ),
+  };
+}
+
+const contended = [];
+for (const mix of MIXES) contended.push(await contention(mix));
+for (const c of contended) {
+  console.log(
+    `\ncontention: ${c.mix}: ${c.admittedPerSecond} admitted/s; Redis calls per admitted request ${c.redisCallsPerAdmitted ?? '(not counted by this build)'} (takes ${c.takesPerAdmitted ?? '-'})`,
+  );
+  console.table(c.apps);
+}
+
 const rows = [];
 for (const r of results) {
   rows.push({ store: r.store, mode: 'sequential', ...r.sequential });
@@ -132,7 +254,10 @@ writeFileSync(
       redis: values.redis.replace(/\/\/[^@/]*@/, '//'),
       decisions: N,
       concurrency: CONCURRENCY,
+      dist: DIST,
       results,
+      contentionMs: CONTENTION_MS,
+      contention: contended,
     },
     null,
     2,

@@ -4,14 +4,22 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { createResponseCache, type ResponseCache } from './cache/index.js';
-import { cdfErrorBody, unsafeTargetReason, VersionPolicy } from './cdf/index.js';
+import {
+  ErrorCodes,
+  gatewayErrorBody,
+  IdentityResolver,
+  normalizeTarget,
+  unsafeTargetReason,
+  VersionPolicy,
+} from './cdf/index.js';
 import { createQuotaStore } from './cluster/index.js';
-import type { GatewayConfig } from './config/index.js';
+import { effectiveConfig, type GatewayConfig, restartOnlyChanges } from './config/index.js';
 import { createLogger } from './log.js';
 import { createMetrics, type Telemetry } from './metrics/index.js';
-import { Forwarder, Pipeline, Upstream } from './proxy/index.js';
+import { BufferBudget, Forwarder, IdleWatchdog, Pipeline, Upstream } from './proxy/index.js';
 import { AppDirectory, LimitTable, type QuotaStore, Scheduler } from './quota/index.js';
 import { AdaptiveLimits, CircuitBreaker } from './retry/index.js';
+import { createTracing, type Tracing } from './tracing/index.js';
 
 export interface GatewayOptions {
   /** Where log lines go (tests capture them); stdout by default. */
@@ -29,6 +37,11 @@ export interface GatewayParts {
   circuit: CircuitBreaker;
   cache: ResponseCache;
   telemetry: Telemetry;
+  tracing: Tracing;
+  /** Bodies buffered for retries (retry.maxBufferedBytes). */
+  buffers: BufferBudget;
+  /** Requests in flight, checked for progress (server.responseIdleTimeoutMs). */
+  watchdog: IdleWatchdog;
 }
 
 export interface Gateway extends GatewayParts {
@@ -38,11 +51,28 @@ export interface Gateway extends GatewayParts {
   /** Set once shutdown began: /readyz answers 503. */
   readonly draining: boolean;
   listen(): Promise<string>;
+  /**
+   * Applies a reloaded configuration in place: requests in flight and in the queue carry on. Returns the
+   * restart-only keys that changed and were left as they run.
+   */
+  reconfigure(next: GatewayConfig): string[];
   /** Stops accepting, lets requests in flight finish (up to shutdownGraceMs), then closes. */
   close(): Promise<void>;
 }
 
 const RESERVED = ['/healthz', '/readyz'];
+
+/** Sections a reload changes in place (the rest: restart-only, or lists replaced whole). */
+const HOT_SECTIONS = ['cdfVersion', 'partitions', 'queue', 'retry', 'adaptive', 'circuit', 'cache', 'headers'] as const;
+
+/** What the pipeline derives from the config: which buckets a path takes, who the apps are, which cdf-version. */
+function routeKnowledge(config: GatewayConfig) {
+  return {
+    limits: new LimitTable(config.limits),
+    apps: new AppDirectory(config.clients),
+    versions: new VersionPolicy(config.cdfVersion),
+  };
+}
 
 export async function buildGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.logger ?? createLogger(config.log, options.logDestination);
@@ -71,16 +101,22 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     log.warn({ upstream: upstream.origin, state }, 'circuit breaker changed state');
   });
   const cache: ResponseCache = createResponseCache(config, telemetry, log);
+  const tracing = createTracing(config);
+  if (tracing.enabled) log.info({ endpoint: config.tracing.endpoint ?? 'OTEL_EXPORTER_OTLP_*' }, 'tracing on');
   const forwarder = new Forwarder({ config, upstream, scheduler, adaptive, circuit, telemetry, log });
+  const buffers = new BufferBudget(config.retry.maxBufferedBytes);
+  const watchdog = new IdleWatchdog(config.server.responseIdleTimeoutMs);
   const pipeline = new Pipeline({
     config,
-    limits: new LimitTable(config.limits),
+    ...routeKnowledge(config),
     scheduler,
-    apps: new AppDirectory(config.clients),
-    versions: new VersionPolicy(config.cdfVersion),
+    identities: new IdentityResolver(config.identity),
+    buffers,
+    watchdog,
     forwarder,
     cache,
     telemetry,
+    tracing,
     log,
   });
 
@@ -107,15 +143,19 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
         (req: IncomingMessage, res: ServerResponse) => {
           // Refused before routing: nothing in a request may steer the gateway to another host or path.
           const reason = unsafeTargetReason(req.url ?? '');
-          if (reason === null) return handler(req, res);
-          const body = cdfErrorBody(400, `Bad request target: ${reason}.`);
+          if (reason === null) {
+            // One form for routing, classification, buckets, cache keys and the upstream call.
+            req.url = normalizeTarget(req.url as string);
+            return handler(req, res);
+          }
+          const body = gatewayErrorBody(400, ErrorCodes.BAD_TARGET, `Bad request target: ${reason}.`);
           res.writeHead(400, {
             'content-type': 'application/json',
             'content-length': Buffer.byteLength(body),
             connection: 'close',
           });
           res.end(body);
-          log.info({ method: req.method, status: 400, err: reason }, 'request');
+          log.info({ method: req.method, status: 400, err: reason, errCode: ErrorCodes.BAD_TARGET }, 'request');
         },
       ),
   });
@@ -141,18 +181,40 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     app.route({ method: ['POST', 'PUT', 'PATCH', 'DELETE'], url: path, handler: forward });
   }
   app.setNotFoundHandler((_req, reply) => {
-    reply.code(404).type('application/json').send(cdfErrorBody(404, 'Not found.'));
+    reply
+      .code(404)
+      .type('application/json')
+      .send(gatewayErrorBody(404, ErrorCodes.NOT_FOUND, 'Not found.'));
   });
   app.setErrorHandler((err, _req, reply) => {
     const status = (err as { statusCode?: number }).statusCode ?? 500;
     if (status >= 500) log.error({ err }, 'gateway error');
+    const code = status >= 500 ? ErrorCodes.INTERNAL : ErrorCodes.BAD_REQUEST;
     reply
       .code(status)
       .type('application/json')
-      .send(cdfErrorBody(status, (err as Error).message));
+      .send(
+        gatewayErrorBody(
+          status,
+          code,
+          status >= 500 ? 'The gateway failed to handle the request.' : (err as Error).message,
+        ),
+      );
   });
 
-  const parts: GatewayParts = { config, log, upstream, store, scheduler, circuit, cache, telemetry };
+  const parts: GatewayParts = {
+    config,
+    log,
+    upstream,
+    store,
+    scheduler,
+    circuit,
+    cache,
+    telemetry,
+    tracing,
+    buffers,
+    watchdog,
+  };
   await metrics.mount(app, parts);
 
   let url = '';
@@ -160,6 +222,22 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     ...parts,
     app,
     adminUrl: () => metrics.adminUrl(),
+    reconfigure(next) {
+      const restart = restartOnlyChanges(config, next);
+      const applied = effectiveConfig(config, next);
+      // Sections are updated in place: every part holding one sees the new values on its next read.
+      log.level = applied.log.level;
+      Object.assign(config.server, applied.server);
+      Object.assign(config.log, applied.log);
+      for (const key of HOT_SECTIONS) Object.assign(config[key], applied[key]);
+      config.limits = applied.limits;
+      config.clients = applied.clients;
+      pipeline.reconfigure(routeKnowledge(config));
+      forwarder.reconfigure();
+      circuit.reconfigure();
+      cache.reconfigure?.(config.cache);
+      return restart;
+    },
     get draining() {
       return draining;
     },
@@ -180,8 +258,9 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
       } finally {
         clearTimeout(grace);
         scheduler.close();
+        watchdog.stop();
         cache.close();
-        await Promise.allSettled([upstream.close(), store.close(), metrics.close()]);
+        await Promise.allSettled([upstream.close(), store.close(), metrics.close(), tracing.shutdown()]);
       }
     },
   };

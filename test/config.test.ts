@@ -76,7 +76,10 @@ describe('loadConfig', () => {
       ],
       [{ partitions: { max: -1 } }, 'partitions.max: expected an integer >= 0, got -1'],
       [{ adaptive: { decrease: 1.5 } }, 'adaptive.decrease: expected a number > 0 and <= 1, got 1.5'],
-      [{ server: null }, 'server: expected a mapping, got null'],
+      [
+        { server: null },
+        'server: expected a mapping of host, port, bodyLimitBytes, shutdownGraceMs, keepAliveTimeoutMs, responseIdleTimeoutMs, got null',
+      ],
     ];
     for (const [overrides, message] of cases) {
       expect(configError(() => load(overrides)).message).toBe(message);
@@ -119,8 +122,9 @@ describe('loadConfig', () => {
       );
       expect(isCdfVersion(bad)).toBe(false);
     }
-    expect(configError(() => load({ cdfVersion: { default: 20230101 } })).message).toMatch(
-      /^cdfVersion\.default: .* got 20230101$/,
+    // Unquoted in YAML, a version is a number: the message says so instead of showing the same digits.
+    expect(configError(() => load({ cdfVersion: { default: 20230101 } })).message).toBe(
+      'cdfVersion.default: expected a cdf-version string such as "20230101"; YAML reads 20230101 unquoted as a number: write it in quotes, "20230101"',
     );
     const route = configError(() => load({ cdfVersion: { routes: [{ match: '/models/**', version: '2023-01-01' }] } }));
     expect(route.message).toMatch(/^cdfVersion\.routes\[0\]\.version: expected a cdf-version .* got "2023-01-01"$/);
@@ -217,9 +221,106 @@ describe('loadConfig', () => {
 
   it('checks values from the environment like the file’s', () => {
     expect(configError(() => load(undefined, { PORT: 'abc' })).message).toBe('PORT: expected a number, got "abc"');
-    expect(configError(() => load(undefined, { PORT: '99999' })).message).toMatch(/^server\.port: .* got 99999$/);
-    expect(configError(() => load(undefined, { LOG_LEVEL: 'loud' })).message).toMatch(/^log\.level: .* got "loud"$/);
-    expect(configError(() => load(undefined, { CDF_BASE_URL: 'cdf' })).message).toMatch(/^upstream\.baseUrl: .*"cdf"$/);
+    // Problems in a value the environment set name the variable, its value and the key it sets.
+    expect(configError(() => load(undefined, { PORT: '99999' })).message).toMatch(
+      /^PORT=99999 \(sets server\.port\): expected .* got 99999$/,
+    );
+    expect(configError(() => load(undefined, { LOG_LEVEL: 'verbose' })).message).toMatch(
+      /^LOG_LEVEL=verbose \(sets log\.level\): expected one of .* got "verbose"$/,
+    );
+    expect(configError(() => load(undefined, { CDF_BASE_URL: 'cdf' })).message).toMatch(
+      /^CDF_BASE_URL=cdf \(sets upstream\.baseUrl\): .*"cdf"$/,
+    );
+    // The same problem from a file names the key only.
+    expect(configError(() => load({ log: { level: 'verbose' } })).message).toMatch(/^log\.level: expected one of/);
+  });
+});
+
+describe('a configuration with several mistakes', () => {
+  it('gets every problem in one message, each naming its key', () => {
+    const file = yamlFile(
+      [
+        'server:',
+        '  port: "8080"',
+        '  hots: 0.0.0.0',
+        'cdfVersion:',
+        '  default: 20230101',
+        'limits:',
+        '  - { name: a, match: "/assets/**", per: app, rate: fast, burst: 1, concurrency: 1 }',
+        '  - { name: a, match: "/events/**", per: project, rate: 1, burst: 1, concurrency: 0 }',
+        'retry: { maxAttempts: 0, baseDelayMs: 500, maxDelayMs: 100 }',
+      ].join('\n'),
+    );
+    const err = configError(() => loadConfig({ file, env: { LOG_LEVEL: 'verbose' } }));
+    const keys = err.issues.map((issue) => issue.slice(0, issue.indexOf(':')));
+    expect(keys).toEqual(
+      expect.arrayContaining([
+        'server.hots',
+        'server.port',
+        'LOG_LEVEL=verbose (sets log.level)',
+        'cdfVersion.default',
+        'limits[0].per',
+        'limits[0].rate',
+        'limits[1].concurrency',
+        'limits[1].name',
+        'retry.maxAttempts',
+        'retry.maxDelayMs',
+      ]),
+    );
+    expect(err.issues).toHaveLength(10);
+    expect(err.message.split('\n')[0]).toBe('10 problems:');
+    for (const issue of err.issues) expect(err.message).toContain(issue);
+  });
+
+  it('says so when the file is a list, a scalar, or a section is a scalar', () => {
+    for (const text of ['- server\n- port\n', 'just text\n', '8080\n']) {
+      const file = yamlFile(text);
+      expect(configError(() => loadConfig({ file, env: {} })).message).toMatch(
+        new RegExp(`^config file ${file}: expected a mapping of settings .* got `),
+      );
+    }
+    // `server: 8080` is one problem about `server`, also with HOST set in the environment.
+    const err = configError(() => loadConfig({ file: yamlFile('server: 8080\n'), env: { HOST: '0.0.0.0' } }));
+    expect(err.issues).toEqual([
+      'server: expected a mapping of host, port, bodyLimitBytes, shutdownGraceMs, keepAliveTimeoutMs, responseIdleTimeoutMs, got 8080',
+    ]);
+  });
+
+  it('shows every YAML syntax error whole, with the line and a caret', () => {
+    const file = yamlFile('server: [1, 2\nlog: {level: x\n');
+    const err = configError(() => loadConfig({ file, env: {} }));
+    expect(err.issues.length).toBeGreaterThanOrEqual(1);
+    expect(err.message).toContain('not valid YAML');
+    expect(err.message).toContain('server: [1, 2');
+    expect(err.message).toMatch(/\n\s*\^/);
+    expect(err.message).toMatch(/line \d+, column \d+/);
+  });
+
+  it.each([
+    ['/api/v1/projects/*/assets/**', 'patterns apply to the path after /api/v1/projects/{project}', '/assets/**'],
+    ['/api/v1/projects/my-project/assets', 'patterns apply to the path after', '/assets'],
+    ['/assets/***', '"*" is one segment and "**" any number of segments; "***" means neither', '/assets/**'],
+    ['/assets**', '"**" stands for whole segments only', '/**'],
+    ['/assets/{id}', 'a path parameter such as {id} is written "*"', '/assets/*'],
+    ['/assets//byids', 'it has an empty segment', '/assets/byids'],
+    ['/asset/**', 'CDF has no API "/asset"', '/assets/**'],
+    ['/TimeSeries/list', 'CDF has no API "/TimeSeries"', '/timeseries/list'],
+  ])('refuses %s, which can never match a CDF path', (pattern, why, fix) => {
+    for (const overrides of [
+      limit({ match: pattern }),
+      { cache: { rules: [{ match: [pattern], ttlMs: 1 }] } },
+      { cdfVersion: { routes: [{ match: pattern, version: '20230101' }] } },
+    ]) {
+      const message = configError(() => load(overrides)).message;
+      expect(message).toContain(`${JSON.stringify(pattern)} can never match a CDF path: ${why}`);
+      expect(message).toContain(`write ${JSON.stringify(fix)}`);
+    }
+  });
+
+  it('accepts the patterns of the default table and plain globs', () => {
+    for (const pattern of ['/', '/**', '/assets', '/assets/*', '/streams/*/records', '/models/**', '/x/**/y']) {
+      expect(load(limit({ match: pattern })).limits[0].match).toEqual([pattern]);
+    }
   });
 });
 
@@ -291,6 +392,45 @@ describe('the command line', () => {
     const option = await runMain({}, ['--no-such-option']);
     expect(option.code).toBe(2);
     expect(option.stderr).toContain('no-such-option');
+  });
+
+  it('answers --help with the options and exit 0', async () => {
+    for (const flag of ['--help', '-h']) {
+      const run = await runMain({}, [flag]);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toContain('--config');
+      expect(run.stdout).toContain('GATEWAY_CONFIG');
+      expect(run.stdout).toContain('config/default.yaml');
+    }
+  });
+
+  it('exits 2 with every problem of a file in one message', async () => {
+    const file = yamlFile(
+      'server: { bodyLimitBytes: "x" }\nlimits: [{name: a, match: "/assets/***", per: project, rate: 0, burst: 1, concurrency: 1}]\n',
+    );
+    const run = await runMain({ GATEWAY_CONFIG: file, LOG_LEVEL: 'verbose' });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('4 problems');
+    for (const key of [
+      'server.bodyLimitBytes:',
+      'limits[0].match:',
+      'limits[0].rate:',
+      'LOG_LEVEL=verbose (sets log.level):',
+    ])
+      expect(run.stderr).toContain(key);
+  });
+
+  it('exits 2 naming metrics.port when the admin port is taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const run = await runMain({ GATEWAY_CONFIG: yamlFile(`metrics: { port: ${port} }\n`) });
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain(`metrics.port: cannot listen on 127.0.0.1:${port}`);
+    } finally {
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    }
   });
 
   it('exits 2 naming server.port when the port is taken', async () => {

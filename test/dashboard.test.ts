@@ -135,7 +135,7 @@ describe.skipIf(!haveChromium && !inCi)('/dashboard in a real browser', () => {
       const points = await page.$$eval('[data-chart]', (els) =>
         Object.fromEntries(els.map((e) => [e.getAttribute('data-chart'), Number(e.getAttribute('data-points') ?? -1)])),
       );
-      const charts = ['queue', 'wait', 'throttling', 'status', 'clients', 'cache'];
+      const charts = ['queue', 'wait', 'throttling', 'latency', 'errors', 'appwait', 'status', 'clients', 'cache'];
       for (const chart of [...charts, 'bucket-assets', 'bucket-events', 'bucket-timeseries']) {
         expect(points[chart], `points in chart ${chart}`).toBeGreaterThan(0);
       }
@@ -143,7 +143,15 @@ describe.skipIf(!haveChromium && !inCi)('/dashboard in a real browser', () => {
       const canvases = await page.$$eval('[data-chart] canvas', (els) => els.length);
       expect(canvases).toBe(Object.keys(points).length);
       const tiles = await page.$$eval('.tile .value', (els) => els.map((e) => e.textContent));
-      expect(tiles).toHaveLength(6);
+      expect(tiles).toHaveLength(7);
+      // The header names the version, the uptime and the upstream.
+      const build = await page.$eval('#build', (e) => e.textContent ?? '');
+      expect(build).toMatch(/version \d+\.\d+\.\d+/);
+      expect(build).toMatch(/up \d+m \d+s/);
+      expect(build).toContain(`upstream ${stack.sim.url}`);
+      // Queue wait per app: one line per app that sent requests.
+      const appLines = await page.$$eval('[data-chart="appwait"] .u-legend th', (els) => els.map((e) => e.textContent));
+      expect(appLines).toEqual(expect.arrayContaining(['event-reporter', 'ts-loader']));
       const clients = await page.$$eval('.sharelegend span', (els) => els.map((e) => e.textContent ?? ''));
       expect(clients.some((c) => c.startsWith('ts-loader'))).toBe(true);
 

@@ -77,11 +77,13 @@ function send(base: string, opts: SendOptions): Promise<Reply> {
   });
 }
 
-/** `{"error":{"code":status,"message":"..."}}` */
+/** `{"error":{"code":status,"message":"...","gatewayCode":"CDFGW_..."}}` */
 function expectCdfError(reply: Reply, status: number): string {
   expect(reply.status).toBe(status);
   expect(String(reply.headers['content-type'])).toMatch(/^application\/json/);
-  expect(reply.json).toEqual({ error: { code: status, message: expect.any(String) } });
+  expect(reply.json).toEqual({
+    error: { code: status, message: expect.any(String), gatewayCode: expect.stringMatching(/^CDFGW_[A-Z_]+$/) },
+  });
   expect(reply.json.error.message.length).toBeGreaterThan(0);
   return reply.json.error.message;
 }
@@ -189,7 +191,8 @@ describe('forwarding to the simulator', () => {
       const reply = await send(stack.url, { method, path, headers: auth() });
       expect(reply.status).toBe(200);
       expect(reply.json.method).toBe(method);
-      expect(reply.json.url).toBe(path);
+      // The normal form goes upstream: %7E (an unreserved "~") decoded, the reserved %2f kept as sent.
+      expect(reply.json.url).toBe(path.replace('%7E', '~'));
       expect(stack.sim.stats().calls).toBe(1);
     });
   }
@@ -281,7 +284,8 @@ describe('forwarding to the simulator', () => {
   it('simulator errors (400, 401, 404, 409) come back unchanged, status and body', async () => {
     const cases: Array<{ path: string; headers: OutgoingHttpHeaders; status: number }> = [
       { path: `${P}/_sim/blob?bytes=lots`, headers: auth(), status: 400 },
-      { path: `${P}/assets`, headers: {}, status: 401 },
+      // Without any credential the gateway answers 401 itself (hardening.test.ts); a scheme CDF refuses goes through.
+      { path: `${P}/assets`, headers: { authorization: 'Basic bm8=' }, status: 401 },
       { path: `${P}/nosuchfamily/x`, headers: auth(), status: 404 },
     ];
     for (const c of cases) {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { ErrorCodes } from '../cdf/errors.js';
 import type { CacheConfig, GatewayConfig } from '../config/index.js';
 import type { Telemetry } from '../metrics/telemetry.js';
 import type { UpstreamAnswer } from '../proxy/answer.js';
@@ -70,11 +71,11 @@ function tag(answer: UpstreamAnswer, outcome: CacheOutcome): UpstreamAnswer {
  * successful write drops its family's entries in its project.
  */
 export class MemoryResponseCache implements ResponseCache {
-  readonly rules: RuleTable;
-  readonly store: EntryStore;
+  rules: RuleTable;
+  store: EntryStore;
   readonly flights = new Flights();
-  readonly maxEntryBytes: number;
-  readonly staleIfErrorMs: number;
+  maxEntryBytes: number;
+  staleIfErrorMs: number;
   readonly counts = { hits: 0, misses: 0, coalesced: 0, stale: 0, bypassed: 0, stored: 0, notStored: 0 };
 
   constructor(
@@ -96,6 +97,20 @@ export class MemoryResponseCache implements ResponseCache {
     const control = clientControl(ex.req.headers['cache-control']);
     const key = control.noStore ? null : cacheKey(ex);
     return new Plan(this, ex, key, rule, control, scopeOf(target.project, ex.route.family));
+  }
+
+  /**
+   * Reload: new rules and entry bound apply to the next request. A new memory bound or stale window
+   * means a new store (the entries held are dropped); answers in flight finish against the old one.
+   */
+  reconfigure(config: CacheConfig): void {
+    this.rules = new RuleTable(config.rules);
+    this.maxEntryBytes = config.maxEntryBytes;
+    if (config.maxBytes !== this.store.maxBytes || config.staleIfErrorMs !== this.staleIfErrorMs) {
+      this.store.clear();
+      this.store = new EntryStore(config.maxBytes, config.staleIfErrorMs);
+    }
+    this.staleIfErrorMs = config.staleIfErrorMs;
   }
 
   answered(ex: Exchange): void {
@@ -248,11 +263,11 @@ class Plan implements CachePlan {
       cache.counts.notStored++;
       if (this.ex.abort.signal.aborted) {
         this.report('MISS');
-        throw new GatewayError(499, 'The client went away.');
+        throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
       }
       if (stale !== undefined) return this.serveStale(stale);
       this.report('MISS');
-      throw new GatewayError(502, `CDF's answer broke off (${collected.error.message}).`);
+      throw new GatewayError(502, ErrorCodes.UPSTREAM_BROKEN, `CDF's answer broke off (${collected.error.message}).`);
     }
 
     // Read whole: the quota slot can go back now (the pipeline's release later is a no-op).

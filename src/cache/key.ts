@@ -1,18 +1,25 @@
 import { createHash } from 'node:crypto';
 import type { Exchange } from '../proxy/exchange.js';
 
+/** Bodies nested deeper than this are not keyed (and so not cached): walking them could overflow the stack. */
+export const MAX_KEY_DEPTH = 256;
+
+class TooDeep extends Error {}
+
 /**
  * JSON with object keys sorted at every depth and array order kept, so that bodies that differ only in
  * key order or whitespace give the same text. Values JSON cannot hold are dropped as JSON.stringify would.
+ * Throws past MAX_KEY_DEPTH levels of nesting.
  */
-export function canonicalJson(value: unknown): string {
+export function canonicalJson(value: unknown, depth = 0): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (depth >= MAX_KEY_DEPTH) throw new TooDeep();
   if (Array.isArray(value)) {
     let out = '[';
     for (let i = 0; i < value.length; i++) {
       if (i > 0) out += ',';
       const item = value[i];
-      out += item === undefined || typeof item === 'function' ? 'null' : canonicalJson(item);
+      out += item === undefined || typeof item === 'function' ? 'null' : canonicalJson(item, depth + 1);
     }
     return `${out}]`;
   }
@@ -25,7 +32,7 @@ export function canonicalJson(value: unknown): string {
     if (v === undefined || typeof v === 'function') continue;
     if (!first) out += ',';
     first = false;
-    out += `${JSON.stringify(key)}:${canonicalJson(v)}`;
+    out += `${JSON.stringify(key)}:${canonicalJson(v, depth + 1)}`;
   }
   return `${out}}`;
 }
@@ -56,26 +63,34 @@ function headerText(value: string | string[] | undefined): string {
 }
 
 /**
- * The cache key of a request, or null when it cannot be keyed (a POST whose body is not buffered JSON,
- * a GET that carries a body). A sha256 over everything that can change the answer: who asks (the hash
- * of the Authorization value, never the token), where, how (method, cdf-version sent upstream, Accept,
- * Accept-Encoding) and, for POSTs, the body parsed and written canonically. No token or body is kept.
+ * The cache key of a request, or null when it cannot be keyed (no credentials, a POST whose body is not
+ * buffered JSON decoded within its bound or is nested too deep, a GET that carries a body). A sha256 over
+ * everything that can change the answer: who asks (a hash of every credential-bearing header, never the
+ * token), where, how (method, cdf-version sent upstream, Accept, Accept-Encoding) and, for POSTs, the body
+ * parsed and written canonically. No token or body is kept.
  */
 export function cacheKey(ex: Exchange): string | null {
   const target = ex.target;
   if (target === null) return null;
+  const credential = ex.credential;
+  if (credential === null) return null;
   let body = '';
   if (ex.method === 'POST') {
     if (!Buffer.isBuffer(ex.body)) return null;
     const json = ex.json();
     if (json === undefined) return null;
-    body = canonicalJson(json);
+    try {
+      body = canonicalJson(json);
+    } catch (err) {
+      if (err instanceof TooDeep || err instanceof RangeError) return null;
+      throw err;
+    }
   } else if (ex.body !== null && !(Buffer.isBuffer(ex.body) && ex.body.length === 0)) {
     return null;
   }
   const headers = ex.req.headers;
   const parts = [
-    ex.credential,
+    credential,
     target.project,
     ex.method,
     target.rest,

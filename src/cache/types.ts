@@ -1,3 +1,4 @@
+import type { CacheConfig } from '../config/index.js';
 import type { UpstreamAnswer } from '../proxy/answer.js';
 import type { Exchange } from '../proxy/exchange.js';
 import type { HeaderMap } from '../proxy/headers.js';
@@ -24,6 +25,8 @@ export interface ResponseCache {
   plan(ex: Exchange): CachePlan | null;
   /** Every answered request: a successful write drops the cached entries of its family in its project. */
   answered(ex: Exchange): void;
+  /** Reload: the cache settings changed (rules, bounds). */
+  reconfigure?(config: CacheConfig): void;
   close(): void;
 }
 

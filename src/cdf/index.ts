@@ -1,7 +1,14 @@
-export { cdfErrorBody, cdfErrorMessage } from './errors.js';
-export { hashCredential, identityOf } from './identity.js';
-export { partitionInQuery, partitionProblem } from './partition.js';
-export { type CdfTarget, parseCdfTarget, unsafeTargetReason } from './path.js';
+export { cdfErrorBody, cdfErrorMessage, type ErrorCode, ErrorCodes, gatewayErrorBody } from './errors.js';
+export {
+  ANONYMOUS,
+  type Caller,
+  credentialOf,
+  hashCredential,
+  IdentityResolver,
+  unverifiedPrincipal,
+} from './identity.js';
+export { partitionProblem, partitionsInQuery, queryPartitionProblem } from './partition.js';
+export { type CdfTarget, normalizeTarget, parseCdfTarget, unsafeTargetReason } from './path.js';
 export { compilePattern, headSegment, type PathPattern, PatternIndex } from './pattern.js';
 export { FAMILIES, lookupRoute, type RouteInfo } from './routes.js';
 export { type VersionChoice, VersionPolicy } from './version.js';

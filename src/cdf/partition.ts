@@ -14,8 +14,20 @@ export function partitionProblem(value: unknown, max: number): string | null {
   return null;
 }
 
-/** The raw `partition` value from a query string, without parsing the rest of it. */
-export function partitionInQuery(query: string): string | null {
-  if (!query.includes('partition=')) return null;
-  return new URLSearchParams(query).get('partition');
+/**
+ * Every `partition` value of a query string (repeated parameters included, percent-encoded names decoded);
+ * the query is parsed only when it could hold one.
+ */
+export function partitionsInQuery(query: string): string[] {
+  if (!query.includes('partition') && !query.includes('%')) return [];
+  return new URLSearchParams(query).getAll('partition');
+}
+
+/** The first problem among a query's `partition` values, or null. */
+export function queryPartitionProblem(query: string, max: number): string | null {
+  for (const value of partitionsInQuery(query)) {
+    const problem = partitionProblem(value, max);
+    if (problem) return problem;
+  }
+  return null;
 }

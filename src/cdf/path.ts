@@ -47,3 +47,35 @@ export function unsafeTargetReason(url: string): string | null {
   }
   return null;
 }
+
+const UNRESERVED = /[A-Za-z0-9\-._~]/;
+
+/**
+ * The normal form of a safe request target (RFC 3986 §6.2.2): in the path, percent-encodings of
+ * unreserved characters decoded and runs of "/" collapsed into one; other percent-encodings and the query
+ * are kept as sent. Classification, buckets, cache keys and the upstream call all use this form,
+ * so `/projects/%70/...` and `/projects/p//...` are `/projects/p/...` everywhere. Unchanged targets (the
+ * common case) are returned as they are, without a copy.
+ */
+export function normalizeTarget(url: string): string {
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  if (!path.includes('%') && !path.includes('//')) return url;
+  let out = '';
+  for (let i = 0; i < path.length; i++) {
+    const c = path[i];
+    if (c === '%' && i + 2 < path.length && isHex(path[i + 1]) && isHex(path[i + 2])) {
+      const code = Number.parseInt(path.slice(i + 1, i + 3), 16);
+      const ch = String.fromCharCode(code);
+      out += code < 128 && UNRESERVED.test(ch) ? ch : path.slice(i, i + 3);
+      i += 2;
+    } else if (c === '/' && out.endsWith('/')) {
+      // "//" collapsed
+    } else out += c;
+  }
+  return q === -1 ? out : out + url.slice(q);
+}
+
+function isHex(c: string | undefined): boolean {
+  return c !== undefined && /[0-9A-Fa-f]/.test(c);
+}

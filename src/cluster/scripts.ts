@@ -2,12 +2,15 @@
  * The Lua the Redis store runs. Each script is one atomic step on the Redis server, timed by Redis's own
  * clock (TIME), so replicas with skewed clocks still share one bucket fairly.
  *
- * Keys per bucket (prefix:bucketKey:...):
+ * Keys per bucket (prefix:{project}:bucketKey:...; the project in braces is the Redis Cluster hash tag, so
+ * every key one script touches is in one slot):
  *  - `tokens`  hash { tokens, at }: the token count at Redis time `at` (ms), refilled lazily; it may be
  *              negative (a debt) after a 429 (see `cap` below).
  *  - `leases`  sorted set: one member per call in flight (the lease id), scored by its expiry (ms).
  *  - `limits`  hash { rate, concurrency, changedAt }: the effective limits (adaptive), written by
  *              publishEffective; absent while they are the configured ones.
+ *  - `waiting` sorted set: apps refused here that still wait (see TAKE), scored by when the mark lapses.
+ *  - `tags`    hash: fair-queueing tags per app and virtual time per priority (see TAKE).
  * Every write sets a PEXPIRE so the keys of unused buckets go away.
  *
  * A `cap` lowers a bucket's tokens to at most that value now: the adaptive limits lower the local
@@ -33,47 +36,94 @@ end
 `;
 
 /**
- * All or nothing over a request's buckets.
- * KEYS: per bucket i, KEYS[3i-2] tokens, KEYS[3i-1] leases, KEYS[3i] limits.
- * ARGV: [1] lease id, [2] leaseMs, [3] minimum key TTL (ms), then per bucket i the configured
- *       ARGV[4i] rate, ARGV[4i+1] burst, ARGV[4i+2] concurrency, and ARGV[4i+3] a cap on its tokens
- *       or '' for none.
+ * All or nothing over a request's buckets, in fair order across every replica.
+ * KEYS: per bucket i, KEYS[5i-4] tokens, KEYS[5i-3] leases, KEYS[5i-2] limits, KEYS[5i-1] waiting,
+ *       KEYS[5i] tags.
+ * ARGV: [1] lease id, [2] leaseMs, [3] minimum key TTL (ms), [4] app, [5] its weight, [6] its priority,
+ *       [7] replica id, [8] how long a waiting mark lasts at least unless renewed (ms), [9] the 1-based index of the
+ *       bucket where more of this app's calls wait at this replica after this one, or 0, then per
+ *       bucket i the configured ARGV[4i+6] rate, ARGV[4i+7] burst, ARGV[4i+8] concurrency, and
+ *       ARGV[4i+9] a cap on its tokens or '' for none.
  * Returns { blocked, waitMs, then per bucket: effective rate, effective concurrency, tokens left }:
  * blocked is 0 when a token and a lease were taken in every bucket, else the 1-based index of the bucket
- * that said no, with waitMs until its next token, or -1 when it has no free slot. Effective limits are
+ * that said no, with waitMs until it may say yes, or -1 when it has no free slot. Effective limits are
  * the limits hash capped by the configured values, passed back as they were written (no float rounding).
+ *
+ * Fairness (start-time fair queueing with strict priority, per bucket): `tags` holds each app's finish
+ * tag `F:prio|app` and each priority's virtual time `V:prio`; an app's start tag is max(F, V), and taking
+ * moves V to it and F to it + 1/weight. `waiting` marks the (priority, app, replica) that were refused
+ * here and still wait, scored by when the mark lapses (a dead replica's marks lapse by themselves). A
+ * take must leave a token and a slot for every waiting mark ahead of it: a higher priority, or the same
+ * priority with a smaller start tag, from another replica (a replica orders its own apps itself). A
+ * refused take marks its app waiting at the bucket that said no; a successful one removes its marks,
+ * but renews the one where more of its calls wait (so that its place holds between two calls).
  */
 export const TAKE = `${PREAMBLE}${TOKENS_AT}
-local n = #KEYS / 3
+local n = #KEYS / 5
 local leaseMs = tonumber(ARGV[2])
 local minTtl = tonumber(ARGV[3])
+local app, weight, prio, replica = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local markMs = tonumber(ARGV[8])
+local stillWaiting = tonumber(ARGV[9])
+local me = ARGV[6] .. '|' .. app .. '|' .. replica
+local myTag = 'F:' .. ARGV[6] .. '|' .. app
+local vKey = 'V:' .. ARGV[6]
 local out = { 0, 0 }
-local tokens, ttls, blocked = {}, {}, 0
+local tokens, ttls, starts, marked, blocked = {}, {}, {}, {}, 0
 for i = 1, n do
-  local k, a = 3 * i, 4 * i
-  local cfgRate, cfgBurst, cfgConc = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  local rate, conc, rateOut, concOut = cfgRate, cfgConc, ARGV[a], ARGV[a + 2]
-  local lim = redis.call('HMGET', KEYS[k], 'rate', 'concurrency')
+  local k, a = 5 * i, 4 * i + 5
+  local cfgRate, cfgBurst, cfgConc = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local rate, conc, rateOut, concOut = cfgRate, cfgConc, ARGV[a + 1], ARGV[a + 3]
+  local lim = redis.call('HMGET', KEYS[k - 2], 'rate', 'concurrency')
   local r, c = tonumber(lim[1]), tonumber(lim[2])
   if r and r > 0 and r < rate then rate = r; rateOut = lim[1] end
   if c and c >= 1 and c < conc then conc = c; concOut = lim[2] end
   local burst = math.max(1, cfgBurst * rate / cfgRate)
-  local tok = tokensAt(KEYS[k - 2], rate, burst)
+  local tok = tokensAt(KEYS[k - 4], rate, burst)
   ttls[i] = math.max(minTtl, math.ceil(burst * 1000 / rate))
-  local cap = tonumber(ARGV[a + 3])
+  local cap = tonumber(ARGV[a + 4])
   if cap and cap < tok then
     tok = cap
-    redis.call('HSET', KEYS[k - 2], 'tokens', tok, 'at', now)
-    redis.call('PEXPIRE', KEYS[k - 2], ttls[i])
+    redis.call('HSET', KEYS[k - 4], 'tokens', tok, 'at', now)
+    redis.call('PEXPIRE', KEYS[k - 4], ttls[i])
   end
-  redis.call('ZREMRANGEBYSCORE', KEYS[k - 1], '-inf', now)
+  redis.call('ZREMRANGEBYSCORE', KEYS[k - 3], '-inf', now)
+  local tv = redis.call('HMGET', KEYS[k], myTag, vKey)
+  local v = tonumber(tv[2]) or 0
+  starts[i] = math.max(tonumber(tv[1]) or 0, v)
   if blocked == 0 then
-    if redis.call('ZCARD', KEYS[k - 1]) >= conc then
+    local free = conc - redis.call('ZCARD', KEYS[k - 3])
+    -- Waiting marks ahead of this take: each keeps a token and a slot.
+    local ahead = 0
+    redis.call('ZREMRANGEBYSCORE', KEYS[k - 1], '-inf', now)
+    local marks = redis.call('ZRANGE', KEYS[k - 1], 0, -1)
+    if #marks > 0 then
+      local same = {}
+      for _, m in ipairs(marks) do
+        if m == me then
+          marked[i] = true
+        else
+          local p, who, rep = string.match(m, '^([^|]*)|(.*)|([^|]*)$')
+          local pn = tonumber(p)
+          if rep ~= replica and pn then
+            if pn > prio then ahead = ahead + 1
+            elseif pn == prio then same[#same + 1] = 'F:' .. p .. '|' .. who end
+          end
+        end
+      end
+      if #same > 0 then
+        local fs = redis.call('HMGET', KEYS[k], unpack(same))
+        for j = 1, #same do
+          if math.max(tonumber(fs[j]) or 0, v) < starts[i] then ahead = ahead + 1 end
+        end
+      end
+    end
+    if free < 1 + ahead then
       blocked = i
       out[2] = -1
-    elseif tok < 1 then
+    elseif tok < 1 + ahead then
       blocked = i
-      out[2] = math.ceil((1 - tok) * 1000 / rate)
+      out[2] = math.ceil((1 + ahead - tok) * 1000 / rate)
     end
   end
   tokens[i] = tok
@@ -84,14 +134,45 @@ out[1] = blocked
 if blocked == 0 then
   local expires = now + leaseMs
   for i = 1, n do
-    local k = 3 * i
+    local k = 5 * i
     tokens[i] = tokens[i] - 1
-    redis.call('HSET', KEYS[k - 2], 'tokens', tokens[i], 'at', now)
+    redis.call('HSET', KEYS[k - 4], 'tokens', tokens[i], 'at', now)
+    redis.call('PEXPIRE', KEYS[k - 4], ttls[i])
+    redis.call('ZADD', KEYS[k - 3], expires, ARGV[1])
+    redis.call('PEXPIRE', KEYS[k - 3], ttls[i])
     redis.call('PEXPIRE', KEYS[k - 2], ttls[i])
-    redis.call('ZADD', KEYS[k - 1], expires, ARGV[1])
-    redis.call('PEXPIRE', KEYS[k - 1], ttls[i])
+    redis.call('HSET', KEYS[k], myTag, starts[i] + 1 / weight, vKey, starts[i])
     redis.call('PEXPIRE', KEYS[k], ttls[i])
+    if redis.call('HLEN', KEYS[k]) > 256 then
+      -- Apps not ahead of their priority's virtual time start there anyway: their tags can go.
+      local all = redis.call('HGETALL', KEYS[k])
+      local vs = {}
+      for j = 1, #all, 2 do
+        local p = string.match(all[j], '^V:(.*)$')
+        if p then vs[p] = tonumber(all[j + 1]) end
+      end
+      for j = 1, #all, 2 do
+        local p = string.match(all[j], '^F:([^|]*)|')
+        if p and tonumber(all[j + 1]) <= (vs[p] or 0) then redis.call('HDEL', KEYS[k], all[j]) end
+      end
+    end
+    if i == stillWaiting then
+      redis.call('ZADD', KEYS[k - 1], now + markMs, me)
+      redis.call('PEXPIRE', KEYS[k - 1], math.max(ttls[i], markMs))
+    elseif marked[i] then
+      redis.call('ZREM', KEYS[k - 1], me)
+    end
   end
+else
+  -- Marks where this take got through are not needed there; it waits at the bucket that said no.
+  for i = 1, blocked - 1 do
+    if marked[i] then redis.call('ZREM', KEYS[5 * i - 1], me) end
+  end
+  local w = KEYS[5 * blocked - 1]
+  -- Renewed by each retry; lasts a few retries, never longer than a lease.
+  local life = math.min(leaseMs, math.max(markMs, 3 * out[2]))
+  redis.call('ZADD', w, now + life, me)
+  redis.call('PEXPIRE', w, math.max(ttls[blocked], life))
 end
 for i = 1, n do out[3 * i + 2] = tostring(tokens[i]) end
 return out

@@ -1,13 +1,24 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
+import { parseDocument } from 'yaml';
 import { ConfigError } from './error.js';
+import { otelOverlay } from './otel-env.js';
+import { isMapping, show } from './schema.js';
 import type { GatewayConfig } from './types.js';
 import { validateConfig } from './validate.js';
 
 export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
 
-function readYaml(path: string): unknown {
+/** The environment variables the gateway reads, and the key each one sets (they win over every file). */
+export const ENV_KEYS: ReadonlyArray<readonly [name: string, key: string, kind: 'string' | 'number']> = [
+  ['CDF_BASE_URL', 'upstream.baseUrl', 'string'],
+  ['HOST', 'server.host', 'string'],
+  ['PORT', 'server.port', 'number'],
+  ['LOG_LEVEL', 'log.level', 'string'],
+];
+
+/** A YAML file's settings: a mapping (an empty file is none). Syntax errors are shown whole, every one. */
+function readYaml(path: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -16,11 +27,22 @@ function readYaml(path: string): unknown {
       `config file ${path}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
     );
   }
-  try {
-    return parse(text) ?? {};
-  } catch (err) {
-    throw new ConfigError(`config file ${path}: not valid YAML (${(err as Error).message.split('\n')[0]})`);
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map(
+        (err) => `config file ${path}: not valid YAML: ${err.message.trimEnd().replace(/\n/g, '\n      ')}`,
+      ),
+    );
   }
+  const value: unknown = doc.toJS();
+  if (value === null || value === undefined) return {};
+  if (!isMapping(value)) {
+    throw new ConfigError(
+      `config file ${path}: expected a mapping of settings (server:, upstream:, limits:, ... as in config/default.yaml), got ${show(value)}`,
+    );
+  }
+  return value;
 }
 
 /** Mappings merge key by key; lists and scalars from the overlay replace the base's. */
@@ -32,34 +54,74 @@ export function layer(base: unknown, overlay: unknown): unknown {
   return out;
 }
 
-const isMapping = (v: unknown): v is Record<string, unknown> =>
-  v !== null && typeof v === 'object' && !Array.isArray(v);
-
-function envNumber(name: string, value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n))
-    throw new ConfigError(`${name}: expected a number, got ${JSON.stringify(value)}`);
-  return n;
-}
-
 export interface LoadOptions {
-  /** A user's YAML file layered over the defaults. */
+  /** A user's YAML file layered over the defaults; wins over GATEWAY_CONFIG (it is the --config option). */
   file?: string;
   /** Extra settings layered over the file (used by tests, the demo and benchmarks). */
   overrides?: unknown;
   env?: NodeJS.ProcessEnv;
 }
 
+/**
+ * Sets `key` (dotted) to `value` in `raw`, only where the parents are mappings: a parent the file set to
+ * something else is reported by the schema as it is, not hidden behind the environment's value.
+ */
+function setKey(raw: Record<string, unknown>, key: string, value: unknown): void {
+  const parts = key.split('.');
+  let node: Record<string, unknown> = raw;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (!isMapping(next)) return;
+    node[part] = { ...next };
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1]] = value;
+}
+
 export function loadConfig(options: LoadOptions = {}): GatewayConfig {
   const env = options.env ?? process.env;
-  let raw = readYaml(DEFAULT_CONFIG_PATH);
+  const issues: string[] = [];
+  let raw = readYaml(DEFAULT_CONFIG_PATH) as unknown;
   const file = options.file ?? env.GATEWAY_CONFIG;
   if (file) raw = layer(raw, readYaml(file));
   raw = layer(raw, options.overrides);
-  const fromEnv: Record<string, Record<string, unknown>> = {};
-  if (env.CDF_BASE_URL) fromEnv.upstream = { baseUrl: env.CDF_BASE_URL };
-  if (env.HOST) fromEnv.server = { host: env.HOST };
-  if (env.PORT) fromEnv.server = { ...fromEnv.server, port: envNumber('PORT', env.PORT) };
-  if (env.LOG_LEVEL) fromEnv.log = { level: env.LOG_LEVEL };
-  return validateConfig(layer(raw, fromEnv));
+  if (!isMapping(raw)) throw new ConfigError(`config: expected a mapping of settings, got ${show(raw)}`);
+  raw = { ...raw };
+  /** Where a key's value came from the environment, problems name the variable and its value. */
+  const fromEnv = new Map<string, string>();
+  for (const [name, key, kind] of ENV_KEYS) {
+    const text = env[name];
+    if (!text) continue;
+    fromEnv.set(key, `${name}=${text}`);
+    if (kind === 'number') {
+      const n = Number(text);
+      if (text.trim() === '' || !Number.isFinite(n)) {
+        issues.push(`${name}: expected a number, got ${JSON.stringify(text)}`);
+        continue;
+      }
+      setKey(raw as Record<string, unknown>, key, n);
+    } else setKey(raw as Record<string, unknown>, key, text);
+  }
+  // The standard OpenTelemetry variables, layered like the gateway's own (tracing.*).
+  try {
+    const tracing = otelOverlay(env);
+    if (tracing) (raw as Record<string, unknown>).tracing = layer((raw as Record<string, unknown>).tracing, tracing);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    issues.push(...err.issues);
+  }
+  try {
+    const config = validateConfig(raw);
+    if (issues.length > 0) throw new ConfigError(issues);
+    return config;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const named = err.issues.map((issue) => {
+      for (const [key, source] of fromEnv) {
+        if (issue.startsWith(`${key}: `)) return `${source} (sets ${key}): ${issue.slice(key.length + 2)}`;
+      }
+      return issue;
+    });
+    throw new ConfigError([...issues, ...named]);
+  }
 }

@@ -4,6 +4,8 @@ export interface ServerConfig {
   bodyLimitBytes: number;
   shutdownGraceMs: number;
   keepAliveTimeoutMs: number;
+  /** An answer or a streamed request body that makes no progress this long is ended and its slot freed. */
+  responseIdleTimeoutMs: number;
 }
 
 export interface UpstreamConfig {
@@ -52,6 +54,23 @@ export interface ClientConfig {
   name: string;
   weight: number;
   priority: number;
+  /** Identities (token principals) allowed to use this name; others are treated as unlisted. null: anyone. */
+  identities: string[] | null;
+}
+
+/** Verifying bearer tokens, so that their claims may key per-identity buckets and fairness. */
+export interface JwksConfig {
+  issuer: string;
+  /** Where the signing keys are: a JWKS URL (fetched and cached) or a file; exactly one. */
+  url: string | null;
+  file: string | null;
+  audience: string[] | null;
+}
+
+export interface IdentityConfig {
+  jwks: JwksConfig | null;
+  /** Verified tokens remembered (by hash) so that a token is verified once, not per request. */
+  maxCachedTokens: number;
 }
 
 export interface RetryConfig {
@@ -60,6 +79,8 @@ export interface RetryConfig {
   maxDelayMs: number;
   maxWaitMs: number;
   maxBodyBytes: number;
+  /** All bodies buffered for retries together stay under this; past it, bodies stream and are not retried. */
+  maxBufferedBytes: number;
   budgetRatio: number;
   budgetWindowMs: number;
 }
@@ -99,6 +120,8 @@ export interface MetricsConfig {
   port: number | null;
   host: string | null;
   maxClients: number;
+  /** When set, the admin routes require `Authorization: Bearer <token>`. */
+  token: string | null;
 }
 
 export interface ClusterConfig {
@@ -109,12 +132,28 @@ export interface ClusterConfig {
   commandTimeoutMs: number;
 }
 
+export interface TracingConfig {
+  enabled: boolean;
+  /** OTLP/HTTP traces URL; null: OTEL_EXPORTER_OTLP_* or the exporter's default. */
+  endpoint: string | null;
+  serviceName: string;
+  sampleRatio: number;
+}
+
+export interface HeadersConfig {
+  /** RateLimit-Policy and RateLimit on every answer. */
+  rateLimit: boolean;
+}
+
 export interface GatewayConfig {
   server: ServerConfig;
   upstream: UpstreamConfig;
   log: LogConfig;
   cdfVersion: CdfVersionConfig;
   partitions: { max: number };
+  /** When set, only these projects are served; others get 403. */
+  projects: string[] | null;
+  identity: IdentityConfig;
   limits: LimitConfig[];
   queue: QueueConfig;
   clients: ClientConfig[];
@@ -124,4 +163,6 @@ export interface GatewayConfig {
   cache: CacheConfig;
   metrics: MetricsConfig;
   cluster: ClusterConfig;
+  tracing: TracingConfig;
+  headers: HeadersConfig;
 }

@@ -1,4 +1,5 @@
-import { ConfigError } from './error.js';
+import { ConfigError, collectIssues } from './error.js';
+import { pathPattern } from './path-pattern.js';
 import { bool, list, nullable, num, obj, oneOf, oneOrMany, optional, str } from './schema.js';
 import type { GatewayConfig } from './types.js';
 
@@ -15,6 +16,10 @@ export function isCdfVersion(value: string): boolean {
 }
 
 const version = (value: unknown, path: string) => {
+  if (typeof value === 'number')
+    throw new ConfigError(
+      `${path}: expected a cdf-version string such as "20230101"; YAML reads ${value} unquoted as a number: write it in quotes, "${value}"`,
+    );
   const s = str({ describe: 'a cdf-version YYYYMMDD with optional -beta or -alpha' })(value, path) as string;
   if (!isCdfVersion(s))
     throw new ConfigError(
@@ -22,7 +27,7 @@ const version = (value: unknown, path: string) => {
     );
   return s;
 };
-const pattern = str({ pattern: /^\/[^\s?#]*$/, describe: 'a path pattern starting with "/" (globs * and **)' });
+const pattern = pathPattern;
 const method = (value: unknown, path: string) =>
   oneOf(...METHODS)(typeof value === 'string' ? value.toUpperCase() : value, path);
 const positiveInt = num({ int: true, min: 1 });
@@ -36,6 +41,7 @@ const schema = obj({
     bodyLimitBytes: positiveInt,
     shutdownGraceMs: ms,
     keepAliveTimeoutMs: ms,
+    responseIdleTimeoutMs: positiveInt,
   }),
   upstream: obj({
     baseUrl: (value, path) => {
@@ -71,6 +77,18 @@ const schema = obj({
     routes: list(obj({ match: oneOrMany(pattern), version, override: optional(bool, false) })),
   }),
   partitions: obj({ max: num({ int: true, min: 0 }) }),
+  projects: nullable(list(str({ pattern: /^[A-Za-z0-9_.~-]+$/, describe: 'a project name' }), { nonEmpty: true })),
+  identity: obj({
+    jwks: nullable(
+      obj({
+        issuer: str({ nonEmpty: true }),
+        url: optional(nullable(str({ pattern: /^https?:\/\//, describe: 'an http(s) URL of a JWKS' })), null),
+        file: optional(nullable(str({ nonEmpty: true })), null),
+        audience: optional(nullable(oneOrMany(str({ nonEmpty: true }))), null),
+      }),
+    ),
+    maxCachedTokens: positiveInt,
+  }),
   limits: list(
     obj({
       name: str({ pattern: /^[A-Za-z0-9_.-]+$/, describe: 'a name of letters, digits, "_", "." or "-"' }),
@@ -89,6 +107,7 @@ const schema = obj({
       name: str({ nonEmpty: true }),
       weight: optional(num({ gt: 0 }), 1),
       priority: optional(num({ int: true }), 0),
+      identities: optional(nullable(list(str({ nonEmpty: true }), { nonEmpty: true })), null),
     }),
   ),
   retry: obj({
@@ -97,6 +116,7 @@ const schema = obj({
     maxDelayMs: ms,
     maxWaitMs: ms,
     maxBodyBytes: num({ int: true, min: 0 }),
+    maxBufferedBytes: num({ int: true, min: 0 }),
     budgetRatio: num({ min: 0 }),
     budgetWindowMs: positiveInt,
   }),
@@ -125,28 +145,72 @@ const schema = obj({
     port: nullable(num({ int: true, min: 0, max: 65535 })),
     host: nullable(str({ nonEmpty: true })),
     maxClients: positiveInt,
+    token: nullable(str({ nonEmpty: true })),
   }),
   cluster: obj({
-    redisUrl: nullable(str({ pattern: /^rediss?:\/\//, describe: 'a redis:// or rediss:// URL' })),
+    redisUrl: nullable(
+      str({
+        pattern: /^(rediss?|rediss?-cluster|rediss?-sentinel):\/\//,
+        describe: 'a redis://, rediss://, redis-cluster://host:port,... or redis-sentinel://host:port,.../master URL',
+      }),
+    ),
     keyPrefix: str({ nonEmpty: true }),
     leaseMs: positiveInt,
     expectedReplicas: positiveInt,
     commandTimeoutMs: positiveInt,
   }),
+  tracing: obj({
+    enabled: bool,
+    endpoint: nullable(str({ pattern: /^https?:\/\/\S+$/, describe: 'an http(s) URL' })),
+    serviceName: str({ nonEmpty: true }),
+    sampleRatio: num({ min: 0, max: 1 }),
+  }),
+  headers: obj({ rateLimit: bool }),
 });
 
+/**
+ * Checks across keys, run after the schema on what it could validate (so their problems are reported
+ * together with the schema's). Each throws a ConfigError; one that trips over a part the schema already
+ * refused is ignored.
+ */
+const crossChecks: Array<(config: GatewayConfig) => void> = [
+  (config) => {
+    const seen = new Set<string>();
+    const issues: string[] = [];
+    config.limits.forEach((limit, i) => {
+      if (seen.has(limit?.name))
+        issues.push(`limits[${i}].name: expected a unique name, got ${JSON.stringify(limit.name)} twice`);
+      seen.add(limit?.name);
+    });
+    if (issues.length > 0) throw new ConfigError(issues);
+  },
+  (config) => {
+    const { baseDelayMs, maxDelayMs } = config.retry;
+    if (typeof baseDelayMs === 'number' && typeof maxDelayMs === 'number' && maxDelayMs < baseDelayMs)
+      throw new ConfigError(
+        `retry.maxDelayMs: expected a number >= retry.baseDelayMs (${baseDelayMs}), got ${maxDelayMs}`,
+      );
+  },
+  (config) => {
+    const jwks = config.identity?.jwks;
+    if (jwks && (jwks.url == null) === (jwks.file == null))
+      throw new ConfigError('identity.jwks: expected exactly one of url or file');
+  },
+];
+
+/** The validated configuration, or one ConfigError listing every problem found. */
 export function validateConfig(raw: unknown): GatewayConfig {
-  const config = schema(raw, '') as GatewayConfig;
-  const seen = new Set<string>();
-  config.limits.forEach((limit, i) => {
-    if (seen.has(limit.name))
-      throw new ConfigError(`limits[${i}].name: expected a unique name, got ${JSON.stringify(limit.name)} twice`);
-    seen.add(limit.name);
-  });
-  if (config.retry.maxDelayMs < config.retry.baseDelayMs) {
-    throw new ConfigError(
-      `retry.maxDelayMs: expected a number >= retry.baseDelayMs (${config.retry.baseDelayMs}), got ${config.retry.maxDelayMs}`,
-    );
-  }
+  let config = {} as GatewayConfig;
+  collectIssues([
+    () => {
+      try {
+        config = schema(raw, '') as GatewayConfig;
+      } catch (err) {
+        if (err instanceof ConfigError) config = (err.partial ?? {}) as GatewayConfig;
+        throw err;
+      }
+    },
+    ...crossChecks.map((check) => () => check(config)),
+  ]);
   return config;
 }

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { DASHBOARD_CSS, DASHBOARD_FAVICON, DASHBOARD_HTML, DASHBOARD_JS } from './page.js';
+
+/** The page's own files, served byte for byte as they are in the repository (copied next to dist/ by the build). */
+const STATIC_DIR = new URL('./static/', import.meta.url);
 
 /** Everything the page loads comes from the gateway itself. */
 const CSP = [
@@ -17,21 +19,32 @@ const CSP = [
 
 interface Asset {
   type: string;
-  body: string;
+  body: Buffer;
 }
 
-let uplot: { js: string; css: string } | null = null;
+let files: Record<string, Asset> | null = null;
 
-/** uPlot from node_modules, read once per process (at the first gateway's start-up). */
-function uplotAssets(): { js: string; css: string } {
-  if (uplot === null) {
+/** The page's files and uPlot from node_modules, read once per process (at the first gateway's start-up). */
+function assets(): Record<string, Asset> {
+  if (files === null) {
     const require = createRequire(import.meta.url);
-    uplot = {
-      js: readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8'),
-      css: readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8'),
+    const own = (name: string) => readFileSync(new URL(name, STATIC_DIR));
+    files = {
+      '/dashboard/uplot.js': {
+        type: 'text/javascript; charset=utf-8',
+        body: readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js')),
+      },
+      '/dashboard/uplot.css': {
+        type: 'text/css; charset=utf-8',
+        body: readFileSync(require.resolve('uplot/dist/uPlot.min.css')),
+      },
+      '/dashboard/app.js': { type: 'text/javascript; charset=utf-8', body: own('app.js') },
+      '/dashboard/app.css': { type: 'text/css; charset=utf-8', body: own('app.css') },
+      '/dashboard/favicon.svg': { type: 'image/svg+xml', body: own('favicon.svg') },
+      '/dashboard': { type: 'text/html; charset=utf-8', body: own('index.html') },
     };
   }
-  return uplot;
+  return files;
 }
 
 /**
@@ -40,15 +53,8 @@ function uplotAssets(): { js: string; css: string } {
  * catch-all that forwards to CDF, for GET and HEAD only.
  */
 export function registerDashboard(app: FastifyInstance, data: () => unknown): void {
-  const { js, css } = uplotAssets();
-  const assets: Record<string, Asset> = {
-    '/dashboard/uplot.js': { type: 'text/javascript; charset=utf-8', body: js },
-    '/dashboard/uplot.css': { type: 'text/css; charset=utf-8', body: css },
-    '/dashboard/app.js': { type: 'text/javascript; charset=utf-8', body: DASHBOARD_JS },
-    '/dashboard/app.css': { type: 'text/css; charset=utf-8', body: DASHBOARD_CSS },
-    '/dashboard/favicon.svg': { type: 'image/svg+xml', body: DASHBOARD_FAVICON },
-  };
-  for (const [path, asset] of Object.entries(assets)) {
+  const { '/dashboard': html, ...scripts } = assets();
+  for (const [path, asset] of Object.entries(scripts)) {
     app.get(path, (_req, reply) => {
       reply
         .header('content-type', asset.type)
@@ -64,7 +70,7 @@ export function registerDashboard(app: FastifyInstance, data: () => unknown): vo
       .header('content-security-policy', CSP)
       .header('x-content-type-options', 'nosniff')
       .header('referrer-policy', 'no-referrer')
-      .send(DASHBOARD_HTML);
+      .send(html.body);
   };
   app.get('/dashboard', page);
   app.get('/dashboard/', page);

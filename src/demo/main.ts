@@ -13,6 +13,7 @@ import { loadConfig } from '../config/index.js';
 import { type Simulator, startSimulator } from '../sim/index.js';
 import { startReplicas } from './replicas.js';
 import { jainIndex, percentile, runScenario, type ScenarioOptions, type ScenarioResult } from './scenario.js';
+import { runTreeDemo } from './tree.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -36,6 +37,8 @@ const { values: flags } = parseArgs({
     redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
     /** With replicas: SIGKILL the first one this many seconds into the run. */
     'kill-after': { type: 'string' },
+    /** `tree`: apps with their own identities on CDF's documented limit tree (src/demo/tree.ts). */
+    scenario: { type: 'string', default: 'shared' },
   },
 });
 
@@ -118,11 +121,28 @@ function table(rows: Row[]): string {
 }
 
 async function main(): Promise<void> {
+  if (flags.scenario !== 'shared' && flags.scenario !== 'tree') {
+    process.stderr.write(`demo: --scenario expects shared or tree, got ${JSON.stringify(flags.scenario)}\n`);
+    process.exit(2);
+  }
+  if (flags.scenario === 'tree') {
+    await runTreeDemo({
+      scenarios: ['three-apps'],
+      latencyMs: num('latency-ms'),
+      chargeThrottled,
+      skipDirect: flags['skip-direct'] ?? false,
+      durationSeconds: flags.duration === undefined ? undefined : num('duration'),
+      json: flags.json,
+    });
+    return;
+  }
   const sim = await startSimulator({
     project: quota,
     chargeThrottled,
     latencyMs: num('latency-ms'),
     items: 100_000,
+    // The headline scenario models one flat quota; `--scenario tree` runs against CDF's documented tree.
+    tree: false,
   });
   const scenario = {
     project: 'demo',

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { GatewayParts } from '../app.js';
-import { type Cells, type Labels, REJECT_REASONS, type Recorder } from './recorder.js';
+import { GATEWAY_VERSION } from '../version.js';
+import { type Cells, LATENCY_BOUNDS_MS, type Labels, REJECT_REASONS, type Recorder } from './recorder.js';
 import { bucketViews, type CacheStats, CIRCUIT_VALUE, cacheStats } from './state.js';
 
 const CACHE_OUTCOMES = ['hit', 'miss', 'coalesced', 'bypass', 'stale'] as const;
@@ -39,6 +40,13 @@ interface Sample {
   cache: Record<CacheKey, number>;
   buckets: Map<string, BucketSample>;
   circuit: number;
+  /** Upstream attempts in the second by latency slot (LATENCY_BOUNDS_MS). */
+  latency: Float64Array;
+  /** 5xx answers to apps, and upstream attempts that failed (no answer, or a 5xx from CDF). */
+  errors5xx: number;
+  upstreamFailures: number;
+  /** Per client: requests answered in the second and their queue wait summed (ms). */
+  appWait: Map<string, { requests: number; waitSumMs: number }>;
 }
 
 type Series = Array<number | null>;
@@ -91,6 +99,17 @@ export interface DashboardData {
   buckets: Record<string, DashboardBucket>;
   /** 0 closed, 1 half-open, 2 open. */
   circuit: Series;
+  /** Latency of the upstream attempts that ended in each second, in ms (null: none), from fixed slots. */
+  upstream: { attempts: Series; p50: Series; p95: Series; p99: Series };
+  errors: {
+    /** 5xx answers the apps got (CDF's passed on, and the gateway's own), per second. */
+    answers5xx: Series;
+    /** Upstream attempts that got no answer or a 5xx, per second (retried ones included). */
+    upstreamFailures: Series;
+  };
+  /** Mean queue wait of each client's requests answered in the second, in ms (null: none answered). */
+  appWait: Record<string, Series>;
+  build: { version: string; node: string; upstream: string };
   current: {
     circuit: string;
     store: { mode: string; healthy: boolean };
@@ -103,6 +122,8 @@ export interface DashboardData {
       gateway429: number;
       cacheSpared: number;
       cacheable: number;
+      errors5xx: number;
+      upstreamFailures: number;
     };
   };
 }
@@ -209,6 +230,17 @@ export class History {
       });
     }
 
+    const latency = new Float64Array(rec.upstreamLatency.length);
+    for (let i = 0; i < latency.length; i++) latency[i] = this.delta(`latency ${i}`, rec.upstreamLatency[i]);
+    const appWait = new Map<string, { requests: number; waitSumMs: number }>();
+    for (const [client, w] of rec.appWaits) {
+      const requests = this.delta(`appreq ${client}`, w.requests);
+      const waitSumMs = this.delta(`appwait ${client}`, w.waitSumMs);
+      if (requests > 0) appWait.set(client, { requests, waitSumMs });
+    }
+    const errors5xx = this.delta('errors5xx', count5xx(totalsByStatus));
+    const upstreamFailures = this.delta('upstreamFailures', upstreamFailuresOf(rec));
+
     this.samples.push({
       t: Date.now() / 1000,
       dt,
@@ -221,6 +253,10 @@ export class History {
       cache,
       buckets,
       circuit: this.parts ? CIRCUIT_VALUE[this.parts.circuit.state] : 0,
+      latency,
+      errors5xx,
+      upstreamFailures,
+      appWait,
     });
     if (this.samples.length > this.capacity) this.samples.splice(0, this.samples.length - this.capacity);
   }
@@ -281,6 +317,16 @@ export class History {
       hitRatio[i] = cacheable > 0 ? round(spared / cacheable) : null;
     }
 
+    const appNames = new Set<string>();
+    for (const x of s) for (const k of x.appWait.keys()) appNames.add(k);
+    const appWait: Record<string, Series> = {};
+    for (const name of [...appNames].sort()) {
+      appWait[name] = column((x) => {
+        const w = x.appWait.get(name);
+        return w === undefined ? null : round(w.waitSumMs / w.requests);
+      });
+    }
+
     const totals = this.totals();
     const p = this.parts;
     const cacheSeries = {} as Record<CacheKey, Series>;
@@ -305,6 +351,18 @@ export class History {
       cache: { ...cacheSeries, hitRatio },
       buckets,
       circuit: column((x) => x.circuit),
+      upstream: {
+        attempts: column((x, i) => rate(sumArray(x.latency), i)),
+        p50: column((x) => percentileMs(x.latency, 0.5)),
+        p95: column((x) => percentileMs(x.latency, 0.95)),
+        p99: column((x) => percentileMs(x.latency, 0.99)),
+      },
+      errors: {
+        answers5xx: column((x, i) => rate(x.errors5xx, i)),
+        upstreamFailures: column((x, i) => rate(x.upstreamFailures, i)),
+      },
+      appWait,
+      build: { version: GATEWAY_VERSION, node: process.version, upstream: p ? p.config.upstream.baseUrl : '' },
       current: {
         circuit: p ? p.circuit.state : 'closed',
         store: p ? p.store.status() : { mode: 'memory', healthy: true },
@@ -334,6 +392,8 @@ export class History {
       gateway429,
       cacheSpared: sparedOf(cache),
       cacheable: cacheableOf(cache),
+      errors5xx: count5xx(statusTotals(rec)),
+      upstreamFailures: upstreamFailuresOf(rec),
     };
   }
 
@@ -349,6 +409,48 @@ function sumWhere<L extends Labels>(cells: Cells<L>, label: keyof L, value: stri
   let sum = 0;
   for (const c of cells.values()) if (c.labels[label] === value) sum += c.n;
   return sum;
+}
+
+function statusTotals(rec: Recorder): Map<string, number> {
+  const totals = new Map<string, number>();
+  for (const c of rec.requests.values()) totals.set(c.labels.status, (totals.get(c.labels.status) ?? 0) + c.n);
+  return totals;
+}
+
+function count5xx(byStatus: Map<string, number>): number {
+  let sum = 0;
+  for (const [status, n] of byStatus) if (Number(status) >= 500) sum += n;
+  return sum;
+}
+
+function upstreamFailuresOf(rec: Recorder): number {
+  let sum = 0;
+  for (const c of rec.attempts.values()) if (c.labels.status === 'error' || Number(c.labels.status) >= 500) sum += c.n;
+  return sum;
+}
+
+function sumArray(a: Float64Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += a[i];
+  return sum;
+}
+
+/** The p-th latency from slot counts, interpolated inside its slot; null when nothing ended. */
+function percentileMs(slots: Float64Array, p: number): number | null {
+  const total = sumArray(slots);
+  if (total === 0) return null;
+  const want = p * total;
+  let seen = 0;
+  for (let i = 0; i < slots.length; i++) {
+    if (slots[i] === 0) continue;
+    if (seen + slots[i] >= want) {
+      const lower = i === 0 ? 0 : LATENCY_BOUNDS_MS[i - 1];
+      const upper = i < LATENCY_BOUNDS_MS.length ? LATENCY_BOUNDS_MS[i] : lower;
+      return round(lower + ((upper - lower) * (want - seen)) / slots[i]);
+    }
+    seen += slots[i];
+  }
+  return LATENCY_BOUNDS_MS[LATENCY_BOUNDS_MS.length - 1];
 }
 
 function sumValues(m: Map<string, number>): number {

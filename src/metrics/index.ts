@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import type { GatewayParts } from '../app.js';
 import { cdfErrorBody } from '../cdf/index.js';
-import type { GatewayConfig } from '../config/index.js';
+import { ConfigError, type GatewayConfig } from '../config/index.js';
 import { registerDashboard } from '../dashboard/index.js';
 import { History } from './history.js';
 import { PrometheusExport } from './prometheus.js';
@@ -72,13 +72,15 @@ export function createMetrics(config: GatewayConfig): Metrics {
           .type('application/json')
           .send(cdfErrorBody(404, 'Not found: the admin port serves /metrics and /dashboard.'));
       });
+      const listenHost = config.metrics.host ?? config.server.host;
       try {
-        await admin.listen({ host: config.metrics.host ?? config.server.host, port });
+        await admin.listen({ host: listenHost, port });
       } catch (err) {
         history.stop();
         await admin.close();
         admin = null;
-        throw err;
+        // Name the key: a busy admin port is a configuration problem like a busy server.port.
+        throw new ConfigError(`metrics.port: cannot listen on ${listenHost}:${port} (${(err as Error).message})`);
       }
       const address = admin.server.address() as AddressInfo;
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { GatewayParts } from '../app.js';
+import { GATEWAY_VERSION } from '../version.js';
 import { type Cells, type Labels, REJECT_REASONS, type Recorder } from './recorder.js';
 import { type BucketView, bucketViews, type CacheStats, CIRCUIT_VALUE, cacheStats } from './state.js';
 
@@ -98,6 +99,27 @@ export class PrometheusExport {
       ['state'],
       rec.circuitTransitions,
     );
+    counter(
+      r,
+      'cdf_gateway_config_reloads_total',
+      'Configuration reloads (SIGHUP or a change of the file), by result: success (applied) or failure (refused, the running configuration kept).',
+      ['result'],
+      rec.configReloads,
+    );
+    new Gauge({
+      name: 'cdf_gateway_config_last_reload_success_timestamp_seconds',
+      help: 'Unix time of the last configuration reload applied (0: none since start).',
+      registers: [r],
+      collect() {
+        this.set(rec.lastReloadSuccess);
+      },
+    });
+    new Gauge({
+      name: 'cdf_gateway_build_info',
+      help: "The gateway's version and the Node.js it runs on (always 1).",
+      labelNames: ['version', 'node'],
+      registers: [r],
+    }).set({ version: GATEWAY_VERSION, node: process.version }, 1);
     new Counter({
       name: 'cdf_gateway_bucket_admitted_total',
       help: 'Attempts admitted through a bucket (first attempts and retries), by bucket (limit name).',

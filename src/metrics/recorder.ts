@@ -53,21 +53,33 @@ export interface LimitTally {
   readonly observeWait: (seconds: number) => void;
 }
 
+/** Upper bounds (ms) of the upstream latency counts the dashboard reads its percentiles from. */
+export const LATENCY_BOUNDS_MS = [
+  5, 10, 25, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000, 30000,
+];
+
+/** Running totals of one client's requests and their queue wait, for the dashboard's wait per app. */
+export interface AppWait {
+  requests: number;
+  waitSumMs: number;
+}
+
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 export const WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /** Caps the number of client label values: the first `max` clients seen keep their name, later ones are `other`. */
 export class ClientLabels {
   private readonly known = new Map<string, string>();
+  private readonly max: number;
 
-  constructor(
-    private readonly max: number,
-    configured: readonly string[],
-  ) {
-    for (const name of configured) if (this.known.size < max) this.known.set(name, name);
+  constructor(max: number, configured: readonly string[]) {
+    // Configured names always keep their label; app names share the rest up to `max`.
+    for (const name of configured) this.known.set(name, name);
+    this.max = max + this.known.size;
   }
 
   label(id: string): string {
+    if (id === OTHER_CLIENT) return OTHER_CLIENT;
     const known = this.known.get(id);
     if (known !== undefined) return known;
     if (this.known.size < this.max) {
@@ -91,6 +103,13 @@ export class Recorder implements Telemetry {
   readonly cache = new Cells<{ family: string; outcome: string }>();
   readonly limitChanges = new Cells<{ bucket: string; direction: string }>();
   readonly circuitTransitions = new Cells<{ state: string }>();
+  readonly configReloads = new Cells<{ result: string }>();
+  /** Unix seconds of the last reload applied; 0 before any. */
+  lastReloadSuccess = 0;
+  /** Upstream attempts by latency: counts per LATENCY_BOUNDS_MS slot (the last slot: above them all). */
+  readonly upstreamLatency = new Float64Array(LATENCY_BOUNDS_MS.length + 1);
+  /** Per client label (bounded like every client label). */
+  readonly appWaits = new Map<string, AppWait>();
   /** Per limit name, in config order first. */
   readonly limits = new Map<string, LimitTally>();
 
@@ -110,6 +129,9 @@ export class Recorder implements Telemetry {
     configuredClients: readonly string[],
   ) {
     this.clients = new ClientLabels(maxClients, configuredClients);
+    // Both results exist from the start, at 0, so an alert on failures has a series to watch.
+    this.configReloads.add('success', { result: 'success' });
+    this.configReloads.add('failure', { result: 'failure' });
     this.requestSeconds = new Histogram({
       name: 'cdf_gateway_request_duration_seconds',
       help: 'Time from the request reaching the gateway to the answer sent to the app (queue, retries and upstream included), by API family.',
@@ -141,13 +163,20 @@ export class Recorder implements Telemetry {
   // --- Telemetry -------------------------------------------------------------------------------------
 
   requestDone(ex: Exchange, durationMs: number): void {
-    const client = this.clients.label(ex.app.id);
+    const client = this.clients.label(ex.app.label);
     const method = ex.method;
     const family = ex.family;
     const status = ex.status;
     const key = `${method} ${family} ${status} ${client}`;
     (this.requests.get(key) ?? this.requests.add(key, { method, family, status: String(status), client })).n++;
     observer(this.requestObservers, this.requestSeconds, family)(durationMs / 1000);
+    let wait = this.appWaits.get(client);
+    if (wait === undefined) {
+      wait = { requests: 0, waitSumMs: 0 };
+      this.appWaits.set(client, wait);
+    }
+    wait.requests++;
+    wait.waitSumMs += ex.queuedMs;
   }
 
   upstreamAttempt(ex: Exchange, status: number, durationMs: number): void {
@@ -155,6 +184,9 @@ export class Recorder implements Telemetry {
     const key = `${family} ${status}`;
     (this.attempts.get(key) ?? this.attempts.add(key, { family, status: status === 0 ? 'error' : String(status) })).n++;
     observer(this.upstreamObservers, this.upstreamSeconds, family)(durationMs / 1000);
+    let slot = 0;
+    while (slot < LATENCY_BOUNDS_MS.length && durationMs > LATENCY_BOUNDS_MS[slot]) slot++;
+    this.upstreamLatency[slot]++;
   }
 
   upstreamThrottled(ex: Exchange, retried: boolean): void {
@@ -180,6 +212,11 @@ export class Recorder implements Telemetry {
     const direction = change.direction;
     const key = `${bucket} ${direction}`;
     (this.limitChanges.get(key) ?? this.limitChanges.add(key, { bucket, direction })).n++;
+  }
+
+  configReload(result: 'success' | 'failure'): void {
+    (this.configReloads.get(result) ?? this.configReloads.add(result, { result })).n++;
+    if (result === 'success') this.lastReloadSuccess = Date.now() / 1000;
   }
 
   circuitChanged(state: CircuitState): void {

@@ -19,6 +19,8 @@ export interface Telemetry extends SchedulerObserver {
   limitChanged(change: LimitChange): void;
   circuitChanged(state: CircuitState): void;
   cacheOutcome(ex: Exchange): void;
+  /** A configuration reload was applied (`success`) or refused (`failure`). */
+  configReload(result: 'success' | 'failure'): void;
 }
 
 export const noTelemetry: Telemetry = {
@@ -30,6 +32,7 @@ export const noTelemetry: Telemetry = {
   limitChanged() {},
   circuitChanged() {},
   cacheOutcome() {},
+  configReload() {},
   onAdmitted(_buckets: readonly Bucket[], _waitedMs: number) {},
   onRejected(_bucket: Bucket, _reason: QueueRejected['reason']) {},
 };

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { cdfErrorBody } from '../cdf/index.js';
+import { type ErrorCode, gatewayErrorBody } from '../cdf/index.js';
 import type { Exchange } from './exchange.js';
 import type { HeaderMap } from './headers.js';
 
@@ -39,15 +39,22 @@ export function sendAnswer(ex: Exchange, answer: UpstreamAnswer): void {
 }
 
 /** The gateway's own answer, in CDF's error shape, with the request id the app can quote. */
-export function sendError(ex: Exchange, status: number, message: string, headers: Record<string, string> = {}): void {
+export function sendError(
+  ex: Exchange,
+  status: number,
+  code: ErrorCode,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
   const res = ex.res;
   ex.status = status;
   ex.error ??= message;
+  ex.errorCode ??= code;
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
-  const body = cdfErrorBody(status, message);
+  const body = gatewayErrorBody(status, code, message);
   res.writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),

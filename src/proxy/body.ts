@@ -1,5 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
+import { ErrorCodes } from '../cdf/errors.js';
+import type { BufferBudget } from './buffer-budget.js';
 import { GatewayError } from './errors.js';
 
 /** A request body: none, read whole (can be sent again), or streamed through as it arrives (cannot). */
@@ -7,19 +9,40 @@ export type RequestBody = null | Buffer | Readable;
 
 // The rest of the body is not read: the connection cannot carry another request.
 const tooLarge = (limit: number) =>
-  new GatewayError(413, `Request body is larger than the gateway's limit of ${limit} bytes.`, { connection: 'close' });
+  new GatewayError(
+    413,
+    ErrorCodes.BODY_TOO_LARGE,
+    `Request body is larger than the gateway's limit of ${limit} bytes.`,
+    { connection: 'close' },
+  );
+
+/** Who holds the bytes taken from the budget, to give them back when the request is done. */
+export interface BufferHolder {
+  bufferedBytes: number;
+}
 
 /**
- * Reads the body whole when it is at most `bufferUpTo` bytes, so that it can be retried and keyed;
- * larger ones stream straight through, still held to `limit`. A declared Content-Length over the limit
- * was refused before reading.
+ * Reads the body whole when it is at most `bufferUpTo` bytes and its bytes fit in the shared `budget`, so
+ * that it can be retried and keyed; other bodies stream straight through (not read before their turn
+ * upstream, so a queue of large uploads holds no memory), still held to `limit`. A declared
+ * Content-Length over the limit was refused before reading. The bytes taken are recorded on `holder`.
  */
-export function readRequestBody(req: IncomingMessage, bufferUpTo: number, limit: number): Promise<RequestBody> {
+export function readRequestBody(
+  req: IncomingMessage,
+  bufferUpTo: number,
+  limit: number,
+  budget: BufferBudget,
+  holder: BufferHolder,
+): Promise<RequestBody> {
   const declared = req.headers['content-length'];
   const chunked = req.headers['transfer-encoding'] !== undefined;
   if (declared === undefined && !chunked) return Promise.resolve(null);
   const length = declared === undefined ? -1 : Number(declared);
   if (length > bufferUpTo) return Promise.resolve(limited(req, [], 0, limit));
+  if (length >= 0) {
+    if (!budget.tryTake(length)) return Promise.resolve(limited(req, [], 0, limit));
+    holder.bufferedBytes += length;
+  }
   return new Promise<RequestBody>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -32,6 +55,16 @@ export function readRequestBody(req: IncomingMessage, bufferUpTo: number, limit:
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       chunks.push(chunk);
+      if (length < 0 && size <= bufferUpTo) {
+        // A chunked body takes from the budget as it arrives; when it no longer fits, it streams.
+        if (budget.tryTake(chunk.length)) holder.bufferedBytes += chunk.length;
+        else {
+          cleanup();
+          req.pause();
+          resolve(limited(req, chunks, size, limit));
+          return;
+        }
+      }
       if (size > limit) {
         // Checked on every chunk: the limit may be below bufferUpTo (a chunked body has no declared size).
         cleanup();
@@ -54,7 +87,13 @@ export function readRequestBody(req: IncomingMessage, bufferUpTo: number, limit:
     };
     const onClose = () => {
       cleanup();
-      reject(new GatewayError(400, 'The client closed the connection before sending the whole request body.'));
+      reject(
+        new GatewayError(
+          400,
+          ErrorCodes.BODY_INCOMPLETE,
+          'The client closed the connection before sending the whole request body.',
+        ),
+      );
     };
     req.on('data', onData);
     req.on('end', onEnd);

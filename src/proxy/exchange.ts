@@ -1,13 +1,28 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { gunzipSync } from 'node:zlib';
-import { type CdfTarget, hashCredential, identityOf, type RouteInfo } from '../cdf/index.js';
+import {
+  ANONYMOUS,
+  type Caller,
+  type CdfTarget,
+  credentialOf,
+  type ErrorCode,
+  hashCredential,
+  type RouteInfo,
+} from '../cdf/index.js';
 import type { AppRef, Bucket } from '../quota/index.js';
+import type { RequestTrace } from '../tracing/types.js';
 import type { RequestBody } from './body.js';
 import { ClientGone } from './client-gone.js';
+import { decodeJson } from './decode.js';
 import type { HeaderMap } from './headers.js';
 
-const UNKNOWN_APP: AppRef = Object.freeze({ id: 'unknown', weight: 1, priority: 0 });
+const UNKNOWN_APP: AppRef = Object.freeze({
+  id: 'unknown',
+  identity: 'unknown',
+  weight: 1,
+  priority: 0,
+  label: 'other',
+});
 
 export type CacheOutcome = 'HIT' | 'MISS' | 'BYPASS' | 'COALESCED' | 'STALE';
 
@@ -18,7 +33,7 @@ export type CacheOutcome = 'HIT' | 'MISS' | 'BYPASS' | 'COALESCED' | 'STALE';
 export class Exchange {
   readonly startedAt = performance.now();
   readonly method: string;
-  /** The raw request target, forwarded byte for byte. */
+  /** The request target in its normal form (cdf/path.ts normalizeTarget): classified and forwarded as it is. */
   readonly url: string;
   body: RequestBody = null;
   /** Headers to send upstream (hop-by-hop removed, cdf-version applied). */
@@ -28,6 +43,14 @@ export class Exchange {
   readonly abort = new ClientGone();
   /** The app it is counted for in fair queueing. */
   app: AppRef = UNKNOWN_APP;
+  /** Its spans, while tracing is on; null otherwise (every use is one null check). */
+  trace: RequestTrace | null = null;
+  /** Who calls (verified, or a hash of the credential). */
+  caller: Caller = ANONYMOUS;
+  /** Bytes of the shared retry buffer budget this request holds; given back when it is done. */
+  bufferedBytes = 0;
+  /** Set while the app's body streams upstream: the idle watchdog checks that it keeps arriving. */
+  uploading = false;
 
   // What happened, for the record.
   status = 0;
@@ -37,9 +60,9 @@ export class Exchange {
   cache: CacheOutcome | null = null;
   upstreamRequestId: string | undefined;
   error: string | undefined;
+  errorCode: ErrorCode | undefined;
 
-  private identityMemo: string | undefined;
-  private credentialMemo: string | undefined;
+  private credentialMemo: string | null | undefined;
   private jsonMemo: unknown;
   private jsonParsed = false;
 
@@ -63,29 +86,38 @@ export class Exchange {
     return this.route.family;
   }
 
-  /** Who calls, from the token's claims (or its hash); never the token. */
+  /** Who calls: a verified claim or a hash of the credential; never the token. */
   get identity(): string {
-    this.identityMemo ??= identityOf(this.req.headers.authorization);
-    return this.identityMemo;
+    return this.caller.key;
   }
 
-  /** A hash of the whole Authorization value: answers cached for one credential are served only to it. */
-  get credential(): string {
-    this.credentialMemo ??= this.req.headers.authorization ? hashCredential(this.req.headers.authorization) : 'none';
+  /**
+   * A hash of every credential-bearing header (Authorization, api-key, Cookie), or null when there is
+   * none: answers cached or joined for one credential are served only to it, and a call without any is
+   * never cached.
+   */
+  get credential(): string | null {
+    if (this.credentialMemo === undefined) {
+      const credential = credentialOf(this.req.headers);
+      this.credentialMemo = credential === null ? null : hashCredential(credential);
+    }
     return this.credentialMemo;
   }
 
-  /** The body parsed as JSON (gzip undone), parsed at most once; undefined when there is none or it is not JSON. */
-  json(): unknown {
+  /**
+   * Decodes and parses a buffered body once (asynchronously, at most `maxBytes` decoded); json() then
+   * answers from memory. Nothing happens for streamed bodies or a second call.
+   */
+  async parseBody(maxBytes: number): Promise<unknown> {
     if (this.jsonParsed) return this.jsonMemo;
     this.jsonParsed = true;
-    if (!Buffer.isBuffer(this.body) || this.body.length === 0) return undefined;
-    try {
-      const raw = this.req.headers['content-encoding'] === 'gzip' ? gunzipSync(this.body) : this.body;
-      this.jsonMemo = JSON.parse(raw.toString('utf8'));
-    } catch {
-      this.jsonMemo = undefined;
-    }
+    if (Buffer.isBuffer(this.body) && this.body.length > 0)
+      this.jsonMemo = await decodeJson(this.body, this.req.headers['content-encoding'], maxBytes);
+    return this.jsonMemo;
+  }
+
+  /** The body parsed by parseBody(); undefined when there is none, it is not JSON, or it was not parsed. */
+  json(): unknown {
     return this.jsonMemo;
   }
 

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { cdfErrorMessage } from '../cdf/index.js';
+import { cdfErrorMessage, ErrorCodes } from '../cdf/index.js';
 import type { GatewayConfig } from '../config/index.js';
 import type { Telemetry } from '../metrics/telemetry.js';
 import { type Bucket, type Lease, QueueRejected, type Scheduler } from '../quota/index.js';
@@ -41,123 +41,189 @@ export interface ForwarderParts {
  * says it is safe, within the attempts, the deadline and the bucket's retry budget.
  */
 export class Forwarder {
-  private readonly budgets = new WeakMap<Bucket, RetryBudget>();
-  private readonly unbucketed: RetryBudget;
+  private budgets = new WeakMap<Bucket, RetryBudget>();
+  private unbucketed: RetryBudget;
+  private budgetSettings: string;
 
   constructor(private readonly parts: ForwarderParts) {
     this.unbucketed = new RetryBudget(parts.config.retry.budgetRatio, parts.config.retry.budgetWindowMs);
+    this.budgetSettings = `${parts.config.retry.budgetRatio}/${parts.config.retry.budgetWindowMs}`;
+  }
+
+  /** Reload: `config.retry` changed in place; new budget settings start fresh budgets. */
+  reconfigure(): void {
+    const { budgetRatio, budgetWindowMs } = this.parts.config.retry;
+    if (`${budgetRatio}/${budgetWindowMs}` === this.budgetSettings) return;
+    this.budgetSettings = `${budgetRatio}/${budgetWindowMs}`;
+    this.budgets = new WeakMap();
+    this.unbucketed = new RetryBudget(budgetRatio, budgetWindowMs);
   }
 
   async fetch(ex: Exchange): Promise<UpstreamAnswer> {
-    const { config, scheduler, circuit, telemetry } = this.parts;
+    const { config } = this.parts;
     const deadline = ex.startedAt + config.retry.maxWaitMs;
     for (;;) {
       ex.attempts++;
-      let now = performance.now();
-      if (!circuit.allow(now)) {
+      const lease = await this.admit(ex, deadline);
+      const started = performance.now();
+      if (ex.attempts === 1) this.recordFirst(ex, started);
+      let outcome: UpstreamAnswer | TryAgain;
+      // The lease goes with a streamed answer (the record stage gives it back once the app has it);
+      // every other way out of the attempt gives it back here, in this one place.
+      let handedOver = false;
+      try {
+        outcome = await this.attempt(ex, lease, started);
+        handedOver = !(outcome instanceof TryAgain) && outcome.release === lease.release;
+      } finally {
+        if (!handedOver) lease.release();
+      }
+      if (!(outcome instanceof TryAgain)) return outcome;
+      const retry = await this.retryAfter(ex, outcome.failure, outcome.retryAfter, deadline);
+      if (outcome.throttled) this.parts.telemetry.upstreamThrottled(ex, retry);
+      if (retry) continue;
+      if (outcome.otherwise instanceof GatewayError) throw outcome.otherwise;
+      return outcome.otherwise;
+    }
+  }
+
+  /** A token and a slot in every bucket of the request, unless the circuit is open or the queue says no. */
+  private async admit(ex: Exchange, deadline: number): Promise<Lease> {
+    const { config, scheduler, circuit } = this.parts;
+    const now = performance.now();
+    if (!circuit.allow(now)) {
+      throw new GatewayError(
+        503,
+        ErrorCodes.CIRCUIT_OPEN,
+        'CDF is failing; the gateway is not sending calls for a moment. Please try again later.',
+        { 'retry-after': String(circuit.retryAfterSec(now)) },
+      );
+    }
+    ex.trace?.queueWait();
+    try {
+      const lease = await scheduler.acquire(
+        ex.buckets,
+        ex.app,
+        Math.min(now + config.queue.maxWaitMs, deadline),
+        ex.abort.signal,
+      );
+      ex.queuedMs += lease.waitedMs;
+      ex.trace?.queueDone(null);
+      return lease;
+    } catch (err) {
+      ex.trace?.queueDone(err instanceof QueueRejected ? err.reason : 'error');
+      if (circuit.state === 'half-open') circuit.abandon();
+      if (err instanceof QueueRejected) {
+        if (err.reason === 'aborted') throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
         throw new GatewayError(
-          503,
-          'CDF is failing; the gateway is not sending calls for a moment. Please try again later.',
-          {
-            'retry-after': String(circuit.retryAfterSec(now)),
-          },
+          429,
+          err.reason === 'full' ? ErrorCodes.QUEUE_FULL : ErrorCodes.QUEUE_TIMEOUT,
+          err.message,
+          { 'retry-after': String(err.retryAfterSec) },
         );
       }
-      let lease: Lease;
-      try {
-        lease = await scheduler.acquire(
-          ex.buckets,
-          ex.app,
-          Math.min(now + config.queue.maxWaitMs, deadline),
-          ex.abort.signal,
-        );
-      } catch (err) {
-        if (circuit.state === 'half-open') circuit.abandon();
-        if (err instanceof QueueRejected) {
-          throw new GatewayError(429, err.message, { 'retry-after': String(err.retryAfterSec) });
-        }
+      throw err;
+    }
+  }
+
+  /** One attempt upstream under `lease`: an answer for the app, or a failure that may be tried again. */
+  private async attempt(ex: Exchange, lease: Lease, now: number): Promise<UpstreamAnswer | TryAgain> {
+    const { config, circuit, telemetry } = this.parts;
+    let res: UpstreamResponse;
+    // A streamed body is read from the app during the call: the idle watchdog checks that it keeps coming.
+    ex.uploading = ex.body !== null && !Buffer.isBuffer(ex.body);
+    ex.trace?.attempt();
+    try {
+      res = await this.parts.upstream.call({
+        method: ex.method,
+        path: ex.url,
+        headers: ex.upstreamHeaders,
+        body: ex.body,
+        signal: ex.abort.signal,
+      });
+    } catch (err) {
+      const ended = performance.now();
+      if (ex.abort.signal.aborted) {
+        circuit.abandon();
+        throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
+      }
+      if (err instanceof GatewayError) {
+        // The app's streamed body failed (past server.bodyLimitBytes): its answer, not a CDF failure.
+        circuit.abandon();
         throw err;
       }
-      ex.queuedMs += lease.waitedMs;
-      now = performance.now();
-      if (ex.attempts === 1) this.recordFirst(ex, now);
-
-      let res: UpstreamResponse;
-      try {
-        res = await this.parts.upstream.call({
-          method: ex.method,
-          path: ex.url,
-          headers: ex.upstreamHeaders,
-          body: ex.body,
-          signal: ex.abort.signal,
-        });
-      } catch (err) {
-        lease.release();
-        const ended = performance.now();
-        if (ex.abort.signal.aborted) {
-          circuit.abandon();
-          throw new GatewayError(499, 'The client went away.');
-        }
-        if (err instanceof GatewayError) {
-          // The app's streamed body failed (past server.bodyLimitBytes): its answer, not a CDF failure.
-          circuit.abandon();
-          throw err;
-        }
-        const failure = networkFailure(err);
-        circuit.record(false, ended);
-        telemetry.upstreamAttempt(ex, 0, ended - now);
-        if (await this.retryAfter(ex, failure, undefined, deadline)) continue;
-        throw new GatewayError(
+      const failure = networkFailure(err);
+      circuit.record(false, ended);
+      telemetry.upstreamAttempt(ex, 0, ended - now);
+      ex.trace?.attemptDone(0, failure.code);
+      return new TryAgain(
+        failure,
+        undefined,
+        false,
+        new GatewayError(
           failure.timeout ? 504 : 502,
+          failure.timeout ? ErrorCodes.UPSTREAM_TIMEOUT : ErrorCodes.UPSTREAM_UNREACHABLE,
           failure.timeout
             ? `CDF did not answer within ${config.upstream.timeoutMs} ms.`
             : `CDF could not be reached (${failure.code}).`,
+        ),
+      );
+    } finally {
+      ex.uploading = false;
+    }
+
+    ex.upstreamStatus = res.status;
+    const requestId = res.headers['x-request-id'];
+    if (typeof requestId === 'string') ex.upstreamRequestId = requestId;
+    const status = res.status;
+    const failing = status === 429 || status >= 500;
+    circuit.record(!(status === 502 || status === 503 || status === 504), performance.now());
+
+    if (!failing) {
+      telemetry.upstreamAttempt(ex, status, performance.now() - now);
+      ex.trace?.attemptDone(status);
+      this.parts.adaptive.onSuccess(lease.buckets, performance.now());
+      return this.answer(res, lease);
+    }
+
+    // A failed answer: read its (small) body to decide, unless it cannot be retried anyway.
+    let body: Buffer | null = null;
+    const declared = res.headers['content-length'];
+    if (ex.replayable && (declared === undefined || Number(declared) <= INSPECT_LIMIT)) {
+      try {
+        const read = await readUpTo(res.body, INSPECT_LIMIT);
+        if (read.rest) return this.answer({ ...res, body: read.rest }, lease);
+        body = read.whole;
+      } catch (err) {
+        if (ex.abort.signal.aborted) throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
+        const failure = networkFailure(err);
+        telemetry.upstreamAttempt(ex, 0, performance.now() - now);
+        ex.trace?.attemptDone(0, failure.code);
+        return new TryAgain(
+          failure,
+          undefined,
+          false,
+          new GatewayError(
+            failure.timeout ? 504 : 502,
+            failure.timeout ? ErrorCodes.UPSTREAM_TIMEOUT : ErrorCodes.UPSTREAM_BROKEN,
+            `CDF's answer broke off (${failure.code}).`,
+          ),
         );
       }
-
-      ex.upstreamStatus = res.status;
-      const requestId = res.headers['x-request-id'];
-      if (typeof requestId === 'string') ex.upstreamRequestId = requestId;
-      const status = res.status;
-      const failing = status === 429 || status >= 500;
-      circuit.record(!(status === 502 || status === 503 || status === 504), performance.now());
-
-      if (!failing) {
-        telemetry.upstreamAttempt(ex, status, performance.now() - now);
-        this.parts.adaptive.onSuccess(lease.buckets, performance.now());
-        return this.answer(res, lease);
-      }
-
-      // A failed answer: read its (small) body to decide, unless it cannot be retried anyway.
-      let body: Buffer | null = null;
-      const declared = res.headers['content-length'];
-      if (ex.replayable && (declared === undefined || Number(declared) <= INSPECT_LIMIT)) {
-        try {
-          const read = await readUpTo(res.body, INSPECT_LIMIT);
-          if (read.rest) return this.answer({ ...res, body: read.rest }, lease);
-          body = read.whole;
-        } catch (err) {
-          lease.release();
-          if (ex.abort.signal.aborted) throw new GatewayError(499, 'The client went away.');
-          const failure = networkFailure(err);
-          telemetry.upstreamAttempt(ex, 0, performance.now() - now);
-          if (await this.retryAfter(ex, failure, undefined, deadline)) continue;
-          throw new GatewayError(failure.timeout ? 504 : 502, `CDF's answer broke off (${failure.code}).`);
-        }
-      }
-      telemetry.upstreamAttempt(ex, status, performance.now() - now);
-      if (status === 429) this.parts.adaptive.onThrottled(lease.buckets, cdfErrorMessage(body), performance.now(), now);
-      if (body === null) {
-        if (status === 429) telemetry.upstreamThrottled(ex, false);
-        return this.answer(res, lease);
-      }
-      lease.release();
-      const failure: Failure = { kind: 'status', status, autoRetryable: isAutoRetryable(res.headers, body) };
-      const retry = await this.retryAfter(ex, failure, res.headers['retry-after'], deadline);
-      if (status === 429) telemetry.upstreamThrottled(ex, retry);
-      if (retry) continue;
-      return { status, headers: downstreamResponseHeaders(res.headers), body, release: noop };
     }
+    telemetry.upstreamAttempt(ex, status, performance.now() - now);
+    ex.trace?.attemptDone(status);
+    if (status === 429) this.parts.adaptive.onThrottled(lease.buckets, cdfErrorMessage(body), performance.now(), now);
+    if (body === null) {
+      if (status === 429) telemetry.upstreamThrottled(ex, false);
+      return this.answer(res, lease);
+    }
+    const failure: Failure = { kind: 'status', status, autoRetryable: isAutoRetryable(res.headers, body) };
+    return new TryAgain(failure, res.headers['retry-after'], status === 429, {
+      status,
+      headers: downstreamResponseHeaders(res.headers),
+      body,
+      release: noop,
+    });
   }
 
   /** Waits out the backoff and says yes when another attempt is allowed; no when the answer must go back. */
@@ -183,14 +249,24 @@ export class Forwarder {
       return false;
     }
     telemetry.retried(ex, reason);
-    log.info(
-      { reqId: ex.requestId, reason, attempt: ex.attempts, delayMs: delay, retryAfter: hinted !== null },
+    // A 429 is CDF asking for patience; anything else is CDF or the network failing: an operator's business.
+    (reason === 'throttled' ? log.info : log.warn).call(
+      log,
+      {
+        reqId: ex.requestId,
+        reason,
+        attempt: ex.attempts,
+        upstreamStatus: failure.kind === 'status' ? failure.status : undefined,
+        error: failure.kind === 'network' ? failure.code : undefined,
+        delayMs: delay,
+        retryAfter: hinted !== null,
+      },
       'retrying upstream call',
     );
     try {
       await sleepUnlessGone(delay, ex.abort);
     } catch {
-      throw new GatewayError(499, 'The client went away.');
+      throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
     }
     return true;
   }
@@ -229,6 +305,16 @@ export class Forwarder {
 }
 
 const noop = () => {};
+
+/** A failed attempt that may be tried again; `otherwise` is what the app gets when it is not. */
+class TryAgain {
+  constructor(
+    readonly failure: Failure,
+    readonly retryAfter: string | string[] | undefined,
+    readonly throttled: boolean,
+    readonly otherwise: UpstreamAnswer | GatewayError,
+  ) {}
+}
 
 /**
  * Reads a body of unknown length up to `limit`; past it, hands back a stream of what was read and the

@@ -3,32 +3,43 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ResponseCache } from '../cache/types.js';
 import {
+  credentialOf,
+  ErrorCodes,
+  type IdentityResolver,
   lookupRoute,
   parseCdfTarget,
-  partitionInQuery,
   partitionProblem,
+  queryPartitionProblem,
   type RouteInfo,
   type VersionPolicy,
 } from '../cdf/index.js';
 import type { GatewayConfig } from '../config/index.js';
 import type { Telemetry } from '../metrics/telemetry.js';
 import type { AppDirectory, Bucket, LimitTable, Scheduler } from '../quota/index.js';
+import type { Tracing } from '../tracing/types.js';
 import { sendAnswer, sendError, type UpstreamAnswer } from './answer.js';
 import { readRequestBody } from './body.js';
+import type { BufferBudget } from './buffer-budget.js';
 import { GatewayError } from './errors.js';
 import { Exchange } from './exchange.js';
 import type { Forwarder } from './forwarder.js';
 import { upstreamRequestHeaders } from './headers.js';
+import type { IdleWatchdog } from './watchdog.js';
 
 export interface PipelineParts {
   config: GatewayConfig;
   limits: LimitTable;
   scheduler: Scheduler;
   apps: AppDirectory;
+  identities: IdentityResolver;
+  /** The shared budget of bodies buffered for retries (retry.maxBufferedBytes). */
+  buffers: BufferBudget;
+  watchdog: IdleWatchdog;
   versions: VersionPolicy;
   forwarder: Forwarder;
   cache: ResponseCache;
   telemetry: Telemetry;
+  tracing: Tracing;
   log: Logger;
 }
 
@@ -41,7 +52,22 @@ const NO_BUCKETS: readonly Bucket[] = [];
  * upstream with retries (Forwarder), answer, record.
  */
 export class Pipeline {
-  constructor(private readonly parts: PipelineParts) {}
+  private projects: ReadonlySet<string> | null;
+  /** Null while tracing is off: the request path then makes no span and no context. */
+  private readonly tracing: Tracing | null;
+
+  constructor(private readonly parts: PipelineParts) {
+    this.projects = parts.config.projects === null ? null : new Set(parts.config.projects);
+    this.tracing = parts.tracing.enabled ? parts.tracing : null;
+  }
+
+  /** Reload: what is derived from the config (buckets, apps, versions, projects) for the next requests. */
+  reconfigure(next: Pick<PipelineParts, 'limits' | 'apps' | 'versions'>): void {
+    this.parts.limits = next.limits;
+    this.parts.apps = next.apps;
+    this.parts.versions = next.versions;
+    this.projects = this.parts.config.projects === null ? null : new Set(this.parts.config.projects);
+  }
 
   handle(req: IncomingMessage, res: ServerResponse, requestId: string): void {
     const method = req.method ?? 'GET';
@@ -52,13 +78,8 @@ export class Pipeline {
         ? OUTSIDE_PROJECT_READ
         : OUTSIDE_PROJECT_WRITE;
     const ex = new Exchange(req, res, requestId, target, route);
-    const headers = req.headers;
-    ex.app = this.parts.apps.resolve(
-      headers['x-cdf-gateway-client'],
-      headers['x-cdp-app'],
-      () => (headers.authorization ? ex.identity : null),
-      req.socket.remoteAddress,
-    );
+    this.parts.watchdog.add(ex);
+    if (this.tracing !== null) ex.trace = this.tracing.start(ex);
     let answer: UpstreamAnswer | null = null;
     let closed = false;
     res.once('close', () => {
@@ -84,25 +105,65 @@ export class Pipeline {
   private async run(ex: Exchange): Promise<UpstreamAnswer | null> {
     const { config, cache, forwarder } = this.parts;
     const req = ex.req;
-    const declared = req.headers['content-length'];
+    const headers = req.headers;
+    const declared = headers['content-length'];
     if (declared !== undefined && Number(declared) > config.server.bodyLimitBytes) {
-      sendError(ex, 413, `Request body is larger than the gateway's limit of ${config.server.bodyLimitBytes} bytes.`, {
-        connection: 'close',
-      });
+      sendError(
+        ex,
+        413,
+        ErrorCodes.BODY_TOO_LARGE,
+        `Request body is larger than the gateway's limit of ${config.server.bodyLimitBytes} bytes.`,
+        { connection: 'close' },
+      );
       return null;
     }
     const target = ex.target;
     if (target) {
-      const partition = partitionInQuery(target.query);
-      const problem = partition === null ? null : partitionProblem(partition, config.partitions.max);
-      if (problem) throw new GatewayError(400, problem);
+      if (this.projects !== null && !this.projects.has(target.project)) {
+        throw new GatewayError(
+          403,
+          ErrorCodes.PROJECT_NOT_ALLOWED,
+          `Project '${target.project.slice(0, 100)}' is not served by this gateway.`,
+        );
+      }
+      // CDF answers 401 to a call without credentials: answered here, at no quota cost (the JS SDK's
+      // first call carries no token and fetches one on this 401).
+      if (credentialOf(headers) === null) throw new GatewayError(401, ErrorCodes.NO_CREDENTIALS, 'Unauthorized');
+      const problem = config.partitions.max > 0 ? queryPartitionProblem(target.query, config.partitions.max) : null;
+      if (problem) throw new GatewayError(400, ErrorCodes.BAD_PARTITION, problem);
     }
 
-    ex.body = await readRequestBody(req, config.retry.maxBodyBytes, config.server.bodyLimitBytes);
-    if (target && Buffer.isBuffer(ex.body) && ex.body.includes('partition')) {
-      const partition = (ex.json() as { partition?: unknown } | undefined)?.partition;
-      const problem = partition === undefined ? null : partitionProblem(partition, config.partitions.max);
-      if (problem) throw new GatewayError(400, problem);
+    const who = this.parts.identities.resolve(headers);
+    ex.caller = who instanceof Promise ? await who : who;
+    ex.app = this.parts.apps.resolve(
+      headers['x-cdf-gateway-client'],
+      headers['x-cdp-app'],
+      ex.caller,
+      req.socket.remoteAddress,
+    );
+
+    ex.uploading = true;
+    try {
+      ex.body = await readRequestBody(
+        req,
+        config.retry.maxBodyBytes,
+        config.server.bodyLimitBytes,
+        this.parts.buffers,
+        ex,
+      );
+    } finally {
+      ex.uploading = false;
+    }
+    if (target && ex.route.read && Buffer.isBuffer(ex.body) && this.mayNeedJson(ex, ex.body)) {
+      // Parsed (and decoded, within the bound) before it is searched; a body that does not decode goes
+      // upstream untouched, unchecked and uncached.
+      const json = await ex.parseBody(config.retry.maxBodyBytes);
+      const partition = (json as { partition?: unknown } | undefined)?.partition;
+      const problem =
+        partition === undefined || config.partitions.max === 0
+          ? null
+          : partitionProblem(partition, config.partitions.max);
+      if (problem) throw new GatewayError(400, ErrorCodes.BAD_PARTITION, problem);
     }
 
     ex.upstreamHeaders = upstreamRequestHeaders(req.headers);
@@ -111,10 +172,29 @@ export class Pipeline {
     ex.buckets = target ? this.bucketsOf(ex, target.project, target.rest) : NO_BUCKETS;
 
     const plan = cache.plan(ex);
-    const answer = plan ? await plan.run(() => forwarder.fetch(ex)) : await forwarder.fetch(ex);
+    const answer =
+      plan === null
+        ? await forwarder.fetch(ex)
+        : ex.trace === null
+          ? await plan.run(() => forwarder.fetch(ex))
+          : await ex.trace.cacheLookup(plan, () => forwarder.fetch(ex));
     ex.status = answer.status;
     cache.answered(ex);
     return answer;
+  }
+
+  /**
+   * Whether a read's buffered body must be parsed: for the cache key, or for the partition check. A plain
+   * JSON body that holds neither `partition` nor a `\u` escape cannot name a partition, so the common
+   * uncached read skips the parse; an encoded body is decoded first.
+   */
+  private mayNeedJson(ex: Exchange, body: Buffer): boolean {
+    const config = this.parts.config;
+    if (config.cache.rules.length > 0) return true;
+    if (config.partitions.max === 0 || body.length === 0) return false;
+    const encoding = ex.req.headers['content-encoding'];
+    if (encoding !== undefined && encoding !== 'identity') return true;
+    return body.includes('partition') || body.includes('\\u');
   }
 
   private bucketsOf(ex: Exchange, project: string, rest: string): readonly Bucket[] {
@@ -132,28 +212,39 @@ export class Pipeline {
     if (err instanceof GatewayError) {
       if (err.status === 499) {
         ex.status = 499;
-        ex.error = err.message;
+        ex.error ??= err.message;
+        ex.errorCode ??= err.code;
         return;
       }
-      sendError(ex, err.status, err.message, err.headers);
+      sendError(ex, err.status, err.code, err.message, err.headers);
       return;
     }
     this.parts.log.error({ reqId: ex.requestId, err }, 'unexpected error on the request path');
-    sendError(ex, 500, 'The gateway failed to handle the request.');
+    sendError(ex, 500, ErrorCodes.INTERNAL, 'The gateway failed to handle the request.');
   }
 
   /** The record stage: once per request, when the app's connection is done with it. */
   private record(ex: Exchange, answer: UpstreamAnswer | null): void {
+    this.parts.watchdog.delete(ex);
+    if (ex.bufferedBytes > 0) {
+      this.parts.buffers.give(ex.bufferedBytes);
+      ex.bufferedBytes = 0;
+    }
     if (!ex.res.writableFinished) {
       ex.abort.abort();
       if (ex.status === 0 || !ex.res.headersSent) ex.status = 499;
+      ex.errorCode ??= ErrorCodes.CLIENT_GONE;
       if (answer && !Buffer.isBuffer(answer.body)) answer.body.destroy();
     }
     answer?.release();
     const durationMs = performance.now() - ex.startedAt;
     this.parts.telemetry.requestDone(ex, durationMs);
+    ex.trace?.end(ex);
     const q = ex.url.indexOf('?');
-    this.parts.log.info(
+    // The gateway's own 5xx and CDF's failures are an operator's business: warn, still one line.
+    const log = this.parts.log;
+    (ex.status >= 500 || ex.upstreamStatus >= 500 ? log.warn : log.info).call(
+      log,
       {
         reqId: ex.upstreamRequestId ?? ex.requestId,
         method: ex.method,
@@ -167,6 +258,7 @@ export class Pipeline {
         queuedMs: ex.queuedMs > 0 ? Math.round(ex.queuedMs) : undefined,
         cache: ex.cache ?? undefined,
         err: ex.error,
+        errCode: ex.errorCode,
       },
       'request',
     );

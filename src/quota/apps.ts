@@ -1,11 +1,19 @@
+import type { Caller } from '../cdf/index.js';
 import type { ClientConfig } from '../config/index.js';
-import type { AppRef } from './scheduler.js';
+import type { AppRef } from './fair-queue.js';
 
 const MAX_REMEMBERED = 10_000;
+const MAX_NAME = 200;
+/** The metrics label of apps the gateway cannot name honestly (no app header, or a name it may not use). */
+export const OTHER_APP = 'other';
 
 /**
- * Tells apps apart for fair queueing: the `x-cdf-gateway-client` header, else `x-cdp-app` (every CDF SDK
- * sends one), else the caller's identity, else its address. Listed clients get their weight and priority.
+ * Tells apps apart for fair queueing. The outer level is who calls (the identity: see cdf/identity.ts);
+ * within it, the app's name from `x-cdf-gateway-client`, else `x-cdp-app` (every CDF SDK sends one), else
+ * the identity itself. Listed clients get their weight and priority; a client that lists `identities`
+ * gives them only to those, and anyone else using its name is treated as unlisted (and labelled `other`).
+ * With verified identities (identity.jwks) that is enforced; without, it compares the token's unverified
+ * claim and only guards against mistakes.
  */
 export class AppDirectory {
   private readonly configured = new Map<string, ClientConfig>();
@@ -18,22 +26,32 @@ export class AppDirectory {
   resolve(
     clientKey: string | string[] | undefined,
     cdpApp: string | string[] | undefined,
-    identity: () => string | null,
+    caller: Caller,
     address: string | undefined,
   ): AppRef {
-    const id = first(clientKey) ?? first(cdpApp) ?? identity() ?? address ?? 'unknown';
-    let app = this.known.get(id);
-    if (!app) {
-      const c = this.configured.get(id);
-      app = { id, weight: c?.weight ?? 1, priority: c?.priority ?? 0 };
-      if (this.known.size >= MAX_REMEMBERED) this.known.clear();
-      this.known.set(id, app);
+    const identity = caller.key === 'anonymous' ? `addr:${address ?? 'unknown'}` : caller.key;
+    const name = first(clientKey) ?? first(cdpApp);
+    const memo = `${identity}\n${name ?? ''}\n${caller.principal ?? ''}`;
+    let app = this.known.get(memo);
+    if (app) return app;
+    if (name === undefined) {
+      app = { id: identity, identity, weight: 1, priority: 0, label: OTHER_APP };
+    } else {
+      const c = this.configured.get(name);
+      const allowed =
+        c !== undefined &&
+        (c.identities === null || (caller.principal !== null && c.identities.includes(caller.principal)));
+      app = allowed
+        ? { id: name, identity, weight: c.weight, priority: c.priority, label: name }
+        : { id: name, identity, weight: 1, priority: 0, label: c === undefined ? name : OTHER_APP };
     }
+    if (this.known.size >= MAX_REMEMBERED) this.known.clear();
+    this.known.set(memo, app);
     return app;
   }
 }
 
 function first(value: string | string[] | undefined): string | undefined {
   const v = Array.isArray(value) ? value[0] : value;
-  return v === undefined || v === '' ? undefined : v.length > 200 ? v.slice(0, 200) : v;
+  return v === undefined || v === '' ? undefined : v.length > MAX_NAME ? v.slice(0, MAX_NAME) : v;
 }

@@ -2,16 +2,12 @@ import { performance } from 'node:perf_hooks';
 import type { LimitConfig, QueueConfig } from '../config/index.js';
 import type { AbortLike } from '../proxy/client-gone.js';
 import { Bucket } from './bucket.js';
+import type { AppRef } from './fair-queue.js';
 import type { Lease } from './lease.js';
 import type { Blocked, QuotaStore } from './store.js';
 import type { Waiter } from './waiter.js';
 
-/** The app a request is counted for, with its share of the queue. */
-export interface AppRef {
-  readonly id: string;
-  readonly weight: number;
-  readonly priority: number;
-}
+export type { AppRef } from './fair-queue.js';
 
 /** A request the queue would not take or could not serve in time: the app gets 429 with Retry-After. */
 export class QueueRejected extends Error {
@@ -89,7 +85,7 @@ export class Scheduler {
       if (buckets[i].queue.size > 0)
         return this.wait(buckets, app, deadline, signal, { bucket: buckets[i], waitMs: -2 }, now);
     }
-    const taken = this.store.take(buckets, now);
+    const taken = this.store.take(buckets, now, app);
     if (taken === null) return Promise.resolve(this.lease(buckets, 0));
     if (!(taken instanceof Promise)) return this.wait(buckets, app, deadline, signal, taken, now);
     return taken.then((blocked) =>
@@ -131,9 +127,7 @@ export class Scheduler {
     return new Promise<Lease>((resolve, reject) => {
       const w: Waiter = {
         buckets,
-        app: app.id,
-        weight: app.weight,
-        priority: app.priority,
+        app,
         deadline,
         enqueuedAt: now,
         home,
@@ -147,7 +141,7 @@ export class Scheduler {
         w.onAbort = () => this.drop(w, 'aborted');
         signal.addEventListener('abort', w.onAbort, { once: true });
       }
-      home.queue.push(w.app, w.weight, w.priority, w);
+      home.queue.push(w.app, w);
       this.waiting.add(w);
       if (!this.sweepTimer) {
         this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
@@ -199,7 +193,12 @@ export class Scheduler {
         for (;;) {
           const w = bucket.queue.peek();
           if (!w) break;
-          let blocked = this.store.take(w.buckets, performance.now());
+          let blocked = this.store.take(
+            w.buckets,
+            performance.now(),
+            w.app,
+            bucket.queue.size > 1 ? bucket : undefined,
+          );
           if (blocked instanceof Promise) blocked = await blocked;
           const atHead = bucket.queue.peek() === w;
           if (w.cancelled) {
@@ -219,7 +218,7 @@ export class Scheduler {
             bucket.queue.shift();
             // Free here but not in another of its buckets: wait there, first in line for its app.
             w.home = blocked.bucket;
-            blocked.bucket.queue.push(w.app, w.weight, w.priority, w, true);
+            blocked.bucket.queue.push(w.app, w, true);
             this.wake(blocked.bucket, blocked.waitMs);
           }
         }

@@ -1,4 +1,5 @@
 import type { Bucket } from './bucket.js';
+import type { AppRef } from './fair-queue.js';
 
 /** Why a take failed: the bucket that said no, and when to try again (-1: when a slot is released). */
 export interface Blocked {
@@ -11,8 +12,17 @@ export interface Blocked {
  * shares them between replicas. A take is all-or-nothing over the buckets of one request.
  */
 export interface QuotaStore {
-  /** Takes one token and one slot from every bucket, or nothing; null when taken. */
-  take(buckets: readonly Bucket[], now: number): Blocked | null | Promise<Blocked | null>;
+  /**
+   * Takes one token and one slot from every bucket, or nothing; null when taken. For a shared store that
+   * orders apps fairly across replicas (the in-memory store leaves that to the queues): `app` is who
+   * asks, and `stillWaitingAt` the bucket whose queue here still holds others after this one.
+   */
+  take(
+    buckets: readonly Bucket[],
+    now: number,
+    app?: AppRef,
+    stillWaitingAt?: Bucket,
+  ): Blocked | null | Promise<Blocked | null>;
   /** Gives back the slots of a take. */
   release(buckets: readonly Bucket[]): void;
   /** Publishes a bucket's new effective limits (adaptive) to whoever shares the store. */

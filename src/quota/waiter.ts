@@ -1,13 +1,12 @@
 import type { AbortLike } from '../proxy/client-gone.js';
 import type { Bucket } from './bucket.js';
+import type { AppRef } from './fair-queue.js';
 import type { Lease } from './lease.js';
 
 /** A request waiting for a token and a slot in every one of its buckets. */
 export interface Waiter {
   readonly buckets: readonly Bucket[];
-  readonly app: string;
-  readonly weight: number;
-  readonly priority: number;
+  readonly app: AppRef;
   readonly deadline: number;
   readonly enqueuedAt: number;
   /** The bucket whose queue holds it now. */

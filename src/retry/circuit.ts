@@ -14,13 +14,22 @@ export class CircuitBreaker {
   state: CircuitState = 'closed';
   private openedAt = 0;
   private probing = false;
-  private readonly counter: SlidingCounter;
+  private counter: SlidingCounter;
+  private windowMs: number;
 
   constructor(
     private readonly config: CircuitConfig,
     private readonly onChange: (state: CircuitState) => void = () => {},
   ) {
+    this.windowMs = config.windowMs;
     this.counter = new SlidingCounter(config.windowMs, 2);
+  }
+
+  /** The config object changed in place (reload): a new window length starts a fresh count. */
+  reconfigure(): void {
+    if (this.config.windowMs === this.windowMs) return;
+    this.windowMs = this.config.windowMs;
+    this.counter = new SlidingCounter(this.windowMs, 2);
   }
 
   /** Whether an attempt may go upstream now. */
@@ -67,7 +76,9 @@ export class CircuitBreaker {
 
   private open(now: number): void {
     this.openedAt = now;
-    this.counter.sum(CALLS, now + this.config.windowMs * 2); // forget the window: reopened state starts fresh
+    // Forget the window: after the probe, the breaker judges calls made from now on. (It used to sum at
+    // now + 2 windows, which moved the window's clock ahead and stopped it sliding for two windows.)
+    this.counter.reset(now);
     this.set('open');
   }
 

@@ -28,6 +28,13 @@ export class SlidingCounter {
     return total;
   }
 
+  /** Forgets every count: the window starts afresh at `now`. */
+  reset(now: number): void {
+    this.slices.fill(0);
+    this.slice = 0;
+    this.sliceStart = now;
+  }
+
   private advance(now: number): void {
     const n = this.slices.length / this.width;
     let steps = Math.floor((now - this.sliceStart) / this.sliceMs);

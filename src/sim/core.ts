@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { Dataset } from './data.js';
 import { FaultQueue } from './faults.js';
 import { checkOptions } from './options.js';
+import { BudgetPlan } from './plan.js';
 import { Stats } from './stats.js';
 import { Throttle } from './throttle.js';
 import type { SimOptions } from './types.js';
@@ -12,9 +13,12 @@ export class Core {
   readonly stats = new Stats();
   readonly throttle = new Throttle();
   readonly faults = new FaultQueue();
+  /** Which budgets a request spends; follows the options. */
+  plan: BudgetPlan;
 
   constructor(readonly options: SimOptions) {
     this.data = new Dataset(options.items);
+    this.plan = new BudgetPlan(options);
   }
 
   /** Mutates `options` in place so holders of the object see the change. */
@@ -23,11 +27,12 @@ export class Core {
     // The server is already bound.
     delete next.host;
     delete next.port;
-    if (next.project !== undefined || next.identity !== undefined) {
-      // Tokens earned so far were earned at the old rate; the new rate only counts from now.
-      this.throttle.settle(this.options.project, this.options.identity, performance.now());
-    }
+    const limitsChange =
+      next.project !== undefined || next.identity !== undefined || next.tree !== undefined || next.tight !== undefined;
+    // Tokens earned so far were earned at the old rate; the new rate only counts from now.
+    if (limitsChange) this.throttle.settle(performance.now());
     Object.assign(this.options, next);
+    if (limitsChange) this.plan = new BudgetPlan(this.options);
     if (this.options.items !== this.data.count) this.data = new Dataset(this.options.items);
   }
 

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 // Decoding a JWT per call would cost more than the rest of the request; tokens repeat, so remember them.
 const cache = new Map<string, string>();
 const MAX_CACHED = 10_000;
@@ -31,4 +33,17 @@ function claimOf(token: string): string | undefined {
     // Not a JWT after all: the raw token is the identity.
   }
   return undefined;
+}
+
+const keys = new Map<string, string>();
+
+/** The key of an identity's budgets: a hash, so no raw token sits in the throttle's maps. */
+export function budgetKeyOf(identity: string): string {
+  let key = keys.get(identity);
+  if (key === undefined) {
+    key = createHash('sha256').update(identity).digest('base64url').slice(0, 22);
+    if (keys.size >= MAX_CACHED) keys.clear();
+    keys.set(identity, key);
+  }
+  return key;
 }

@@ -5,8 +5,18 @@ import { checkFault, checkOptions, DEFAULT_OPTIONS } from './options.js';
 import { createHandler } from './server.js';
 import type { Fault, SimOptions, Simulator } from './types.js';
 
+export type { OpClass } from './classify.js';
 export { SimInputError } from './options.js';
-export type { Fault, IdentityStats, RequestRecord, SimLimit, SimOptions, SimStats, Simulator } from './types.js';
+export type {
+  Fault,
+  IdentityStats,
+  RequestRecord,
+  SimLimit,
+  SimOptions,
+  SimStats,
+  SimTight,
+  Simulator,
+} from './types.js';
 
 /** Starts a local stand-in for the parts of CDF the gateway uses; see types.ts for the options. */
 export async function startSimulator(options: Partial<SimOptions> = {}): Promise<Simulator> {

@@ -1,16 +1,27 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { type SimLimit, type SimOptions, startSimulator } from './index.js';
+import { parseTight } from './options.js';
 
 const USAGE = `Usage: cdf-sim [options]
   --port <n>                   listen port (default 4000; 0 = random)
   --host <addr>                listen address (default 127.0.0.1)
   --latency-ms <ms>            added before answering each /api call
+
+  Limits. By default the simulator enforces CDF's documented limit tree (API, CRUD, Analytical,
+  Aggregation levels, per project and per identity; see docs/cdf-limits.md), like CDF.
+  --no-tree                    do not enforce the documented tree (only the limits below)
+  --tight <path>=<rate>/<concurrency>
+                               an extra budget CDF does not publish, per project, checked first; e.g.
+                               --tight /assets/byids=10/4 (10/s, 4 concurrent); repeatable; path is a
+                               glob after /api/v1/projects/{project} (* one segment, ** any)
   --rate <n> --burst <n> --concurrency <n>
-                               per project and API family limits (unset = unlimited)
+                               a flat limit per project and API family (unset = unlimited): with the
+                               tree, an extra outermost level checked after the tree's own
   --identity-rate <n> --identity-burst <n> --identity-concurrency <n>
-                               per identity and API family limits
-  --charge-throttled           a 429 still takes a token from the rate bucket
+                               the same per identity and API family
+  --charge-throttled           a 429 still takes a token from every budget checked up to the one
+                               that refused it
   --retry-after <seconds>      429s carry Retry-After
   --items <n>                  items per resource type (default 1000)
 `;
@@ -46,12 +57,14 @@ function parse(argv: string[]): Partial<SimOptions> | undefined {
       'identity-burst': str,
       'identity-concurrency': str,
       'charge-throttled': { type: 'boolean' },
+      'no-tree': { type: 'boolean' },
+      tight: { type: 'string', multiple: true },
       'retry-after': str,
       items: str,
     },
   });
   if (v.help) return undefined;
-  const n = (flag: keyof typeof v) => number(flag, v[flag] as string | undefined);
+  const n = (flag: Exclude<keyof typeof v, 'tight'>) => number(flag, v[flag] as string | undefined);
   return {
     host: v.host ?? '127.0.0.1',
     port: n('port') ?? 4000,
@@ -59,6 +72,8 @@ function parse(argv: string[]): Partial<SimOptions> | undefined {
     project: limit(n('rate'), n('burst'), n('concurrency')),
     identity: limit(n('identity-rate'), n('identity-burst'), n('identity-concurrency')),
     chargeThrottled: v['charge-throttled'] ?? false,
+    tree: !v['no-tree'],
+    tight: (v.tight ?? []).map(parseTight),
     retryAfterSeconds: n('retry-after') ?? null,
     items: n('items') ?? 1000,
   };

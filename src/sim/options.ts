@@ -1,4 +1,4 @@
-import type { Fault, SimLimit, SimOptions } from './types.js';
+import type { Fault, SimLimit, SimOptions, SimTight } from './types.js';
 
 export const DEFAULT_OPTIONS: Readonly<SimOptions> = Object.freeze({
   host: '127.0.0.1',
@@ -9,6 +9,8 @@ export const DEFAULT_OPTIONS: Readonly<SimOptions> = Object.freeze({
   chargeThrottled: false,
   retryAfterSeconds: null,
   items: 1000,
+  tree: true,
+  tight: [],
 });
 
 /** Thrown for option or fault values that came from outside (CLI, HTTP control API, callers). */
@@ -37,6 +39,52 @@ export function toLimit(value: unknown, name: string): SimLimit | null {
   const burst = optionalNonNegative(v.burst, `${name}.burst`) ?? rate;
   const concurrency = optionalNonNegative(v.concurrency, `${name}.concurrency`) ?? Number.POSITIVE_INFINITY;
   return { rate, burst, concurrency };
+}
+
+const TIGHT_KEYS = new Set(['match', 'method', 'rate', 'burst', 'concurrency', 'per']);
+
+export function toTight(value: unknown, name: string): SimTight {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new SimInputError(`${name} must be an object`);
+  }
+  const v = value as Record<string, unknown>;
+  for (const key of Object.keys(v)) if (!TIGHT_KEYS.has(key)) throw new SimInputError(`${name}: unknown key '${key}'`);
+  if (typeof v.match !== 'string' || !v.match.startsWith('/')) {
+    throw new SimInputError(`${name}.match must be a path glob starting with '/'`);
+  }
+  const out: SimTight = { match: v.match };
+  if (v.method !== undefined) {
+    if (typeof v.method !== 'string') throw new SimInputError(`${name}.method must be a string`);
+    out.method = v.method.toUpperCase();
+  }
+  for (const key of ['rate', 'burst', 'concurrency'] as const) {
+    const n = optionalNonNegative(v[key], `${name}.${key}`);
+    if (n !== undefined) out[key] = n;
+  }
+  if (v.per !== undefined) {
+    if (v.per !== 'project' && v.per !== 'identity') throw new SimInputError(`${name}.per must be project or identity`);
+    out.per = v.per;
+  }
+  return out;
+}
+
+/** `/assets/byids=10/4` (10/s, 4 concurrent), `/assets/byids=10` or `/assets/byids=/4`; the CLI's --tight. */
+export function parseTight(spec: string): SimTight {
+  const eq = spec.lastIndexOf('=');
+  if (eq <= 0) throw new SimInputError(`--tight expects PATH=RATE/CONCURRENCY, e.g. /assets/byids=10/4; got '${spec}'`);
+  const [rate, concurrency, ...extra] = spec.slice(eq + 1).split('/');
+  const num = (raw: string | undefined, what: string) => {
+    if (raw === undefined || raw.trim() === '') return undefined;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < 0)
+      throw new SimInputError(`--tight ${what} must be a non-negative number; got '${raw}'`);
+    return n;
+  };
+  if (extra.length > 0) throw new SimInputError(`--tight expects PATH=RATE/CONCURRENCY; got '${spec}'`);
+  return toTight(
+    { match: spec.slice(0, eq), rate: num(rate, 'rate'), concurrency: num(concurrency, 'concurrency') },
+    '--tight',
+  );
 }
 
 /** Validates a Partial<SimOptions> from an untrusted source; unknown keys are an error so typos do not pass silently. */
@@ -68,6 +116,14 @@ export function checkOptions(input: unknown): Partial<SimOptions> {
         break;
       case 'retryAfterSeconds':
         out.retryAfterSeconds = value === null ? null : nonNegative(value, 'retryAfterSeconds');
+        break;
+      case 'tree':
+        if (typeof value !== 'boolean') throw new SimInputError('tree must be a boolean');
+        out.tree = value;
+        break;
+      case 'tight':
+        if (!Array.isArray(value)) throw new SimInputError('tight must be a list');
+        out.tight = value.map((t, i) => toTight(t, `tight[${i}]`));
         break;
       case 'items': {
         const n = nonNegative(value, 'items');

@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse, STATUS_CODES } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { classify } from './classify.js';
 import { control } from './control.js';
 import type { Core } from './core.js';
 import { isKind } from './data.js';
 import { simHelper } from './helpers.js';
-import { identityOf } from './identity.js';
+import { budgetKeyOf, identityOf } from './identity.js';
 import { Call, HttpError } from './reply.js';
 import { resources } from './resources.js';
 import { type Held, isRejection } from './throttle.js';
-import type { Fault } from './types.js';
+import type { Fault, IdentityStats } from './types.js';
 
 /** The node:http request listener: /_sim/* control, /api/* CDF, everything else 404. */
 export function createHandler(core: Core): (req: IncomingMessage, res: ServerResponse) => void {
@@ -32,6 +33,8 @@ export function createHandler(core: Core): (req: IncomingMessage, res: ServerRes
 /** An /api call: counted in flight, holding its throttle slots, until the response has closed. */
 class ApiCall extends Call {
   private held: Held | undefined;
+  /** "assets/crud" etc. when the simulator gave the call a class. */
+  private cls: IdentityStats | undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, requestId: string, core: Core) {
     super(req, res, requestId, core.stats);
@@ -41,14 +44,27 @@ class ApiCall extends Call {
     });
   }
 
-  /** True when admitted; otherwise the 429 is (or will be) answered. */
-  admit(core: Core, project: string, identity: string, family: string): boolean {
+  override counted(status: number): void {
+    super.counted(status);
+    if (status >= 200 && status < 300 && this.cls) this.cls.ok++;
+  }
+
+  /**
+   * True when admitted; otherwise the 429 is (or will be) answered. `segments`: the path after the project.
+   * Per-identity budgets are keyed by the identity's hash, as CDF keys them by principal, never by raw token.
+   */
+  admit(core: Core, project: string, identity: string, segments: string[]): boolean {
     const o = core.options;
+    const method = this.req.method ?? 'GET';
+    const c = classify(method, segments);
+    if (c.cls !== undefined) {
+      this.cls = core.stats.classOf(`${c.api}/${c.cls}`);
+      this.cls.calls++;
+    }
     const result = core.throttle.admit(
-      o.project,
-      `${project}\u0000${family}`,
-      o.identity,
-      `${identity}\u0000${family}`,
+      core.plan.budgetsOf(method, segments, c),
+      project,
+      budgetKeyOf(identity),
       o.chargeThrottled,
       performance.now(),
     );
@@ -56,7 +72,8 @@ class ApiCall extends Call {
       if (result.length > 0) this.held = result;
       return true;
     }
-    core.stats.throttled++;
+    core.stats.throttle(result.by);
+    if (this.cls) this.cls.throttled++;
     if (this.identity) this.identity.throttled++;
     const headers = o.retryAfterSeconds === null ? undefined : { 'retry-after': String(o.retryAfterSeconds) };
     later(core, () => this.error(429, result.message, undefined, headers));
@@ -104,8 +121,8 @@ function route(core: Core, call: ApiCall, method: string, identity: string, path
     later(core, () => call.error(404, `Unknown path: ${path}`));
     return;
   }
-  if (family !== '_sim' && !call.admit(core, project, identity, family)) return;
   const rest = segments.slice(6);
+  if (family !== '_sim' && !call.admit(core, project, identity, segments.slice(5))) return;
   later(core, () => {
     dispatch(core, call, method, family, rest, query).catch((err: unknown) => call.fail(err));
   });

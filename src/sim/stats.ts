@@ -13,6 +13,8 @@ export class Stats {
   maxInFlight = 0;
   created = 0;
   private byIdentity = new Map<string, IdentityStats>();
+  private throttledBy = new Map<string, number>();
+  private byClass = new Map<string, IdentityStats>();
   private byPath = new Map<string, number>();
   // A ring buffer: recording a request is one store, not an array shift.
   private ring: RequestRecord[] = [];
@@ -46,12 +48,30 @@ export class Stats {
     return s;
   }
 
+  /** Counts a throttle 429 and the budget that gave it. */
+  throttle(by: string): void {
+    this.throttled++;
+    this.throttledBy.set(by, (this.throttledBy.get(by) ?? 0) + 1);
+  }
+
+  /** The counters of an API's operation class ("assets/crud"); the key space is the simulator's own, small. */
+  classOf(key: string): IdentityStats {
+    let s = this.byClass.get(key);
+    if (!s) {
+      s = { calls: 0, ok: 0, throttled: 0 };
+      if (this.byClass.size < MAX_KEYS) this.byClass.set(key, s);
+    }
+    return s;
+  }
+
   snapshot(): SimStats {
     const full = this.ring.length === MAX_REQUESTS;
     return {
       calls: this.calls,
       ok: this.ok,
       throttled: this.throttled,
+      throttledBy: Object.fromEntries(this.throttledBy),
+      byClass: Object.fromEntries([...this.byClass].map(([k, v]) => [k, { ...v }])),
       faults: this.faults,
       inFlight: this.inFlight,
       maxInFlight: this.maxInFlight,
@@ -71,6 +91,8 @@ export class Stats {
     this.maxInFlight = this.inFlight;
     this.created = 0;
     this.byIdentity = new Map();
+    this.throttledBy = new Map();
+    this.byClass = new Map();
     this.byPath = new Map();
     this.ring = [];
     this.ringNext = 0;

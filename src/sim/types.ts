@@ -5,6 +5,22 @@ export interface SimLimit {
   concurrency: number;
 }
 
+/** An undocumented budget of its own, e.g. `{ match: '/assets/byids', rate: 10, concurrency: 4 }`. */
+export interface SimTight {
+  /** Glob on the path after /api/v1/projects/{project}: `*` one segment, `**` any number. */
+  match: string;
+  /** HTTP method; omitted = every method. */
+  method?: string;
+  /** Requests per second; omitted = unlimited. */
+  rate?: number;
+  /** Default: the rate. */
+  burst?: number;
+  /** Omitted = unlimited. */
+  concurrency?: number;
+  /** Default project. */
+  per?: 'project' | 'identity';
+}
+
 export interface SimOptions {
   /** Default 127.0.0.1. */
   host: string;
@@ -12,10 +28,20 @@ export interface SimOptions {
   port: number;
   /** Added before answering each /api call (default 0). */
   latencyMs: number;
-  /** Per project AND per API family (first path segment after the project); null = unlimited. */
+  /**
+   * A flat limit per project AND per API family (first path segment after the project); null = unlimited.
+   * With the tree on, an extra outermost level checked after the tree's levels.
+   */
   project: SimLimit | null;
-  /** Per identity (bearer token, or a JWT's oid/sub claim) AND per family; null = unlimited. */
+  /** The same per identity (bearer token, or a JWT's oid/sub claim) AND per family; null = unlimited. */
   identity: SimLimit | null;
+  /**
+   * Enforce CDF's documented limit tree (API, CRUD, Analytical, Aggregation; per project and per identity;
+   * src/sim/budgets.ts). Default true; false leaves only the flat limits and the tight endpoints.
+   */
+  tree: boolean;
+  /** Extra budgets CDF does not publish (an endpoint tighter than its API); checked before everything else. */
+  tight: SimTight[];
   /** A 429 still takes a token from the rate bucket (CDF's docs warn throttled calls may use budget). */
   chargeThrottled: boolean;
   /** When set, throttle 429s carry `Retry-After: N`. */
@@ -63,6 +89,13 @@ export interface SimStats {
   ok: number;
   /** Answered 429 by the throttle (not by faults). */
   throttled: number;
+  /** 429s by the budget that refused them: "assets/aggregate identity concurrency" -> count. */
+  throttledBy: Record<string, number>;
+  /**
+   * Calls by the API and operation class the simulator gave them ("assets/crud", "assets/analytical",
+   * "assets/aggregate"; aggregate calls are not also counted as analytical here), for calls with a class.
+   */
+  byClass: Record<string, IdentityStats>;
   faults: number;
   inFlight: number;
   maxInFlight: number;

@@ -1,0 +1,117 @@
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { ErrorCodes, gatewayErrorBody } from '../cdf/index.js';
+import type { Exchange } from './exchange.js';
+
+/** Less than this many bytes moved between two sweeps is no progress: a trickle must not hold a slot. */
+export const MIN_PROGRESS_BYTES = 1024;
+
+interface Watched {
+  /** Socket byte count (written for answers, read for bodies) at the last sweep. */
+  bytes: number;
+  /** When it last moved at least MIN_PROGRESS_BYTES. */
+  movedAt: number;
+}
+
+/**
+ * Ends requests whose app stopped: an answer the app no longer reads, or a body it no longer sends, for
+ * `idleMs`. No timer per request and no work per chunk: one sweep, running only while anything is in
+ * flight (started by the first, stopped when none is left, unref'd), compares each socket's byte count
+ * with the previous sweep's (`bytesWritten` counts what the socket buffered too, so it stops when pipe()
+ * backpressure stops). Ending the socket runs the request's record stage, which frees its slot.
+ */
+export class IdleWatchdog {
+  private readonly inFlight = new Map<Exchange, Watched>();
+  private timer: NodeJS.Timeout | null = null;
+  readonly sweepMs: number;
+  /** Requests ended for not making progress, for tests and metrics. */
+  ended = 0;
+
+  constructor(
+    readonly idleMs: number,
+    private readonly onStalled: (ex: Exchange, what: 'response' | 'body') => void = () => {},
+  ) {
+    this.sweepMs = Math.max(10, Math.min(1000, Math.floor(idleMs / 4)));
+  }
+
+  get size(): number {
+    return this.inFlight.size;
+  }
+
+  add(ex: Exchange): void {
+    this.inFlight.set(ex, { bytes: -1, movedAt: performance.now() });
+    if (this.timer === null) {
+      this.timer = setInterval(() => this.sweep(), this.sweepMs);
+      this.timer.unref();
+    }
+  }
+
+  delete(ex: Exchange): void {
+    this.inFlight.delete(ex);
+    if (this.inFlight.size === 0) this.stop();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  sweep(now = performance.now()): void {
+    for (const [ex, w] of this.inFlight) {
+      const res = ex.res;
+      const socket = res.socket as Socket | null;
+      const answering = res.headersSent && !res.writableFinished;
+      const receiving = ex.uploading && !ex.req.complete;
+      if (socket === null || socket.destroyed || (!answering && !receiving)) {
+        // Waiting for quota or for CDF (bounded by their own deadlines): not the app's doing.
+        w.bytes = -1;
+        w.movedAt = now;
+        continue;
+      }
+      const bytes = answering ? socket.bytesWritten : socket.bytesRead;
+      if (w.bytes === -1 || bytes - w.bytes >= MIN_PROGRESS_BYTES) {
+        w.bytes = bytes;
+        w.movedAt = now;
+        continue;
+      }
+      if (now - w.movedAt < this.idleMs) continue;
+      this.inFlight.delete(ex);
+      this.ended++;
+      this.end(ex, socket, answering ? 'response' : 'body');
+    }
+    if (this.inFlight.size === 0) this.stop();
+  }
+
+  private end(ex: Exchange, socket: Socket, what: 'response' | 'body'): void {
+    const seconds = Math.round(this.idleMs / 100) / 10;
+    if (what === 'response') {
+      ex.errorCode = ErrorCodes.RESPONSE_STALLED;
+      ex.error = `the app read nothing for ${seconds} s: answer ended`;
+    } else {
+      ex.errorCode = ErrorCodes.BODY_STALLED;
+      ex.error = `the app's body made no progress for ${seconds} s: request ended`;
+      if (!ex.res.headersSent) {
+        // Best effort: the app may still read a 408 before the connection goes.
+        const body = gatewayErrorBody(
+          408,
+          ErrorCodes.BODY_STALLED,
+          `The request body made no progress for ${seconds} s.`,
+        );
+        ex.status = 408;
+        ex.res.writeHead(408, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          connection: 'close',
+          'x-request-id': ex.requestId,
+        });
+        ex.res.end(body);
+        this.onStalled(ex, what);
+        // One turn for the 408 to reach the socket; the connection goes either way.
+        setImmediate(() => socket.destroy());
+        return;
+      }
+    }
+    this.onStalled(ex, what);
+    socket.destroy();
+  }
+}
