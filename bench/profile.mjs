@@ -85,7 +85,13 @@ const mibDone = (r.ok * w.bytes) / MiB;
 if (process.env.PROFILE_JSON)
   writeFileSync(
     process.env.PROFILE_JSON,
-    JSON.stringify({ mib: mibDone, requests: r.ok, intervalUs: profile.samples.length ? (profile.endTime - profile.startTime) / profile.samples.length : 0, busy, byFn: Object.fromEntries(byFn) }),
+    JSON.stringify({
+      mib: mibDone,
+      requests: r.ok,
+      intervalUs: profile.samples.length ? (profile.endTime - profile.startTime) / profile.samples.length : 0,
+      busy,
+      byFn: Object.fromEntries(byFn),
+    }),
   );
 const top = [...byFn].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]);
 for (const [k, n] of top.slice(0, Number(process.env.TOP ?? 25)))
