@@ -101,7 +101,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     log.warn({ upstream: upstream.origin, state }, 'circuit breaker changed state');
   });
   const cache: ResponseCache = createResponseCache(config, telemetry, log);
-  const tracing = createTracing(config);
+  const tracing = await createTracing(config);
   if (tracing.enabled) log.info({ endpoint: config.tracing.endpoint ?? 'OTEL_EXPORTER_OTLP_*' }, 'tracing on');
   const forwarder = new Forwarder({ config, upstream, scheduler, adaptive, circuit, telemetry, log });
   const buffers = new BufferBudget(config.retry.maxBufferedBytes);

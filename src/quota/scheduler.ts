@@ -45,16 +45,14 @@ export class Scheduler {
   private readonly byLimit = new Map<LimitConfig, Map<string, Bucket>>();
   private readonly waiting = new Set<Waiter>();
   private sweepTimer: NodeJS.Timeout | null = null;
-  private readonly idleTimer: NodeJS.Timeout;
+  /** Forgets buckets unused for a while; runs only while there are buckets to forget. */
+  private idleTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly store: QuotaStore,
     private readonly queue: QueueConfig,
     private readonly observer: SchedulerObserver | null = null,
-  ) {
-    this.idleTimer = setInterval(() => this.forgetIdle(), 60_000);
-    this.idleTimer.unref();
-  }
+  ) {}
 
   /** The bucket of a limit for one scope, made on first use. */
   bucket(limit: LimitConfig, scope: string): Bucket {
@@ -67,6 +65,10 @@ export class Scheduler {
     if (!bucket) {
       bucket = new Bucket(limit, scope, performance.now());
       scopes.set(scope, bucket);
+      if (this.idleTimer === null) {
+        this.idleTimer = setInterval(() => this.forgetIdle(), 60_000);
+        this.idleTimer.unref();
+      }
     }
     return bucket;
   }
@@ -105,7 +107,8 @@ export class Scheduler {
 
   /** Rejects every waiter (shutdown) and stops the timers. */
   close(): void {
-    clearInterval(this.idleTimer);
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    this.idleTimer = null;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     for (const w of [...this.waiting]) this.drop(w, 'timeout');
@@ -268,11 +271,18 @@ export class Scheduler {
 
   private forgetIdle(): void {
     const now = performance.now();
+    let left = 0;
     for (const scopes of this.byLimit.values()) {
       for (const [scope, b] of scopes) {
         if (now - b.lastUsed > IDLE_BUCKET_MS && b.inFlight === 0 && b.queue.size === 0 && !b.timer)
           scopes.delete(scope);
       }
+      left += scopes.size;
+    }
+    // Nothing left to forget: an idle gateway runs no timer (the next bucket made starts it again).
+    if (left === 0 && this.idleTimer !== null) {
+      clearInterval(this.idleTimer);
+      this.idleTimer = null;
     }
   }
 }
