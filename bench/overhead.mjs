@@ -12,6 +12,7 @@ import {
   median,
   ROOMY_LIMITS,
   requireDist,
+  startBare,
   startGateway,
   startSim,
   table,
@@ -25,9 +26,7 @@ import {
   memory,
   PINNING,
   PROXY_CORE,
-  ROOT,
   start,
-  startNode,
   stopAll,
   waitForHttp,
 } from './lib/proc.mjs';
@@ -56,17 +55,6 @@ const POST_BODY = JSON.stringify({
     description: 'x'.repeat(70),
   })),
 });
-
-async function startBare(upstream) {
-  const port = await freePort();
-  const proc = startNode('bare proxy', join(ROOT, 'bench', 'baseline-proxy.mjs'), [], {
-    core: PROXY_CORE,
-    env: { UPSTREAM: upstream, PORT: String(port) },
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await waitForHttp(proc, `${url}/`);
-  return { proc, url };
-}
 
 /** nginx as a reverse proxy with upstream keep-alive; one process (master_process off), so its CPU is one pid. */
 async function startNginx(upstream) {
