@@ -3,6 +3,9 @@
 #   docker build -t cdf-gateway .
 #   docker run --init --rm -p 127.0.0.1:8080:8080 -e CDF_BASE_URL=https://api.cognitedata.com cdf-gateway
 #
+# /metrics and /dashboard are served on the admin port METRICS_PORT (9464), apart from the proxy's port and
+# not published by default (add -p 127.0.0.1:9464:9464 to see them; METRICS_TOKEN requires a bearer token).
+#
 # Configuration is by environment (CDF_BASE_URL, HOST, PORT, LOG_LEVEL) and an optional YAML file
 # layered over config/default.yaml: mount it and set GATEWAY_CONFIG=/etc/cdf-gateway/config.yaml.
 
@@ -21,7 +24,7 @@ RUN npm run build
 
 # --- run: production dependencies, dist/ and config/ only --------------------------------------
 FROM node:22-slim
-ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 METRICS_PORT=9464
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force

@@ -60,6 +60,49 @@ function isRead(method, op) {
   return caps.length > 0 && caps.every((c) => READ_ACTIONS.has(actionOf(c)));
 }
 
+/**
+ * CDF's operation classes (docs.cognite.com, "API rate limits"): inside an API's budget, CRUD calls (create,
+ * retrieve, retrieve by ids, update, delete) and Analytical calls (list, filter, search) have budgets of
+ * their own, and Aggregation has one inside Analytical. Read from the path's last segment first (CDF names its
+ * operations by it: /assets/list, /assets/byids, /assets/aggregate), then from the operation id, then from
+ * the shape: GET on an item is a retrieve, GET on a collection a list, POST on a collection a create.
+ * Operations that are none of these (jobs, runs, calls, uploads, sessions, ...) are 'other': only buckets
+ * without `classes` cover them.
+ */
+const AGGREGATE_SEGMENTS = new Set(['aggregate']);
+const ANALYTICAL_SEGMENTS = new Set(['list', 'filter', 'search', 'query', 'sync', 'search-streaming']);
+const CRUD_SEGMENTS = new Set(['byids', 'update', 'delete', 'upsert', 'latest']);
+const AGGREGATE_IDS = /^aggregate/i;
+const ANALYTICAL_IDS = /^(list|filter|search|query|advancedList)/i;
+const CRUD_IDS = /^(create|apply|get\w*ByIds?|byIds|retrieve|update|alter|delete|upsert|ingest)|Create$/i;
+/** GETs on a fixed path that read one thing about the caller or the service rather than list resources. */
+const OTHER_GET_SEGMENTS = new Set(['me', 'inspect', 'status', 'statistics', 'limits', 'icon']);
+function classOf(method, template, op) {
+  const segs = template.split('/').filter((s) => s !== '');
+  const last = segs[segs.length - 1] ?? '';
+  const isParam = last.startsWith('{');
+  const id = op.operationId ?? '';
+  if (AGGREGATE_SEGMENTS.has(last) || AGGREGATE_IDS.test(id)) return 'aggregate';
+  if (ANALYTICAL_SEGMENTS.has(last)) return 'analytical';
+  if (CRUD_SEGMENTS.has(last.toLowerCase())) return 'crud';
+  if (method === 'DELETE' || method === 'PUT' || method === 'PATCH') return 'crud';
+  if (method === 'GET' && isParam) return 'crud';
+  if (method === 'GET' && OTHER_GET_SEGMENTS.has(last)) return 'other';
+  if (ANALYTICAL_IDS.test(id)) return 'analytical';
+  if (CRUD_IDS.test(id)) return 'crud';
+  // A collection: GET lists it, POST creates in it (/assets, /events, /streams/{streamId}/records).
+  if (method === 'GET' && isCollection(segs, id)) return 'analytical';
+  if (method === 'POST' && isCollection(segs, id) && /^(create|post|add|ingest|init)/i.test(id)) return 'crud';
+  return 'other';
+}
+
+/** A path whose last segment names resources (a plural or a resource the operation id names). */
+function isCollection(segs, id) {
+  const last = segs[segs.length - 1] ?? '';
+  if (last.startsWith('{')) return false;
+  return /s$/i.test(last) || new RegExp(last.replace(/[^a-z0-9]/gi, ''), 'i').test(id);
+}
+
 /** A short, stable slug for the API family: metrics label and cache-invalidation scope. */
 function familyOf(template) {
   let segs = template.split('/').filter((s) => s !== '');
@@ -103,6 +146,7 @@ for (const [path, pathItem] of Object.entries(spec.paths ?? {})) {
       template,
       family: familyOf(template),
       read: isRead(method, op),
+      cls: classOf(method, template, op),
       server: serverOf(spec, pathItem, op),
     });
   }
@@ -118,11 +162,17 @@ for (const r of rows) {
 }
 
 const reads = rows.filter((r) => r.read).length;
+const classCounts = {};
+for (const r of rows) classCounts[r.cls] = (classCounts[r.cls] ?? 0) + 1;
+const classSummary = Object.keys(classCounts)
+  .sort(cmp)
+  .map((c) => `${classCounts[c]} ${c}`)
+  .join(', ');
 const families = [...new Set(rows.map((r) => r.family))].sort(cmp);
 
 const q = (s) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 const lines = rows.map((r) => {
-  const fields = [q(r.method), q(r.template), q(r.family), String(r.read)];
+  const fields = [q(r.method), q(r.template), q(r.family), String(r.read), q(r.cls)];
   let line = `  [${fields.join(', ')}],`;
   // Biome's line width is 120: a longer row is printed one field per line, as biome would.
   if (line.length > 120) line = `  [\n${fields.map((f) => `    ${f},\n`).join('')}  ],`;
@@ -130,13 +180,18 @@ const lines = rows.map((r) => {
 });
 
 const out = `// Generated from CDF's OpenAPI description "${title}" version ${version} (${rows.length} operations,
-// ${reads} reads, ${rows.length - reads} writes, ${families.length} families) by scripts/gen-routes.mjs.
-// DO NOT EDIT: regenerate with \`npm run gen:routes\`.
+// ${reads} reads, ${rows.length - reads} writes, ${families.length} families; ${classSummary})
+// by scripts/gen-routes.mjs. DO NOT EDIT: regenerate with \`npm run gen:routes\`.
 //
-// [method, template, family, read]: template is relative to /api/v1/projects/{project}; read is true for
-// GET/HEAD/OPTIONS and for operations whose x-capability actions are all READ or LIST.
+// [method, template, family, read, class]: template is relative to /api/v1/projects/{project}; read is true
+// for GET/HEAD/OPTIONS and for operations whose x-capability actions are all READ or LIST; class is CDF's
+// operation class for rate limits (crud, analytical, aggregate; other for operations that are none of these).
 
-export const ROUTES: ReadonlyArray<readonly [method: string, template: string, family: string, read: boolean]> = [
+export type OperationClass = 'crud' | 'analytical' | 'aggregate' | 'other';
+
+export const ROUTES: ReadonlyArray<
+  readonly [method: string, template: string, family: string, read: boolean, cls: OperationClass]
+> = [
 ${lines.join('\n')}
 ];
 `;
@@ -144,7 +199,7 @@ writeFileSync(outPath, out);
 
 console.log(
   `${relative(process.cwd(), outPath)}: ${rows.length} operations, ${reads} reads, ${rows.length - reads} writes, ` +
-    `${families.length} families (${families.join(', ')})`,
+    `${classSummary}, ${families.length} families (${families.join(', ')})`,
 );
 
 function cmp(a, b) {

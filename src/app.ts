@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
@@ -17,8 +17,8 @@ import { effectiveConfig, type GatewayConfig, restartOnlyChanges } from './confi
 import { createLogger } from './log.js';
 import { createMetrics, type Telemetry } from './metrics/index.js';
 import { BufferBudget, Forwarder, IdleWatchdog, Pipeline, Upstream } from './proxy/index.js';
-import { AppDirectory, LimitTable, type QuotaStore, Scheduler } from './quota/index.js';
-import { AdaptiveLimits, CircuitBreaker } from './retry/index.js';
+import { AppDirectory, type QuotaStore, QuotaTree, Scheduler, ShadowLedger } from './quota/index.js';
+import { CircuitBreaker } from './retry/index.js';
 import { createTracing, type Tracing } from './tracing/index.js';
 
 export interface GatewayOptions {
@@ -34,6 +34,8 @@ export interface GatewayParts {
   upstream: Upstream;
   store: QuotaStore;
   scheduler: Scheduler;
+  /** The quota tree: configured and learned buckets; `reconfigure(limits)` keeps the state of surviving ones. */
+  quota: QuotaTree;
   circuit: CircuitBreaker;
   cache: ResponseCache;
   telemetry: Telemetry;
@@ -65,10 +67,12 @@ const RESERVED = ['/healthz', '/readyz'];
 /** Sections a reload changes in place (the rest: restart-only, or lists replaced whole). */
 const HOT_SECTIONS = ['cdfVersion', 'partitions', 'queue', 'retry', 'adaptive', 'circuit', 'cache', 'headers'] as const;
 
-/** What the pipeline derives from the config: which buckets a path takes, who the apps are, which cdf-version. */
+/**
+ * What the pipeline derives from the config: who the apps are, which cdf-version. Which buckets a path
+ * takes is the quota tree's (QuotaTree.reconfigure keeps the state of buckets whose name survives).
+ */
 function routeKnowledge(config: GatewayConfig) {
   return {
-    limits: new LimitTable(config.limits),
     apps: new AppDirectory(config.clients),
     versions: new VersionPolicy(config.cdfVersion),
   };
@@ -81,20 +85,35 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const upstream = new Upstream(config.upstream);
   const store: QuotaStore = await createQuotaStore(config, log);
   const scheduler = new Scheduler(store, config.queue, telemetry);
-  const adaptive = new AdaptiveLimits(config.adaptive, (change) => {
-    change.bucket.setEffective(change.rate, change.concurrency);
-    scheduler.limitsChanged(change.bucket);
-    telemetry.limitChanged(change);
-    log.info(
-      {
-        bucket: change.bucket.key,
-        direction: change.direction,
-        kind: change.kind,
-        rate: Math.round(change.rate * 100) / 100,
-        concurrency: change.concurrency,
-      },
-      'effective limit changed',
-    );
+  for (const warning of config.warnings ?? []) log.warn(warning);
+  const quota = new QuotaTree(config.limits, scheduler, config.adaptive, {
+    limitChanged(change) {
+      telemetry.limitChanged(change);
+      log.info(
+        {
+          bucket: change.bucket.key,
+          direction: change.direction,
+          kind: change.kind,
+          rate: Math.round(change.rate * 100) / 100,
+          concurrency: change.concurrency,
+        },
+        'effective limit changed',
+      );
+    },
+    learned(limit) {
+      const f = limit.learned!;
+      log.warn(
+        {
+          bucket: limit.name,
+          for: f.key,
+          level: f.level,
+          rate: Math.round(f.rate * 100) / 100,
+          concurrency: f.concurrency,
+          stated: f.stated,
+        },
+        'learned a limit CDF enforces without a bucket of its own',
+      );
+    },
   });
   const circuit = new CircuitBreaker(config.circuit, (state) => {
     telemetry.circuitChanged(state);
@@ -103,12 +122,16 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const cache: ResponseCache = createResponseCache(config, telemetry, log);
   const tracing = await createTracing(config);
   if (tracing.enabled) log.info({ endpoint: config.tracing.endpoint ?? 'OTEL_EXPORTER_OTLP_*' }, 'tracing on');
-  const forwarder = new Forwarder({ config, upstream, scheduler, adaptive, circuit, telemetry, log });
+  const shadow = new ShadowLedger(config.queue, (bucket, outcome, waitMs) =>
+    telemetry.shadowDecision(bucket, outcome, waitMs),
+  );
+  const forwarder = new Forwarder({ config, upstream, scheduler, quota, circuit, telemetry, shadow, log });
   const buffers = new BufferBudget(config.retry.maxBufferedBytes);
   const watchdog = new IdleWatchdog(config.server.responseIdleTimeoutMs);
   const pipeline = new Pipeline({
     config,
     ...routeKnowledge(config),
+    quota,
     scheduler,
     identities: new IdentityResolver(config.identity),
     buffers,
@@ -135,6 +158,25 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     },
     routerOptions: { maxParamLength: 65_535 },
     forceCloseConnections: 'idle',
+    // Malformed HTTP (a bad header, an overflow, a timeout) answered in CDF's shape, like every other error.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const message =
+        status === 408
+          ? 'The request did not arrive in time.'
+          : status === 431
+            ? 'The request headers are too large.'
+            : `Malformed HTTP request (${err.code ?? 'parse error'}).`;
+      const body = gatewayErrorBody(status, ErrorCodes.BAD_REQUEST, message);
+      log.info({ status, err: message, errCode: ErrorCodes.BAD_REQUEST }, 'request');
+      if (socket.writable) {
+        socket.write(
+          `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+        );
+      }
+      socket.destroy(err);
+    },
     return503OnClosing: false,
     keepAliveTimeout: config.server.keepAliveTimeoutMs,
     serverFactory: (handler) =>
@@ -208,6 +250,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     upstream,
     store,
     scheduler,
+    quota,
     circuit,
     cache,
     telemetry,
@@ -223,8 +266,11 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     app,
     adminUrl: () => metrics.adminUrl(),
     reconfigure(next) {
+      for (const warning of next.warnings ?? []) log.warn(warning);
       const restart = restartOnlyChanges(config, next);
       const applied = effectiveConfig(config, next);
+      // A new identity setup (JWKS) gets a new resolver; an unchanged one keeps its verified tokens.
+      const identityChanged = JSON.stringify(config.identity) !== JSON.stringify(applied.identity);
       // Sections are updated in place: every part holding one sees the new values on its next read.
       log.level = applied.log.level;
       Object.assign(config.server, applied.server);
@@ -232,7 +278,13 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
       for (const key of HOT_SECTIONS) Object.assign(config[key], applied[key]);
       config.limits = applied.limits;
       config.clients = applied.clients;
-      pipeline.reconfigure(routeKnowledge(config));
+      config.projects = applied.projects;
+      config.identity = applied.identity;
+      quota.reconfigure(config.limits);
+      pipeline.reconfigure({
+        ...routeKnowledge(config),
+        identities: identityChanged ? new IdentityResolver(config.identity) : undefined,
+      });
       forwarder.reconfigure();
       circuit.reconfigure();
       cache.reconfigure?.(config.cache);

@@ -359,10 +359,14 @@ describe.skipIf(!redisUp)('cluster: several replicas share one quota in Redis', 
   });
 
   it('adaptive limits are shared: a 429 at one replica lowers the effective rate at another', async () => {
-    const s = await sim({});
+    // CDF's bucket at the gateway's rate but with a burst of one: a few calls at once from A meet a 429 that
+    // names the figure of A's bucket (50/s), which the quota tree charges to that bucket.
+    const s = await sim({ project: { rate: 50, burst: 1, concurrency: 10 } });
     const keyPrefix = prefix();
     const limit = { rate: 50, burst: 10, concurrency: 10 };
-    const conf = cluster(REDIS_URL, keyPrefix, limit, { retry: { baseDelayMs: 10 } });
+    // A long adaptive interval: the store refuses raises that soon after a cut, so B's successes (its own
+    // bucket below the configured rate) cannot lift the shared limits back while the test looks.
+    const conf = cluster(REDIS_URL, keyPrefix, limit, { retry: { baseDelayMs: 10 }, adaptive: { intervalMs: 60_000 } });
     const [a, b] = await Promise.all([gateway(s, conf), gateway(s, conf)]);
     const r = redis();
     await r.connect();
@@ -372,13 +376,17 @@ describe.skipIf(!redisUp)('cluster: several replicas share one quota in Redis', 
     const atB = [...b.gateway.scheduler.allBuckets()][0];
     expect(atB.rate).toBe(50);
 
-    s.inject({ count: 1, status: 429 });
-    expect((await fetch(`${a.url}${P}/assets?limit=1`, { headers: { authorization: 'Bearer t' } })).status).toBe(200);
+    const atOnce = await Promise.all(
+      Array.from({ length: 4 }, () => fetch(`${a.url}${P}/assets?limit=1`, { headers: { authorization: 'Bearer t' } })),
+    );
+    for (const res of atOnce) expect(res.status).toBe(200);
     const limits = `${keyPrefix}:{test}:all:test:limits`;
     await until('the lowered rate in Redis', async () => Number(await r.hget(limits, 'rate')) < 50);
     const shared = Number(await r.hget(limits, 'rate'));
 
-    // B's next decision brings it the lowered rate (and the burst that goes with it).
+    // B's next decision brings it the lowered rate (and the burst that goes with it); after CDF's bucket of
+    // one has refilled, so that B's call is not throttled itself.
+    await new Promise((resolve) => setTimeout(resolve, 200));
     expect((await fetch(`${b.url}${P}/assets?limit=1`, { headers: { authorization: 'Bearer t' } })).status).toBe(200);
     await until('B to follow the shared limits', async () => atB.rate === Number(await r.hget(limits, 'rate')));
     expect(atB.rate).toBeLessThan(50);
@@ -516,8 +524,11 @@ describe.skipIf(!redisUp)('cluster: one fair queue across sidecars', () => {
     const shares = busy.map((l) => l.ok);
     // The greedy app's 40 loops do not buy it more than the others' 10.
     expect(Math.max(...shares) / Math.min(...shares)).toBeLessThan(1.3);
+    // Its calls go through as they come (one every 100 ms), ahead of the busy apps' queues. Latency
+    // itself is measured in bench/sidecars.mjs; here only the order, with room for a loaded machine.
+    expect(load.get('light')!.ok).toBeGreaterThanOrEqual(25);
     expect(median(load.get('light')!.latenciesMs)).toBeLessThan(
-      Math.min(...busy.map((l) => median(l.latenciesMs))) / 3,
+      Math.min(...busy.map((l) => median(l.latenciesMs))) / 2,
     );
   });
 

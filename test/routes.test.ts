@@ -56,14 +56,24 @@ describe('lookupRoute', () => {
   });
 
   it('gives unknown paths a bounded family and reads by method', () => {
-    expect(lookupRoute('GET', '/nosuchapi/x')).toEqual({ family: 'other', read: true, template: null });
-    expect(lookupRoute('POST', '/nosuchapi/x')).toEqual({ family: 'other', read: false, template: null });
+    expect(lookupRoute('GET', '/nosuchapi/x')).toEqual({ family: 'other', read: true, cls: 'other', template: null });
+    expect(lookupRoute('POST', '/nosuchapi/x')).toEqual({ family: 'other', read: false, cls: 'other', template: null });
     // Unknown operations under a known family keep the family.
-    expect(lookupRoute('POST', '/assets/frobnicate/now')).toEqual({ family: 'assets', read: false, template: null });
+    expect(lookupRoute('POST', '/assets/frobnicate/now')).toEqual({
+      family: 'assets',
+      read: false,
+      cls: 'other',
+      template: null,
+    });
     expect(lookupRoute('POST', '/timeseries/data/whatever')).toMatchObject({ family: 'datapoints', template: null });
     expect(lookupRoute('POST', '/timeseries/whatever')).toMatchObject({ family: 'timeseries', template: null });
     expect(lookupRoute('POST', '/models/whatever')).toMatchObject({ family: 'datamodeling', template: null });
-    expect(lookupRoute('DELETE', '/assets/123')).toEqual({ family: 'assets', read: false, template: null });
+    expect(lookupRoute('DELETE', '/assets/123')).toEqual({
+      family: 'assets',
+      read: false,
+      cls: 'other',
+      template: null,
+    });
     expect(lookupRoute('GET', '/Assets/123').family).toBe('assets');
     expect(lookupRoute('GET', '/models').family).toBe('datamodeling');
     expect(lookupRoute('GET', '/api/v2/x').family).toBe('other');
@@ -78,7 +88,7 @@ describe('lookupRoute', () => {
         expect(FAMILIES).toContain(info.family);
       }
     }
-    expect(lookupRoute('GET', '')).toEqual({ family: 'other', read: true, template: null });
+    expect(lookupRoute('GET', '')).toEqual({ family: 'other', read: true, cls: 'other', template: null });
     expect(lookupRoute('POST', long).family).toBe('other');
   });
 
@@ -97,9 +107,9 @@ describe('lookupRoute', () => {
 
 describe('ROUTES', () => {
   it('matches every route to itself', () => {
-    for (const [method, template, family, read] of ROUTES) {
+    for (const [method, template, family, read, cls] of ROUTES) {
       const info = lookupRoute(method, template.replace(/\{[^}]*\}/g, 'p'));
-      expect({ method, ...info }).toEqual({ method, family, read, template });
+      expect({ method, ...info }).toEqual({ method, family, read, cls, template });
     }
   });
 
@@ -118,6 +128,72 @@ describe('ROUTES', () => {
     for (const item of Object.values(spec.paths)) for (const m of methods) if (item?.[m]) ops++;
     expect(ROUTES.length).toBe(ops);
     expect(ops).toBe(481);
+  });
+});
+
+describe('operation classes (CDF rate-limit classes)', () => {
+  it.each([
+    ['POST', '/assets', 'crud'],
+    ['GET', '/assets/7', 'crud'],
+    ['POST', '/assets/byids', 'crud'],
+    ['POST', '/assets/update', 'crud'],
+    ['POST', '/assets/delete', 'crud'],
+    ['GET', '/assets', 'analytical'],
+    ['POST', '/assets/list', 'analytical'],
+    ['POST', '/assets/search', 'analytical'],
+    ['POST', '/assets/aggregate', 'aggregate'],
+    ['POST', '/events/aggregate', 'aggregate'],
+    ['POST', '/timeseries/aggregate', 'aggregate'],
+    ['POST', '/streams/s1/records/aggregate', 'aggregate'],
+    ['POST', '/streams/s1/records/filter', 'analytical'],
+    ['POST', '/streams/s1/records/sync', 'analytical'],
+    ['POST', '/streams/s1/records', 'crud'],
+    ['POST', '/models/instances', 'crud'],
+    ['POST', '/models/instances/query', 'analytical'],
+    ['POST', '/timeseries/data/list', 'analytical'],
+    ['POST', '/timeseries/data', 'crud'],
+    ['POST', '/files/uploadlink', 'other'],
+    ['POST', '/transformations/run', 'other'],
+    ['GET', '/token/inspect', 'other'],
+  ] as const)('%s %s is %s', (method, path, cls) => {
+    expect(lookupRoute(method, path).cls).toBe(cls);
+  });
+
+  it('gives every operation a class, with the expected counts', () => {
+    const counts: Record<string, number> = {};
+    for (const r of ROUTES) counts[r[4]] = (counts[r[4]] ?? 0) + 1;
+    expect(counts).toEqual({ aggregate: 12, analytical: 149, crud: 267, other: 53 });
+  });
+
+  it.skipIf(!haveSpec)('agrees with every operation id and path of the spec (481 operations)', () => {
+    const spec = JSON.parse(readFileSync(specPath, 'utf8')) as {
+      paths: Record<string, Record<string, { operationId?: string } | undefined>>;
+    };
+    const prefix = '/api/v1/projects/{project}';
+    const byKey = new Map(ROUTES.map((r) => [`${r[0]} ${r[1]}`, r[4]]));
+    let checked = 0;
+    for (const [path, item] of Object.entries(spec.paths)) {
+      for (const m of ['get', 'put', 'post', 'delete', 'patch']) {
+        const op = item?.[m];
+        if (!op) continue;
+        const method = m.toUpperCase();
+        const template = path.startsWith(`${prefix}/`) ? path.slice(prefix.length) : path;
+        const cls = byKey.get(`${method} ${template}`);
+        expect(cls, `${method} ${template}`).toBeDefined();
+        const last = template.split('/').filter(Boolean).pop() ?? '';
+        const id = op.operationId ?? '';
+        // What CDF's rate-limit docs name, read off the operation: each rule must hold for every operation.
+        if (last === 'aggregate' || /^aggregate/i.test(id)) expect(cls, `${method} ${template}`).toBe('aggregate');
+        else if (['list', 'filter', 'search'].includes(last)) expect(cls, `${method} ${template}`).toBe('analytical');
+        else if (['byids', 'byIds', 'update', 'delete'].includes(last))
+          expect(cls, `${method} ${template}`).toBe('crud');
+        else if (method === 'DELETE' || (method === 'GET' && last.startsWith('{')))
+          expect(cls, `${method} ${template}`).toBe('crud');
+        else if (/^create/i.test(id)) expect(cls, `${method} ${template}`).toBe('crud');
+        checked++;
+      }
+    }
+    expect(checked).toBe(481);
   });
 });
 

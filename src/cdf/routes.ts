@@ -4,11 +4,15 @@
  * template it matched. Runs on every request, so the table is compiled once into a segment trie and a lookup
  * walks the path by index, without regexes and without allocating beyond the segment substrings.
  */
-import { ROUTES } from './routes.generated.js';
+import { type OperationClass, ROUTES } from './routes.generated.js';
+
+export type { OperationClass };
 
 export interface RouteInfo {
   family: string;
   read: boolean;
+  /** CDF's operation class for rate limits: crud, analytical, aggregate, or other (none of these). */
+  cls: OperationClass;
   /** The OpenAPI path template, e.g. `/assets/{id}`; null when no operation matches the method and path. */
   template: string | null;
 }
@@ -39,7 +43,7 @@ function build(): { root: Node; families: string[] } {
   const root = newNode();
   const familiesUnder = new Map<Node, Set<string>>();
   const all = new Set<string>();
-  for (const [method, template, family, read] of ROUTES) {
+  for (const [method, template, family, read, cls] of ROUTES) {
     all.add(family);
     let node = root;
     for (const seg of template.split('/')) {
@@ -63,7 +67,7 @@ function build(): { root: Node; families: string[] } {
       set.add(family);
     }
     node.methods ??= new Map();
-    if (!node.methods.has(method)) node.methods.set(method, Object.freeze({ family, read, template }));
+    if (!node.methods.has(method)) node.methods.set(method, Object.freeze({ family, read, cls, template }));
   }
   for (const [node, set] of familiesUnder) if (set.size === 1) node.family = set.values().next().value ?? null;
   all.add(OTHER);
@@ -82,8 +86,8 @@ const UNMATCHED = new Map<string, readonly [RouteInfo, RouteInfo]>(
   families.map((f) => [
     f,
     [
-      Object.freeze({ family: f, read: false, template: null }),
-      Object.freeze({ family: f, read: true, template: null }),
+      Object.freeze({ family: f, read: false, cls: 'other', template: null }),
+      Object.freeze({ family: f, read: true, cls: 'other', template: null }),
     ],
   ]),
 );

@@ -15,6 +15,8 @@ export const ENV_KEYS: ReadonlyArray<readonly [name: string, key: string, kind: 
   ['HOST', 'server.host', 'string'],
   ['PORT', 'server.port', 'number'],
   ['LOG_LEVEL', 'log.level', 'string'],
+  ['METRICS_PORT', 'metrics.port', 'number'],
+  ['METRICS_TOKEN', 'metrics.token', 'string'],
 ];
 
 /** A YAML file's settings: a mapping (an empty file is none). Syntax errors are shown whole, every one. */

@@ -33,16 +33,38 @@ export interface CdfVersionConfig {
   routes: VersionRoute[];
 }
 
+/** CDF's operation classes for rate limits (see src/cdf/routes.generated.ts). */
+export type LimitClass = 'crud' | 'analytical' | 'aggregate' | 'other';
+
 export interface LimitConfig {
   name: string;
   match: string[];
+  /** Operation classes the bucket covers (aggregate calls count as analytical too); null: every class. */
+  classes: LimitClass[] | null;
   methods: string[] | null;
+  /** Per project (the default) or per project and identity. */
   per: 'project' | 'identity';
   rate: number;
+  /** Defaults to the rate. */
   burst: number;
   concurrency: number;
   /** Applies only when no other entry matched. */
   fallback: boolean;
+  /** `shadow`: counts what it would have queued or refused, never delays a call (default `enforce`). */
+  mode?: 'enforce' | 'shadow';
+  /** Set on buckets the gateway learned from CDF's 429s rather than read from the config. */
+  learned?: LearnedFigures;
+}
+
+/** What a learned bucket was learned for, and its figures (its `rate`/`concurrency` are the ceiling it may probe to). */
+export interface LearnedFigures {
+  /** "POST /assets/aggregate" (one operation) or "assets analytical" (one class of an API). */
+  key: string;
+  level: 'operation' | 'class';
+  rate: number;
+  concurrency: number;
+  /** True when CDF's message stated the figure; false when estimated from the calls that got through. */
+  stated: boolean;
 }
 
 export interface QueueConfig {
@@ -165,4 +187,6 @@ export interface GatewayConfig {
   cluster: ClusterConfig;
   tracing: TracingConfig;
   headers: HeadersConfig;
+  /** Start-up warnings found while reading the config (logged once by the gateway). */
+  warnings?: string[];
 }

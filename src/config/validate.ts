@@ -1,4 +1,5 @@
 import { ConfigError, collectIssues } from './error.js';
+import { limitsCheck, limitWarnings } from './limits.js';
 import { pathPattern } from './path-pattern.js';
 import { bool, list, nullable, num, obj, oneOf, oneOrMany, optional, str } from './schema.js';
 import type { GatewayConfig } from './types.js';
@@ -89,18 +90,7 @@ const schema = obj({
     ),
     maxCachedTokens: positiveInt,
   }),
-  limits: list(
-    obj({
-      name: str({ pattern: /^[A-Za-z0-9_.-]+$/, describe: 'a name of letters, digits, "_", "." or "-"' }),
-      match: oneOrMany(pattern),
-      methods: optional(nullable(list(method, { nonEmpty: true })), null),
-      per: oneOf('project', 'identity'),
-      rate: num({ gt: 0 }),
-      burst: num({ min: 1 }),
-      concurrency: positiveInt,
-      fallback: optional(bool, false),
-    }),
-  ),
+  limits: limitsCheck,
   queue: obj({ maxWaitMs: ms, maxQueued: num({ int: true, min: 0 }) }),
   clients: list(
     obj({
@@ -212,5 +202,6 @@ export function validateConfig(raw: unknown): GatewayConfig {
     },
     ...crossChecks.map((check) => () => check(config)),
   ]);
+  config.warnings = limitWarnings((raw as { limits?: unknown } | null)?.limits, config.limits);
   return config;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `npm run demo`: several SDK apps share one simulated CDF project quota, first straight against the
- * simulator, then through the gateway; prints the two side by side, then keeps both up until Ctrl-C.
+ * simulator, then through the gateway; prints the two side by side and stops (exit 0), or with --stay
+ * keeps the gateway, its dashboard and the simulator up until Ctrl-C.
  */
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,37 +16,91 @@ import { startReplicas } from './replicas.js';
 import { jainIndex, percentile, runScenario, type ScenarioOptions, type ScenarioResult } from './scenario.js';
 import { runTreeDemo } from './tree.js';
 
-const { values: flags } = parseArgs({
-  options: {
-    apps: { type: 'string', default: '8' },
-    partitions: { type: 'string', default: '10' },
-    seconds: { type: 'string', default: '15' },
-    rate: { type: 'string', default: '100' },
-    burst: { type: 'string', default: '20' },
-    concurrency: { type: 'string', default: '10' },
-    'latency-ms': { type: 'string', default: '30' },
-    'page-limit': { type: 'string', default: '100' },
-    /** Tell the gateway this many times the real quota, so adaptive limits must learn the rest. */
-    oversubscribe: { type: 'string', default: '1' },
-    'no-charge': { type: 'boolean', default: false },
-    'skip-direct': { type: 'boolean', default: false },
-    /** Keep the gateway and simulator up this many seconds after the run (default: until Ctrl-C). */
-    duration: { type: 'string' },
-    json: { type: 'string' },
-    /** Run this many gateway replicas as processes sharing their buckets in Redis. */
-    replicas: { type: 'string', default: '1' },
-    redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
-    /** With replicas: SIGKILL the first one this many seconds into the run. */
-    'kill-after': { type: 'string' },
-    /** `tree`: apps with their own identities on CDF's documented limit tree (src/demo/tree.ts). */
-    scenario: { type: 'string', default: 'shared' },
-  },
-});
+const HELP = `Usage: npm run demo -- [options]   (or: node dist/demo/main.js [options])
+
+Starts the built-in CDF simulator with a small project quota and runs several apps against it, each
+the official @cognite/sdk listing assets over parallel partitions: first straight to the simulator
+("straight to CDF"), then through the gateway. Prints both side by side, then stops with exit 0.
+
+Scenario:
+  --scenario <name>         shared (default): the apps share one flat project quota;
+                            tree: apps with their own identities on CDF's documented limit tree
+  --apps <n>                apps running at once (default 8)
+  --partitions <n>          parallel partitions each app lists (default 10)
+  --page-limit <n>          items per page each list call asks for (default 100; CDF allows 1000)
+  --seconds <n>             length of each run, in seconds (default 10)
+
+The simulated CDF:
+  --rate <n>                requests per second of the project's quota (default 100)
+  --burst <n>               requests the quota allows at once after a quiet spell (default 20)
+  --concurrency <n>         calls the project may have in flight (default 10)
+  --latency-ms <ms>         added to every simulated CDF answer (default 30)
+  --no-charge               throttled calls use no quota (CDF's docs say they may)
+
+The gateway:
+  --oversubscribe <x>       tell the gateway x times the real quota, so it must learn the rest from
+                            CDF's 429s (default 1: the gateway is told the real quota)
+  --skip-direct             skip the run straight to CDF
+  --replicas <n>            run n gateway replicas as processes sharing their buckets in Redis (default 1)
+  --redis <url>             the Redis for --replicas (default redis://127.0.0.1:6379)
+  --kill-after <s>          with --replicas: SIGKILL replica 1 this many seconds into the run
+
+Afterwards:
+  --stay                    keep the gateway (and its dashboard) and the simulator up until Ctrl-C
+  --duration <s>            keep them up this many seconds, then stop
+  --json <file>             also write the figures to a JSON file
+  -h, --help                show this help and exit
+`;
+
+function parseFlags() {
+  try {
+    return parseArgs({
+      strict: true,
+      options: {
+        help: { type: 'boolean', short: 'h', default: false },
+        scenario: { type: 'string', default: 'shared' },
+        apps: { type: 'string', default: '8' },
+        partitions: { type: 'string', default: '10' },
+        seconds: { type: 'string', default: '10' },
+        rate: { type: 'string', default: '100' },
+        burst: { type: 'string', default: '20' },
+        concurrency: { type: 'string', default: '10' },
+        'latency-ms': { type: 'string', default: '30' },
+        'page-limit': { type: 'string', default: '100' },
+        oversubscribe: { type: 'string', default: '1' },
+        'no-charge': { type: 'boolean', default: false },
+        'skip-direct': { type: 'boolean', default: false },
+        stay: { type: 'boolean', default: false },
+        duration: { type: 'string' },
+        json: { type: 'string' },
+        replicas: { type: 'string', default: '1' },
+        redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
+        'kill-after': { type: 'string' },
+      },
+    }).values;
+  } catch (err) {
+    process.stderr.write(`demo: ${(err as Error).message}\nSee npm run demo -- --help\n`);
+    process.exit(2);
+  }
+}
+
+const flags = parseFlags();
+if (flags.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+const SCENARIOS = ['shared', 'tree'];
+if (!SCENARIOS.includes(flags.scenario)) {
+  process.stderr.write(
+    `demo: --scenario expects one of ${SCENARIOS.join(', ')}, got ${JSON.stringify(flags.scenario)}\n`,
+  );
+  process.exit(2);
+}
 
 const num = (name: keyof typeof flags) => {
   const n = Number(flags[name]);
-  if (!Number.isFinite(n) || n < 0) {
-    process.stderr.write(`demo: --${name} expects a number, got ${JSON.stringify(flags[name])}\n`);
+  if (typeof flags[name] !== 'string' || flags[name] === '' || !Number.isFinite(n) || n < 0) {
+    process.stderr.write(`demo: --${name} expects a number >= 0, got ${JSON.stringify(flags[name])}\n`);
     process.exit(2);
   }
   return n;
@@ -121,17 +176,14 @@ function table(rows: Row[]): string {
 }
 
 async function main(): Promise<void> {
-  if (flags.scenario !== 'shared' && flags.scenario !== 'tree') {
-    process.stderr.write(`demo: --scenario expects shared or tree, got ${JSON.stringify(flags.scenario)}\n`);
-    process.exit(2);
-  }
   if (flags.scenario === 'tree') {
     await runTreeDemo({
       scenarios: ['three-apps'],
       latencyMs: num('latency-ms'),
       chargeThrottled,
       skipDirect: flags['skip-direct'] ?? false,
-      durationSeconds: flags.duration === undefined ? undefined : num('duration'),
+      // Ends by itself like the shared scenario; --stay keeps both up until Ctrl-C.
+      durationSeconds: flags.stay ? undefined : flags.duration === undefined ? 0 : num('duration'),
       json: flags.json,
     });
     return;
@@ -157,13 +209,17 @@ async function main(): Promise<void> {
       `${apps} apps, each the official @cognite/sdk retrieving assets over ${partitions} partitions, ${seconds} s per run.\n`,
   );
   const rows: Row[] = [];
+  const runs = (flags['skip-direct'] ? 0 : 1) + 1;
+  const step = (n: number, text: string) =>
+    console.log(runs > 1 ? `Run ${n} of ${runs}: ${text}` : `${text[0].toUpperCase()}${text.slice(1)}`);
   if (!flags['skip-direct']) {
-    console.log('Run 1: apps straight to CDF ...');
+    step(1, 'the apps straight to CDF (the simulator), each on its own ...');
     sim.reset();
     const direct = await runScenario({ ...scenario, baseUrl: () => sim.url }, () => sim.stats());
     rows.push(summarise('straight to CDF', direct));
   }
 
+  // The flat quota this scenario models, told to the gateway (times --oversubscribe).
   const limits = [
     {
       name: 'assets',
@@ -175,25 +231,36 @@ async function main(): Promise<void> {
     },
   ];
   if (replicas > 1) {
-    await runReplicas(sim, scenario, limits, rows);
+    await runReplicas(sim, scenario, limits, rows, (text) => step(runs, text));
     return;
   }
   const logFile = join(tmpdir(), 'cdf-gateway-demo.log');
   const config = loadConfig({
     env: {},
-    overrides: { server: { port: 0 }, upstream: { baseUrl: sim.url }, log: { pretty: false }, limits },
+    overrides: {
+      server: { port: 0 },
+      upstream: { baseUrl: sim.url },
+      log: { pretty: false },
+      limits,
+    },
   });
   const gateway = await buildGateway(config, { logger: pino({ level: 'info' }, pino.destination(logFile)) });
   const url = await gateway.listen();
-  console.log(`Run 2: apps through the gateway at ${url}${over !== 1 ? ` (told ${over}x the real quota)` : ''} ...`);
+  step(runs, `the apps through the gateway at ${url}${over !== 1 ? ` (told ${over}x the real quota)` : ''} ...`);
   sim.reset();
   const timeline = sampleEffectiveRate(gateway);
   const through = await runScenario({ ...scenario, baseUrl: () => url }, () => sim.stats());
   timeline.stop();
   rows.push(summarise('through the gateway', through));
 
-  console.log(`\n${table(rows)}\n`);
-  console.log(`Effective rate of the assets bucket, per second:\n${timeline.render()}\n`);
+  console.log(`\n${table(rows)}\n\n${LEGEND}\n`);
+  console.log(
+    'Effective rate: the rate the gateway let through to CDF for the assets bucket, sampled each second.\n' +
+      `It starts at the rate the gateway was told${over !== 1 ? ` (${over}x the real quota)` : ''}; when CDF answers 429 anyway,\n` +
+      'the gateway cuts it (adaptive limits), holds just under where CDF pushed back, then probes upwards again.' +
+      (over === 1 ? '\nRun with --oversubscribe 3 to tell the gateway 3x the real quota and watch it learn.' : '') +
+      `\n${timeline.render()}\n`,
+  );
   if (flags.json)
     writeFileSync(
       flags.json,
@@ -204,18 +271,35 @@ async function main(): Promise<void> {
       ),
     );
 
-  console.log(`Gateway: ${url}   (dashboard ${url}/dashboard, metrics ${url}/metrics, log ${logFile})`);
-  console.log(`Simulator: ${sim.url}   (counters ${sim.url}/_sim/stats)`);
   const stop = async () => {
     await gateway.close();
     await sim.close();
     process.exit(0);
   };
-  if (flags.duration !== undefined) setTimeout(stop, num('duration') * 1000);
-  else console.log('Both stay up until Ctrl-C.');
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  const stayFor = flags.duration === undefined ? null : num('duration');
+  if (flags.stay || stayFor !== null) {
+    console.log(`Gateway: ${url}   dashboard ${url}/dashboard   metrics ${url}/metrics   log ${logFile}`);
+    console.log(`Simulator: ${sim.url}   counters ${sim.url}/_sim/stats`);
+    if (stayFor !== null) {
+      console.log(`Both stay up ${stayFor} s.`);
+      setTimeout(stop, stayFor * 1000);
+    } else console.log('Both stay up until Ctrl-C.');
+    return;
+  }
+  console.log(
+    `The gateway's dashboard was at ${url}/dashboard (metrics ${url}/metrics, log ${logFile}).\n` +
+      'Run `npm run demo -- --stay` to keep the gateway, its dashboard and the simulator up until Ctrl-C.',
+  );
+  await stop();
 }
+
+const LEGEND = [
+  'useful calls / quota: the 2xx answers CDF gave, as a share of what its quota allowed in the run',
+  '  (rate x seconds + burst); 429s at CDF: calls CDF refused, which the SDKs retried after a backoff;',
+  '  failed app calls: calls an app saw fail after the SDK gave up; fairness: 1.000 = every app got the same.',
+].join('\n');
 
 /** The cluster run: replicas as processes on one Redis, the apps spread over them, one replica killed. */
 async function runReplicas(
@@ -223,6 +307,7 @@ async function runReplicas(
   scenario: Omit<ScenarioOptions, 'baseUrl'>,
   limits: unknown[],
   rows: Row[],
+  step: (text: string) => void,
 ): Promise<void> {
   const fleet = await startReplicas(replicas, {
     upstream: { baseUrl: sim.url },
@@ -236,8 +321,8 @@ async function runReplicas(
     },
   });
   const killAfter = flags['kill-after'] === undefined ? null : num('kill-after');
-  console.log(
-    `Run 2: apps through ${replicas} gateway replicas sharing their buckets in ${flags.redis}: ${fleet.map((r) => r.url).join(', ')}` +
+  step(
+    `the apps through ${replicas} gateway replicas sharing their buckets in ${flags.redis}: ${fleet.map((r) => r.url).join(', ')}` +
       `${killAfter !== null ? `; replica 1 is killed with SIGKILL after ${killAfter} s` : ''} ...`,
   );
   sim.reset();
@@ -250,17 +335,40 @@ async function runReplicas(
         }, killAfter * 1000);
   const through = await runScenario({ ...scenario, baseUrl: (i) => fleet[i % fleet.length].url }, () => sim.stats());
   if (killer) clearTimeout(killer);
-  rows.push(summarise(`${replicas} replicas on Redis`, through, killAfter === null ? null : fleet[0].url));
-  console.log(`\n${table(rows)}\n`);
+  const row = summarise(`${replicas} replicas on Redis`, through, killAfter === null ? null : fleet[0].url);
+  rows.push(row);
+  if (killAfter !== null) {
+    const onKilled = row.failed - row.failedSurviving;
+    const pointed = through.apps.filter((a) => a.baseUrl === fleet[0].url).length;
+    console.log(
+      `\nReplica 1 was killed ${killAfter} s into the run. ${pointed} of the ${apps} apps were pointed at it, and an app` +
+        ` pointed at a dead gateway fails until it is pointed elsewhere (in production: a load balancer or` +
+        ` the sidecar's restart). ${onKilled} of the ${row.failed} failed app calls were those apps' calls to the` +
+        ` killed replica; ${row.failedSurviving} failed via the surviving replicas, whose apps kept working` +
+        ` with the shared quota.`,
+    );
+  }
+  console.log(`\n${table(rows)}\n\n${LEGEND}\n`);
   console.log(`Replica logs: ${fleet.map((r) => r.logFile).join(', ')}`);
   if (flags.json)
     writeFileSync(
       flags.json,
       JSON.stringify({ quota, apps, partitions, seconds, replicas, killAfter, chargeThrottled, rows }, null, 2),
     );
-  for (const r of fleet) r.process.kill('SIGTERM');
-  await sim.close();
-  process.exit(0);
+  const stop = async () => {
+    for (const r of fleet) r.process.kill('SIGTERM');
+    await sim.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const alive = killAfter === null ? fleet : fleet.slice(1);
+  if (flags.stay) {
+    console.log(`Dashboards: ${alive.map((r) => `${r.url}/dashboard`).join(', ')}. They stay up until Ctrl-C.`);
+    return;
+  }
+  console.log(`The replicas' dashboards were at ${alive.map((r) => `${r.url}/dashboard`).join(', ')}.`);
+  await stop();
 }
 
 function sampleEffectiveRate(gateway: Gateway) {

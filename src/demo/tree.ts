@@ -32,7 +32,10 @@ export interface TreeScenario {
   seconds: number;
   /** Simulator options on top of the documented tree (an API's flat limit, an undocumented tight endpoint). */
   sim: Partial<SimOptions>;
-  /** Useful calls/s the limits allow each app (and in all), from the documented figures; see `why`. */
+  /**
+   * Useful calls/s the limits allow each app (and in all), from the documented figures; see `why`. Shares are
+   * of rate x seconds + one second's burst (CDF's budgets start full).
+   */
   allowed: Record<string, number>;
   why: string;
 }
@@ -207,7 +210,7 @@ export interface TreeSummary {
   label: string;
   /** Useful calls/s (2xx at CDF) per app, per class and in all. */
   perSecond: Record<string, number>;
-  /** perSecond over `allowed`, for the keys both have. */
+  /** Useful calls over what the limits allow in the window (allowed rate x seconds + a one-second burst). */
   share: Record<string, number>;
   failed: number;
   upstreamCalls: number;
@@ -228,8 +231,10 @@ export function summarise(label: string, scenario: TreeScenario, run: TreeRun): 
   perSecond.aggregate = cls('aggregate') / secs;
   perSecond.analytical = (cls('analytical') + cls('aggregate')) / secs;
   perSecond.total = s.ok / secs;
+  // CDF's budgets are one-second buckets that start full: over the window the limits allow rate x seconds
+  // plus one second's burst.
   const share: Record<string, number> = {};
-  for (const [k, v] of Object.entries(scenario.allowed)) share[k] = (perSecond[k] ?? 0) / v;
+  for (const [k, v] of Object.entries(scenario.allowed)) share[k] = ((perSecond[k] ?? 0) * secs) / (v * (secs + 1));
   return {
     label,
     perSecond,

@@ -2,9 +2,10 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import type { GatewayParts } from '../app.js';
-import { cdfErrorBody } from '../cdf/index.js';
+import { ErrorCodes, gatewayErrorBody } from '../cdf/index.js';
 import { ConfigError, type GatewayConfig } from '../config/index.js';
 import { registerDashboard } from '../dashboard/index.js';
+import { adminAuth } from './admin-auth.js';
 import { History } from './history.js';
 import { PrometheusExport } from './prometheus.js';
 import { Recorder } from './recorder.js';
@@ -46,13 +47,17 @@ export function createMetrics(config: GatewayConfig): Metrics {
   let adminUrl: string | null = null;
   let closed = false;
 
-  const routes = (target: FastifyInstance) => {
-    target.get('/metrics', async (_req, reply) => {
-      const text = await exporter.scrape();
-      reply.header('content-type', exporter.contentType).header('cache-control', 'no-store').send(text);
+  // The admin routes in a scope of their own: its onRequest hook (metrics.token) covers every one of them
+  // and nothing else on the app.
+  const routes = (target: FastifyInstance) =>
+    target.register(async (scope) => {
+      scope.addHook('onRequest', adminAuth(config.metrics.token));
+      scope.get('/metrics', async (_req, reply) => {
+        const text = await exporter.scrape();
+        reply.header('content-type', exporter.contentType).header('cache-control', 'no-store').send(text);
+      });
+      registerDashboard(scope, () => history.toJSON());
     });
-    registerDashboard(target, () => history.toJSON());
-  };
 
   return {
     telemetry: recorder,
@@ -61,16 +66,18 @@ export function createMetrics(config: GatewayConfig): Metrics {
       history.start(parts);
       const port = config.metrics.port;
       if (port === null) {
-        routes(app);
+        await routes(app);
         return;
       }
       admin = Fastify({ logger: false, forceCloseConnections: true });
-      routes(admin);
+      await routes(admin);
       admin.setNotFoundHandler((_req, reply) => {
         reply
           .code(404)
           .type('application/json')
-          .send(cdfErrorBody(404, 'Not found: the admin port serves /metrics and /dashboard.'));
+          .send(
+            gatewayErrorBody(404, ErrorCodes.NOT_FOUND, 'Not found: the admin port serves /metrics and /dashboard.'),
+          );
       });
       const listenHost = config.metrics.host ?? config.server.host;
       try {

@@ -110,6 +110,23 @@ export class PrometheusExport {
       ['result'],
       rec.configReloads,
     );
+    counter(
+      r,
+      'cdf_gateway_shadow_decisions_total',
+      'What buckets in mode: shadow would have done to each attempt (admitted, queued, refused); they never delay a call.',
+      ['bucket', 'outcome'],
+      rec.shadow,
+    );
+    new Counter({
+      name: 'cdf_gateway_shadow_wait_seconds_total',
+      help: 'Queue wait that buckets in mode: shadow would have imposed, summed, in seconds.',
+      labelNames: ['bucket'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const c of rec.shadowWaitMs.values()) this.inc(c.labels, c.n / 1000);
+      },
+    });
     new Gauge({
       name: 'cdf_gateway_config_last_reload_success_timestamp_seconds',
       help: 'Unix time of the last configuration reload applied (0: none since start).',
@@ -204,6 +221,52 @@ export class PrometheusExport {
     });
 
     const parts = () => this.parts;
+    // The tree's figures per bucket, not per scope: configured ones from the config, learned ones from CDF's
+    // 429s (operations and classes that had no bucket of their own). Bounded by the table and MAX_LEARNED.
+    new Gauge({
+      name: 'cdf_gateway_limit_rate_per_second',
+      help: 'Rate of each bucket of the quota tree, per scope: configured, or learned from CDF (with the ceiling it may probe up to).',
+      labelNames: ['bucket', 'source'],
+      registers: [r],
+      collect() {
+        this.reset();
+        const quota = parts()?.quota;
+        if (!quota) return;
+        for (const l of quota.limits) this.set({ bucket: l.name, source: 'configured' }, l.rate);
+        for (const l of quota.learned()) {
+          this.set({ bucket: l.name, source: 'learned' }, l.rate);
+          this.set({ bucket: l.name, source: 'ceiling' }, l.ceilingRate);
+        }
+      },
+    });
+    new Gauge({
+      name: 'cdf_gateway_limit_concurrency',
+      help: 'Concurrency of each bucket of the quota tree, per scope: configured, or learned from CDF (with the ceiling it may probe up to).',
+      labelNames: ['bucket', 'source'],
+      registers: [r],
+      collect() {
+        this.reset();
+        const quota = parts()?.quota;
+        if (!quota) return;
+        for (const l of quota.limits) this.set({ bucket: l.name, source: 'configured' }, l.concurrency);
+        for (const l of quota.learned()) {
+          this.set({ bucket: l.name, source: 'learned' }, l.concurrency);
+          this.set({ bucket: l.name, source: 'ceiling' }, l.ceilingConcurrency);
+        }
+      },
+    });
+    new Gauge({
+      name: 'cdf_gateway_learned_buckets',
+      help: "Buckets learned from CDF's 429s, by level (operation or class).",
+      labelNames: ['level'],
+      registers: [r],
+      collect() {
+        this.reset();
+        const learned = parts()?.quota?.learned() ?? [];
+        this.set({ level: 'operation' }, learned.filter((l) => l.level === 'operation').length);
+        this.set({ level: 'class' }, learned.filter((l) => l.level === 'class').length);
+      },
+    });
     new Gauge({
       name: 'cdf_gateway_circuit_state',
       help: 'Circuit breaker towards CDF: 0 closed (calls flow), 1 half-open (one probe), 2 open (failing fast).',

@@ -1,12 +1,18 @@
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { cdfErrorMessage, ErrorCodes } from '../cdf/index.js';
+import { cdfErrorMessage, type ErrorCode, ErrorCodes } from '../cdf/index.js';
 import type { GatewayConfig } from '../config/index.js';
 import type { Telemetry } from '../metrics/telemetry.js';
-import { type Bucket, type Lease, QueueRejected, type Scheduler } from '../quota/index.js';
 import {
-  type AdaptiveLimits,
+  type Bucket,
+  type Lease,
+  QueueRejected,
+  type QuotaTree,
+  type Scheduler,
+  type ShadowLedger,
+} from '../quota/index.js';
+import {
   backoffMs,
   type CircuitBreaker,
   type Failure,
@@ -30,9 +36,12 @@ export interface ForwarderParts {
   config: GatewayConfig;
   upstream: Upstream;
   scheduler: Scheduler;
-  adaptive: AdaptiveLimits;
+  /** Learns from CDF's answers (the quota tree owns every bucket figure). */
+  quota: QuotaTree;
   circuit: CircuitBreaker;
   telemetry: Telemetry;
+  /** Buckets in `mode: shadow`: what they would have done to each attempt. */
+  shadow: ShadowLedger;
   log: Logger;
 }
 
@@ -68,6 +77,8 @@ export class Forwarder {
       const lease = await this.admit(ex, deadline);
       const started = performance.now();
       if (ex.attempts === 1) this.recordFirst(ex, started);
+      const shadow = ex.shadow.length > 0;
+      if (shadow) this.parts.shadow.take(ex.shadow, started);
       let outcome: UpstreamAnswer | TryAgain;
       // The lease goes with a streamed answer (the record stage gives it back once the app has it);
       // every other way out of the attempt gives it back here, in this one place.
@@ -77,6 +88,7 @@ export class Forwarder {
         handedOver = !(outcome instanceof TryAgain) && outcome.release === lease.release;
       } finally {
         if (!handedOver) lease.release();
+        if (shadow) this.parts.shadow.release(ex.shadow);
       }
       if (!(outcome instanceof TryAgain)) return outcome;
       const retry = await this.retryAfter(ex, outcome.failure, outcome.retryAfter, deadline);
@@ -155,19 +167,14 @@ export class Forwarder {
       }
       const failure = networkFailure(err);
       circuit.record(false, ended);
-      telemetry.upstreamAttempt(ex, 0, ended - now);
-      ex.trace?.attemptDone(0, failure.code);
-      return new TryAgain(
+      return this.brokeOff(
+        ex,
         failure,
-        undefined,
-        false,
-        new GatewayError(
-          failure.timeout ? 504 : 502,
-          failure.timeout ? ErrorCodes.UPSTREAM_TIMEOUT : ErrorCodes.UPSTREAM_UNREACHABLE,
-          failure.timeout
-            ? `CDF did not answer within ${config.upstream.timeoutMs} ms.`
-            : `CDF could not be reached (${failure.code}).`,
-        ),
+        now,
+        failure.timeout ? ErrorCodes.UPSTREAM_TIMEOUT : ErrorCodes.UPSTREAM_UNREACHABLE,
+        failure.timeout
+          ? `CDF did not answer within ${config.upstream.timeoutMs} ms.`
+          : `CDF could not be reached (${failure.code}).`,
       );
     } finally {
       ex.uploading = false;
@@ -183,7 +190,7 @@ export class Forwarder {
     if (!failing) {
       telemetry.upstreamAttempt(ex, status, performance.now() - now);
       ex.trace?.attemptDone(status);
-      this.parts.adaptive.onSuccess(lease.buckets, performance.now());
+      this.parts.quota.passed(lease.buckets, ex.route, performance.now());
       return this.answer(res, lease);
     }
 
@@ -198,23 +205,19 @@ export class Forwarder {
       } catch (err) {
         if (ex.abort.signal.aborted) throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
         const failure = networkFailure(err);
-        telemetry.upstreamAttempt(ex, 0, performance.now() - now);
-        ex.trace?.attemptDone(0, failure.code);
-        return new TryAgain(
+        return this.brokeOff(
+          ex,
           failure,
-          undefined,
-          false,
-          new GatewayError(
-            failure.timeout ? 504 : 502,
-            failure.timeout ? ErrorCodes.UPSTREAM_TIMEOUT : ErrorCodes.UPSTREAM_BROKEN,
-            `CDF's answer broke off (${failure.code}).`,
-          ),
+          now,
+          failure.timeout ? ErrorCodes.UPSTREAM_TIMEOUT : ErrorCodes.UPSTREAM_BROKEN,
+          `CDF's answer broke off (${failure.code}).`,
         );
       }
     }
     telemetry.upstreamAttempt(ex, status, performance.now() - now);
     ex.trace?.attemptDone(status);
-    if (status === 429) this.parts.adaptive.onThrottled(lease.buckets, cdfErrorMessage(body), performance.now(), now);
+    if (status === 429)
+      this.parts.quota.throttled(lease.buckets, ex.method, ex.route, cdfErrorMessage(body), performance.now(), now);
     if (body === null) {
       if (status === 429) telemetry.upstreamThrottled(ex, false);
       return this.answer(res, lease);
@@ -226,6 +229,19 @@ export class Forwarder {
       body,
       release: noop,
     });
+  }
+
+  /** An attempt that failed on the network: counted, and tried again where the policy allows (502/504 otherwise). */
+  private brokeOff(
+    ex: Exchange,
+    failure: Failure & { kind: 'network' },
+    startedAt: number,
+    code: ErrorCode,
+    message: string,
+  ): TryAgain {
+    this.parts.telemetry.upstreamAttempt(ex, 0, performance.now() - startedAt);
+    ex.trace?.attemptDone(0, failure.code);
+    return new TryAgain(failure, undefined, false, new GatewayError(failure.timeout ? 504 : 502, code, message));
   }
 
   /** Waits out the backoff and says yes when another attempt is allowed; no when the answer must go back. */

@@ -15,7 +15,7 @@ import {
 } from '../cdf/index.js';
 import type { GatewayConfig } from '../config/index.js';
 import type { Telemetry } from '../metrics/telemetry.js';
-import type { AppDirectory, Bucket, LimitTable, Scheduler } from '../quota/index.js';
+import type { AppDirectory, Bucket, QuotaTree, Scheduler } from '../quota/index.js';
 import type { Tracing } from '../tracing/types.js';
 import { sendAnswer, sendError, type UpstreamAnswer } from './answer.js';
 import { HeldBody, readRequestBody } from './body.js';
@@ -24,11 +24,13 @@ import { GatewayError } from './errors.js';
 import { Exchange } from './exchange.js';
 import type { Forwarder } from './forwarder.js';
 import { upstreamRequestHeaders } from './headers.js';
+import { setRateLimitHeaders } from './ratelimit-headers.js';
 import type { IdleWatchdog } from './watchdog.js';
 
 export interface PipelineParts {
   config: GatewayConfig;
-  limits: LimitTable;
+  /** The quota tree: which buckets a request takes from (reconfigured in place on a reload). */
+  quota: QuotaTree;
   scheduler: Scheduler;
   apps: AppDirectory;
   identities: IdentityResolver;
@@ -43,8 +45,8 @@ export interface PipelineParts {
   log: Logger;
 }
 
-const OUTSIDE_PROJECT_READ: RouteInfo = Object.freeze({ family: 'other', read: true, template: null });
-const OUTSIDE_PROJECT_WRITE: RouteInfo = Object.freeze({ family: 'other', read: false, template: null });
+const OUTSIDE_PROJECT_READ: RouteInfo = Object.freeze({ family: 'other', read: true, cls: 'other', template: null });
+const OUTSIDE_PROJECT_WRITE: RouteInfo = Object.freeze({ family: 'other', read: false, cls: 'other', template: null });
 const NO_BUCKETS: readonly Bucket[] = [];
 
 /**
@@ -53,20 +55,24 @@ const NO_BUCKETS: readonly Bucket[] = [];
  */
 export class Pipeline {
   private projects: ReadonlySet<string> | null;
+  /** Whether any configured bucket is in `mode: shadow` (else the split costs nothing). */
+  private anyShadow: boolean;
   /** Null while tracing is off: the request path then makes no span and no context. */
   private readonly tracing: Tracing | null;
 
   constructor(private readonly parts: PipelineParts) {
     this.projects = parts.config.projects === null ? null : new Set(parts.config.projects);
     this.tracing = parts.tracing.enabled ? parts.tracing : null;
+    this.anyShadow = parts.config.limits.some((l) => l.mode === 'shadow');
   }
 
   /** Reload: what is derived from the config (buckets, apps, versions, projects) for the next requests. */
-  reconfigure(next: Pick<PipelineParts, 'limits' | 'apps' | 'versions'>): void {
-    this.parts.limits = next.limits;
+  reconfigure(next: Pick<PipelineParts, 'apps' | 'versions'> & Partial<Pick<PipelineParts, 'identities'>>): void {
+    if (next.identities) this.parts.identities = next.identities;
     this.parts.apps = next.apps;
     this.parts.versions = next.versions;
     this.projects = this.parts.config.projects === null ? null : new Set(this.parts.config.projects);
+    this.anyShadow = this.parts.config.limits.some((l) => l.mode === 'shadow');
   }
 
   handle(req: IncomingMessage, res: ServerResponse, requestId: string): void {
@@ -96,6 +102,15 @@ export class Pipeline {
           return;
         }
         answer = a;
+        // Fresh figures at the moment of answering, cached answers included. An answer streamed from CDF
+        // (no cache, or bypassed) still holds its slots; one the cache answered or read whole does not.
+        if (ex.buckets.length > 0 && this.parts.config.headers.rateLimit)
+          setRateLimitHeaders(
+            a.headers,
+            ex.buckets,
+            performance.now(),
+            ex.cache === null || ex.cache === 'BYPASS' ? 1 : 0,
+          );
         sendAnswer(ex, a);
       },
       (err) => this.fail(ex, err),
@@ -173,6 +188,7 @@ export class Pipeline {
     const version = this.parts.versions.choose(target?.rest ?? null, req.headers['cdf-version'] as string | undefined);
     if (version !== undefined) ex.upstreamHeaders['cdf-version'] = version;
     ex.buckets = target ? this.bucketsOf(ex, target.project, target.rest) : NO_BUCKETS;
+    if (this.anyShadow && ex.buckets.length > 0) this.splitShadow(ex);
 
     const plan = cache.plan(ex);
     const answer =
@@ -200,15 +216,19 @@ export class Pipeline {
     return body.includes('partition') || body.includes('\\u');
   }
 
+  /** Shadow buckets are counted on the side (Forwarder), never admitted against. */
+  private splitShadow(ex: Exchange): void {
+    const all = ex.buckets;
+    let shadow = 0;
+    for (let i = 0; i < all.length; i++) if (all[i].limit.mode === 'shadow') shadow++;
+    if (shadow === 0) return;
+    ex.buckets = all.filter((b) => b.limit.mode !== 'shadow');
+    ex.shadow = all.filter((b) => b.limit.mode === 'shadow');
+  }
+
   private bucketsOf(ex: Exchange, project: string, rest: string): readonly Bucket[] {
-    const limits = this.parts.limits.match(ex.method, rest);
-    if (limits.length === 0) return NO_BUCKETS;
-    const buckets = new Array<Bucket>(limits.length);
-    for (let i = 0; i < limits.length; i++) {
-      const limit = limits[i];
-      buckets[i] = this.parts.scheduler.bucket(limit, limit.per === 'identity' ? `${project}/${ex.identity}` : project);
-    }
-    return buckets;
+    const buckets = this.parts.quota.bucketsFor(ex.method, rest, ex.route, project, () => ex.identity);
+    return buckets.length === 0 ? NO_BUCKETS : buckets;
   }
 
   private fail(ex: Exchange, err: unknown): void {
@@ -219,7 +239,12 @@ export class Pipeline {
         ex.errorCode ??= err.code;
         return;
       }
-      sendError(ex, err.status, err.code, err.message, err.headers);
+      let headers = err.headers;
+      if (err.status === 429 && ex.buckets.length > 0 && this.parts.config.headers.rateLimit) {
+        headers = { ...headers };
+        setRateLimitHeaders(headers, ex.buckets, performance.now());
+      }
+      sendError(ex, err.status, err.code, err.message, headers);
       return;
     }
     this.parts.log.error({ reqId: ex.requestId, err }, 'unexpected error on the request path');

@@ -20,6 +20,8 @@ function capacity(burst: number, rate: number): number {
  * below the configured ones when CDF pushes back.
  */
 export class Bucket {
+  /** The configured (or learned) limit; replaced by the tree on a reload that keeps this bucket's name. */
+  limit: LimitConfig;
   rate: number;
   burst: number;
   concurrency: number;
@@ -32,16 +34,21 @@ export class Bucket {
   draining = false;
   redrain = false;
   lastUsed: number;
+  /** The scheduler's access count when this bucket was last moved to the young end of its LRU (see Scheduler). */
+  touched = 0;
 
   constructor(
-    readonly limit: LimitConfig,
+    limit: LimitConfig,
     /** The project, or project and identity: what this bucket is counted over. */
     readonly scope: string,
     now: number,
   ) {
+    this.limit = limit;
     this.rate = limit.rate;
     this.concurrency = limit.concurrency;
     this.burst = capacity(limit.burst, limit.rate);
+    // A learned bucket starts at the figures learned so far, below the ceiling it may probe up to.
+    if (limit.learned) this.setEffective(limit.learned.rate, limit.learned.concurrency);
     this.tokens = this.burst;
     this.refilledAt = now;
     this.lastUsed = now;
@@ -58,6 +65,23 @@ export class Bucket {
       this.tokens = Math.min(this.burst, this.tokens + (elapsed * this.rate) / 1000);
       this.refilledAt = now;
     }
+  }
+
+  /**
+   * A reload changed this bucket's configured figures: what was learned below the old figures stays (as far
+   * as the new ones allow), a bucket running at its old figures moves to the new ones. Tokens and slots stay.
+   */
+  reconfigure(limit: LimitConfig): void {
+    const old = this.limit;
+    this.limit = limit;
+    if (limit.learned) {
+      this.setEffective(limit.learned.rate, limit.learned.concurrency);
+      return;
+    }
+    const rate = this.rate >= old.rate ? limit.rate : Math.min(this.rate, limit.rate);
+    const concurrency =
+      this.concurrency >= old.concurrency ? limit.concurrency : Math.min(this.concurrency, limit.concurrency);
+    this.setEffective(rate, concurrency);
   }
 
   /** Sets effective limits (adaptive); the burst shrinks with the rate so a lowered bucket cannot dump its old burst. */

@@ -1,31 +1,79 @@
-import { PatternIndex } from '../cdf/pattern.js';
+import { PatternIndex, type RouteInfo } from '../cdf/index.js';
 import type { LimitConfig } from '../config/index.js';
 
 const CACHE_MAX = 4096;
 
+/** Whether a bucket's `classes` cover an operation's class; aggregate calls are analytical calls too. */
+export function coversClass(limit: LimitConfig, cls: RouteInfo['cls']): boolean {
+  const classes = limit.classes;
+  if (classes === null || classes === undefined) return true;
+  if (classes.includes(cls)) return true;
+  return cls === 'aggregate' && classes.includes('analytical');
+}
+
+/** The key a learned bucket for one operation is filed under. */
+export function operationKey(method: string, route: RouteInfo): string | null {
+  return route.template === null ? null : `${method} ${route.template}`;
+}
+
+/** The key a learned bucket for one class of an API is filed under. */
+export function classKey(route: RouteInfo): string {
+  return `${route.family} ${route.cls}`;
+}
+
 /**
- * Which configured limits apply to a request: every entry whose patterns and methods match; the
- * `fallback` entries only when nothing else did. Answers are memoised by method and path, since apps
- * repeat the same few paths.
+ * Which limits apply to a request: every configured bucket whose patterns, methods and classes match (the
+ * `fallback` ones only when nothing else did), plus the learned buckets of its operation and of its class.
+ * Answers are memoised by method and path, since apps repeat the same few paths; the memo is dropped when a
+ * bucket is learned.
  */
 export class LimitTable {
   private readonly index: PatternIndex<LimitConfig>;
   private readonly memo = new Map<string, readonly LimitConfig[]>();
+  /** Learned buckets by operation key ("POST /assets/list") and by class key ("assets analytical"). */
+  private readonly learnedByKey = new Map<string, LimitConfig>();
 
   constructor(readonly limits: readonly LimitConfig[]) {
     this.index = new PatternIndex(limits, (l) => l.match);
   }
 
-  match(method: string, rest: string): readonly LimitConfig[] {
+  match(method: string, rest: string, route: RouteInfo): readonly LimitConfig[] {
     const key = `${method} ${rest}`;
     let hit = this.memo.get(key);
     if (hit) return hit;
-    const all = this.index.matchAll(rest).filter((l) => l.methods === null || l.methods.includes(method));
+    const all = this.index
+      .matchAll(rest)
+      .filter((l) => (l.methods === null || l.methods.includes(method)) && coversClass(l, route.cls));
     const specific = all.filter((l) => !l.fallback);
     hit = specific.length > 0 ? specific : all;
+    if (this.learnedByKey.size > 0) {
+      const byClass = this.learnedByKey.get(classKey(route));
+      const op = operationKey(method, route);
+      const byOp = op === null ? undefined : this.learnedByKey.get(op);
+      if (byClass || byOp) {
+        const more = [...hit];
+        if (byClass) more.push(byClass);
+        if (byOp) more.push(byOp);
+        hit = more;
+      }
+    }
     if (this.memo.size >= CACHE_MAX) this.memo.clear();
     this.memo.set(key, hit);
     return hit;
+  }
+
+  /** Adds (or replaces) a learned bucket under its key. */
+  learn(key: string, limit: LimitConfig): void {
+    this.learnedByKey.set(key, limit);
+    this.memo.clear();
+  }
+
+  learnedLimit(key: string): LimitConfig | undefined {
+    return this.learnedByKey.get(key);
+  }
+
+  learned(): IterableIterator<[string, LimitConfig]> {
+    return this.learnedByKey.entries();
   }
 
   get needsIdentity(): boolean {

@@ -35,6 +35,19 @@ export interface SchedulerObserver {
 const NO_BUCKETS: readonly Bucket[] = [];
 const SWEEP_MS = 25;
 const IDLE_BUCKET_MS = 10 * 60_000;
+/**
+ * Scopes (projects, or project and identity pairs) kept per limit, whatever callers send: past it the least
+ * recently used idle bucket goes. 4096 scopes of every default bucket stay under 50 MiB (test/tree.test.ts).
+ */
+export const MAX_SCOPES_PER_LIMIT = 4096;
+
+/** One limit's buckets, by scope, oldest use first (an approximate LRU, see bucket()). */
+interface Scopes {
+  limit: LimitConfig;
+  readonly buckets: Map<string, Bucket>;
+  /** Lookups so far: a bucket not moved for half the bound's worth of them may be near the old end. */
+  uses: number;
+}
 
 /**
  * Admits requests into their buckets: straight through when every bucket has a token and a slot and
@@ -42,7 +55,7 @@ const IDLE_BUCKET_MS = 10 * 60_000;
  * timer per bucket waiting for tokens, one sweep for deadlines while anything waits.
  */
 export class Scheduler {
-  private readonly byLimit = new Map<LimitConfig, Map<string, Bucket>>();
+  private readonly byName = new Map<string, Scopes>();
   private readonly waiting = new Set<Waiter>();
   private sweepTimer: NodeJS.Timeout | null = null;
   /** Forgets buckets unused for a while; runs only while there are buckets to forget. */
@@ -52,29 +65,82 @@ export class Scheduler {
     readonly store: QuotaStore,
     private readonly queue: QueueConfig,
     private readonly observer: SchedulerObserver | null = null,
+    private readonly maxScopes = MAX_SCOPES_PER_LIMIT,
   ) {}
 
-  /** The bucket of a limit for one scope, made on first use. */
+  /**
+   * The bucket of a limit for one scope, made on first use. Bounded per limit: the least recently used idle
+   * bucket makes room. A bucket is moved to the young end only when it may have aged into the older half,
+   * so a hot bucket costs one map lookup, not a delete and an insert per request.
+   */
   bucket(limit: LimitConfig, scope: string): Bucket {
-    let scopes = this.byLimit.get(limit);
+    let scopes = this.byName.get(limit.name);
     if (!scopes) {
-      scopes = new Map();
-      this.byLimit.set(limit, scopes);
-    }
-    let bucket = scopes.get(scope);
-    if (!bucket) {
-      bucket = new Bucket(limit, scope, performance.now());
-      scopes.set(scope, bucket);
-      if (this.idleTimer === null) {
-        this.idleTimer = setInterval(() => this.forgetIdle(), 60_000);
-        this.idleTimer.unref();
+      scopes = { limit, buckets: new Map(), uses: 0 };
+      this.byName.set(limit.name, scopes);
+    } else if (scopes.limit !== limit) this.retargetScopes(scopes, limit);
+    const uses = ++scopes.uses;
+    let bucket = scopes.buckets.get(scope);
+    if (bucket) {
+      if (uses - bucket.touched > this.maxScopes >> 1) {
+        scopes.buckets.delete(scope);
+        scopes.buckets.set(scope, bucket);
+        bucket.touched = uses;
       }
+      return bucket;
+    }
+    if (scopes.buckets.size >= this.maxScopes) this.evict(scopes);
+    bucket = new Bucket(limit, scope, performance.now());
+    bucket.touched = uses;
+    scopes.buckets.set(scope, bucket);
+    if (this.idleTimer === null) {
+      this.idleTimer = setInterval(() => this.forgetIdle(), 60_000);
+      this.idleTimer.unref();
     }
     return bucket;
   }
 
+  /**
+   * A new table (config reload): buckets whose limit name survives keep their tokens, slots, queue and what
+   * was learned, under the new figures; the others are forgotten (calls holding them still release them).
+   * `only`: the limits given are changed ones; the others stay.
+   */
+  retarget(limits: readonly LimitConfig[], only = false): void {
+    const byName = new Map(limits.map((l) => [l.name, l]));
+    for (const [name, scopes] of this.byName) {
+      const limit = byName.get(name);
+      if (limit === undefined) {
+        if (!only) this.byName.delete(name);
+      } else if (scopes.limit !== limit) this.retargetScopes(scopes, limit);
+    }
+  }
+
+  /** Buckets kept for a limit now. */
+  scopesOf(name: string): number {
+    return this.byName.get(name)?.buckets.size ?? 0;
+  }
+
   *allBuckets(): IterableIterator<Bucket> {
-    for (const scopes of this.byLimit.values()) yield* scopes.values();
+    for (const scopes of this.byName.values()) yield* scopes.buckets.values();
+  }
+
+  private retargetScopes(scopes: Scopes, limit: LimitConfig): void {
+    scopes.limit = limit;
+    for (const b of scopes.buckets.values()) {
+      b.reconfigure(limit);
+      this.limitsChanged(b);
+    }
+  }
+
+  /** Drops the least recently used idle buckets until there is room for one more. */
+  private evict(scopes: Scopes): void {
+    let excess = scopes.buckets.size - this.maxScopes + 1;
+    for (const [scope, b] of scopes.buckets) {
+      if (excess <= 0) break;
+      if (b.inFlight > 0 || b.queue.size > 0 || b.timer) continue;
+      scopes.buckets.delete(scope);
+      excess--;
+    }
   }
 
   /** Waits for a token and a slot in every bucket; rejects with QueueRejected. */
@@ -272,12 +338,12 @@ export class Scheduler {
   private forgetIdle(): void {
     const now = performance.now();
     let left = 0;
-    for (const scopes of this.byLimit.values()) {
-      for (const [scope, b] of scopes) {
+    for (const scopes of this.byName.values()) {
+      for (const [scope, b] of scopes.buckets) {
         if (now - b.lastUsed > IDLE_BUCKET_MS && b.inFlight === 0 && b.queue.size === 0 && !b.timer)
-          scopes.delete(scope);
+          scopes.buckets.delete(scope);
       }
-      left += scopes.size;
+      left += scopes.buckets.size;
     }
     // Nothing left to forget: an idle gateway runs no timer (the next bucket made starts it again).
     if (left === 0 && this.idleTimer !== null) {

@@ -1,3 +1,4 @@
+import type { LimitConfig } from '../config/index.js';
 import type { Bucket } from './bucket.js';
 import type { AppRef } from './fair-queue.js';
 
@@ -27,6 +28,8 @@ export interface QuotaStore {
   release(buckets: readonly Bucket[]): void;
   /** Publishes a bucket's new effective limits (adaptive) to whoever shares the store. */
   publishEffective(bucket: Bucket): void;
+  /** Publishes a learned bucket, so other replicas adopt it (QuotaTree.adopt); optional for local stores. */
+  publishLearned?(limit: LimitConfig): void;
   /**
    * How often to look again while a request waits for a slot that only another replica can free
    * (0: never, slots are only freed here and every release wakes the queue).

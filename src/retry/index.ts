@@ -1,4 +1,3 @@
-export { AdaptiveLimits, type LimitChange, statedLimit, type ThrottleKind, throttleKind } from './adaptive.js';
 export { backoffMs, retryAfterMs } from './backoff.js';
 export { RetryBudget } from './budget.js';
 export { CircuitBreaker, type CircuitState } from './circuit.js';

@@ -3,6 +3,7 @@ import { Dataset } from './data.js';
 import { FaultQueue } from './faults.js';
 import { checkOptions } from './options.js';
 import { BudgetPlan } from './plan.js';
+import { RawStore } from './raw.js';
 import { Stats } from './stats.js';
 import { Throttle } from './throttle.js';
 import type { SimOptions } from './types.js';
@@ -13,6 +14,7 @@ export class Core {
   readonly stats = new Stats();
   readonly throttle = new Throttle();
   readonly faults = new FaultQueue();
+  readonly raw = new RawStore();
   /** Which budgets a request spends; follows the options. */
   plan: BudgetPlan;
 
@@ -41,5 +43,6 @@ export class Core {
     this.throttle.refillAll();
     this.faults.clear();
     this.data.clearCreated();
+    this.raw.clear();
   }
 }

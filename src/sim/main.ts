@@ -3,7 +3,15 @@ import { parseArgs } from 'node:util';
 import { type SimLimit, type SimOptions, startSimulator } from './index.js';
 import { parseTight } from './options.js';
 
-const USAGE = `Usage: cdf-sim [options]
+const USAGE = `Usage: cdf-sim [options]   (npm run sim -- [options])
+
+A stand-in for Cognite Data Fusion's REST API on loopback, for trying the gateway and your own scripts
+without a CDF project. Any bearer token is accepted; every project name exists.
+Covers: assets, events, time series (list with filters and partitions, search, byids, create with 409
+on a duplicate externalId, update, delete, aggregate), datapoints (insert, retrieve raw and aggregates,
+latest, delete) and RAW (databases, tables, rows). It throttles like CDF: see Limits below.
+
+Options:
   --port <n>                   listen port (default 4000; 0 = random)
   --host <addr>                listen address (default 127.0.0.1)
   --latency-ms <ms>            added before answering each /api call
@@ -23,7 +31,10 @@ const USAGE = `Usage: cdf-sim [options]
   --charge-throttled           a 429 still takes a token from every budget checked up to the one
                                that refused it
   --retry-after <seconds>      429s carry Retry-After
-  --items <n>                  items per resource type (default 1000)
+  --items <n>                  generated items per resource type (default 1000)
+  -h, --help                   show this help and exit
+
+Control API: GET /_sim/stats, POST /_sim/reset, /_sim/options, /_sim/faults (see README).
 `;
 
 function number(flag: string, raw: string | undefined): number | undefined {

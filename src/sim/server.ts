@@ -7,6 +7,7 @@ import type { Core } from './core.js';
 import { isKind } from './data.js';
 import { simHelper } from './helpers.js';
 import { budgetKeyOf, identityOf } from './identity.js';
+import { raw } from './raw.js';
 import { Call, HttpError } from './reply.js';
 import { resources } from './resources.js';
 import { type Held, isRejection } from './throttle.js';
@@ -130,6 +131,7 @@ function route(core: Core, call: ApiCall, method: string, identity: string, path
 
 async function dispatch(core: Core, call: Call, method: string, family: string, rest: string[], query: string) {
   if (isKind(family)) return resources(call, core, method, family, rest, query);
+  if (family === 'raw') return raw(call, core.raw, method, rest, query);
   if (family === '_sim') return simHelper(call, method, rest, query);
   throw new HttpError(404, `Unknown path: ${method} ${family}/${rest.join('/')}`);
 }

@@ -1,6 +1,6 @@
 import type { AdaptiveConfig } from '../config/index.js';
-import type { Bucket } from '../quota/index.js';
-import { SlidingCounter } from './window.js';
+import { SlidingCounter } from '../retry/window.js';
+import type { Bucket } from './bucket.js';
 
 export type ThrottleKind = 'rate' | 'concurrency';
 
@@ -72,12 +72,12 @@ export class AdaptiveLimits {
     private readonly apply: (change: LimitChange) => void,
   ) {}
 
-  /** `sentAt`: when the throttled attempt was admitted. */
-  onThrottled(buckets: readonly Bucket[], message: string | null, now: number, sentAt = now): void {
-    if (!this.config.enabled || buckets.length === 0) return;
-    const kind = throttleKind(message);
-    const stated = statedLimit(message);
-    const bucket = this.tightest(buckets, kind, message);
+  /**
+   * A 429 charged to `bucket` (the quota tree chose it as the narrowest budget that explains it).
+   * `stated`: the limit CDF's message named, if any; `sentAt`: when the throttled attempt was admitted.
+   */
+  charge(bucket: Bucket, kind: ThrottleKind, stated: number | null, now: number, sentAt = now): void {
+    if (!this.config.enabled) return;
     const s = this.stateOf(bucket, now);
     s.recent.add(THROTTLED, now);
     // One token for the throttled call, which CDF may have charged, and one of margin: the two buckets
@@ -117,15 +117,28 @@ export class AdaptiveLimits {
     this.apply({ bucket, direction: 'decrease', kind, rate, concurrency });
   }
 
+  /**
+   * A 429 charged to a bucket just made for it (learned): its tokens follow CDF's down, and the 429 counts
+   * towards its share, but its figures are what was just learned: no cut on top.
+   */
+  follow(bucket: Bucket, now: number): void {
+    if (!this.config.enabled) return;
+    this.stateOf(bucket, now).recent.add(THROTTLED, now);
+    bucket.tokens = Math.max(-bucket.burst, Math.min(bucket.tokens, 0) - 2);
+  }
+
   onSuccess(buckets: readonly Bucket[], now: number): void {
     if (!this.config.enabled) return;
-    for (let i = 0; i < buckets.length; i++) {
-      const bucket = buckets[i];
+    for (let i = 0; i < buckets.length; i++) this.onPassed(buckets[i], now);
+  }
+
+  private onPassed(bucket: Bucket, now: number): void {
+    {
       const s = this.stateOf(bucket, now);
-      s.recent.add(PASSED, now);
       const limit = bucket.limit;
-      if (bucket.rate >= limit.rate && bucket.concurrency >= limit.concurrency) continue;
-      if (now - s.raisedAt < this.config.intervalMs) continue;
+      s.recent.add(PASSED, now);
+      if (bucket.rate >= limit.rate && bucket.concurrency >= limit.concurrency) return;
+      if (now - s.raisedAt < this.config.intervalMs) return;
       s.raisedAt = now;
       let step = limit.rate * this.config.increase;
       if (bucket.rate + step > s.rateCeiling * NEAR) step /= 4;
@@ -137,7 +150,7 @@ export class AdaptiveLimits {
         (now >= s.concurrencyHoldUntil || bucket.concurrency + 1 < s.concurrencyCeiling)
           ? bucket.concurrency + 1
           : bucket.concurrency;
-      if (rate === bucket.rate && concurrency === bucket.concurrency) continue;
+      if (rate === bucket.rate && concurrency === bucket.concurrency) return;
       this.apply({ bucket, direction: 'increase', kind: 'both', rate, concurrency });
     }
   }
@@ -161,24 +174,19 @@ export class AdaptiveLimits {
         concurrencyHoldUntil: long,
         recent: new SlidingCounter(this.config.intervalMs * 2, 2),
       };
+      // A learned bucket starts at what was learned: held just under it when CDF stated it, probed past it
+      // in small steps when it was estimated from the calls that got through.
+      const learned = bucket.limit.learned;
+      if (learned) {
+        s.rateCeiling = learned.rate;
+        s.concurrencyCeiling = learned.concurrency + 1;
+        if (learned.stated) {
+          s.rateHoldUntil = now + this.config.holdMs;
+          s.concurrencyHoldUntil = now + this.config.holdMs;
+        }
+      }
       this.state.set(bucket, s);
     }
     return s;
-  }
-
-  /** The bucket CDF most likely meant: per identity when it says so, else the tightest for the kind of limit. */
-  private tightest(buckets: readonly Bucket[], kind: ThrottleKind, message: string | null): Bucket {
-    const wantIdentity = message !== null && /identity/i.test(message);
-    let best = buckets[0];
-    for (const b of buckets) {
-      const bFits = (b.limit.per === 'identity') === wantIdentity;
-      const bestFits = (best.limit.per === 'identity') === wantIdentity;
-      if (bFits !== bestFits) {
-        if (bFits) best = b;
-        continue;
-      }
-      if (kind === 'rate' ? b.rate < best.rate : b.concurrency < best.concurrency) best = b;
-    }
-    return best;
   }
 }

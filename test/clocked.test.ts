@@ -1,0 +1,141 @@
+import { describe, expect, it } from 'vitest';
+import type { CircuitConfig } from '../src/config/index.js';
+import { RetryBudget } from '../src/retry/budget.js';
+import { CircuitBreaker, type CircuitState } from '../src/retry/circuit.js';
+import { SlidingCounter } from '../src/retry/window.js';
+
+// Logic that takes a clock, driven by a clock of the test's own: no sleeping, no timing assertions.
+
+describe('SlidingCounter', () => {
+  it('counts over the window and forgets what slid out of it', () => {
+    const c = new SlidingCounter(1000, 2);
+    c.add(0, 0);
+    c.add(0, 450, 2);
+    c.add(1, 450);
+    expect(c.sum(0, 500)).toBe(3);
+    expect(c.sum(1, 999)).toBe(1);
+    // The slice of t=0 leaves at t=1000, the one of t=450 at t=1400 (slices of 100 ms).
+    expect(c.sum(0, 1050)).toBe(2);
+    expect(c.sum(0, 1450)).toBe(0);
+    expect(c.sum(1, 1450)).toBe(0);
+  });
+
+  it('survives long gaps and clock values far ahead', () => {
+    const c = new SlidingCounter(1000, 1);
+    c.add(0, 10);
+    expect(c.sum(0, 1_000_000)).toBe(0);
+    c.add(0, 1_000_001);
+    expect(c.sum(0, 1_000_002)).toBe(1);
+  });
+
+  it('reset() starts the window afresh at the time given, and it keeps sliding after', () => {
+    const c = new SlidingCounter(1000, 1);
+    c.add(0, 0, 5);
+    c.reset(200);
+    expect(c.sum(0, 200)).toBe(0);
+    c.add(0, 300);
+    expect(c.sum(0, 1200)).toBe(1);
+    expect(c.sum(0, 1350)).toBe(0);
+  });
+});
+
+describe('RetryBudget', () => {
+  it('allows the floor of 10 retries per second of window when first attempts are few', () => {
+    const b = new RetryBudget(0.2, 1000);
+    b.recordFirst(0);
+    let allowed = 0;
+    for (let i = 0; i < 50; i++) if (b.tryRetry(10)) allowed++;
+    expect(allowed).toBe(10);
+  });
+
+  it('allows retries up to the ratio of first attempts, then again once the window slid', () => {
+    const b = new RetryBudget(0.2, 10_000);
+    for (let i = 0; i < 1000; i++) b.recordFirst(0);
+    let allowed = 0;
+    for (let i = 0; i < 500; i++) if (b.tryRetry(100)) allowed++;
+    expect(allowed).toBe(200);
+    expect(b.tryRetry(5000)).toBe(false);
+    // Past the window the first attempts and the retries are both forgotten: the floor applies again.
+    let later = 0;
+    for (let i = 0; i < 500; i++) if (b.tryRetry(20_500)) later++;
+    expect(later).toBe(100);
+  });
+});
+
+const CONFIG: CircuitConfig = { enabled: true, windowMs: 10_000, minCalls: 20, failureRatio: 0.5, openMs: 5000 };
+
+function breaker(config: Partial<CircuitConfig> = {}) {
+  const changes: CircuitState[] = [];
+  const c = new CircuitBreaker({ ...CONFIG, ...config }, (s) => changes.push(s));
+  return { c, changes };
+}
+
+function fail(c: CircuitBreaker, n: number, now: number): void {
+  for (let i = 0; i < n; i++) c.record(false, now);
+}
+
+describe('CircuitBreaker', () => {
+  it('stays closed below minCalls, opens at the failure ratio', () => {
+    const { c, changes } = breaker();
+    fail(c, 19, 0);
+    expect(c.state).toBe('closed');
+    fail(c, 1, 100);
+    expect(c.state).toBe('open');
+    expect(changes).toEqual(['open']);
+    expect(c.allow(200)).toBe(false);
+    expect(c.retryAfterSec(200)).toBe(5);
+  });
+
+  it('does not open on a ratio below the threshold', () => {
+    const { c } = breaker();
+    for (let i = 0; i < 40; i++) c.record(i % 3 !== 0, i * 10);
+    expect(c.state).toBe('closed');
+  });
+
+  it('lets one probe through after openMs, closes on its success, reopens on its failure', () => {
+    const { c, changes } = breaker();
+    fail(c, 20, 0);
+    expect(c.allow(4999)).toBe(false);
+    expect(c.allow(5000)).toBe(true);
+    expect(c.state).toBe('half-open');
+    expect(c.allow(5001)).toBe(false); // one probe at a time
+    c.record(false, 5100);
+    expect(c.state).toBe('open');
+    expect(c.allow(10_099)).toBe(false);
+    expect(c.allow(10_100)).toBe(true);
+    c.record(true, 10_200);
+    expect(c.state).toBe('closed');
+    expect(changes).toEqual(['open', 'half-open', 'open', 'half-open', 'closed']);
+  });
+
+  it('an abandoned probe frees the probe slot', () => {
+    const { c } = breaker();
+    fail(c, 20, 0);
+    expect(c.allow(5000)).toBe(true);
+    c.abandon();
+    expect(c.allow(5001)).toBe(true);
+  });
+
+  it('keeps sliding after it closed again: failures older than the window are forgotten (issue #13)', () => {
+    const { c } = breaker();
+    fail(c, 20, 0);
+    expect(c.allow(5000)).toBe(true);
+    c.record(true, 5000);
+    expect(c.state).toBe('closed');
+    // 15 failures, then 11 s later 5 more: only 5 calls are in the 10 s window, under minCalls.
+    fail(c, 15, 6000);
+    expect(c.state).toBe('closed');
+    fail(c, 5, 17_000);
+    expect(c.state).toBe('closed');
+    // Within one window, 20 failing calls do open it.
+    fail(c, 15, 17_500);
+    expect(c.state).toBe('open');
+  });
+
+  it('does nothing when disabled', () => {
+    const { c } = breaker({ enabled: false });
+    fail(c, 100, 0);
+    expect(c.state).toBe('closed');
+    expect(c.allow(1)).toBe(true);
+  });
+});

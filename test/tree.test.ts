@@ -1,0 +1,479 @@
+import { performance } from 'node:perf_hooks';
+import { describe, expect, it } from 'vitest';
+import { lookupRoute } from '../src/cdf/index.js';
+import { ConfigError, type LimitConfig, loadConfig } from '../src/config/index.js';
+import { bucketViews } from '../src/metrics/state.js';
+import {
+  AdaptiveLimits,
+  type Bucket,
+  type LimitChange,
+  MAX_SCOPES_PER_LIMIT,
+  MemoryStore,
+  QuotaTree,
+  Scheduler,
+} from '../src/quota/index.js';
+
+/**
+ * The quota tree and its learning, driven by an injected clock: every call gets `now` from the test, so
+ * the assertions are on counts and figures, never on how long anything took.
+ */
+
+const defaults = () => loadConfig({ env: {} });
+
+/** The injected clock: milliseconds that move only when the test says so. */
+class Clock {
+  constructor(public t: number) {}
+  tick(ms: number): number {
+    this.t += ms;
+    return this.t;
+  }
+}
+const P = 'proj';
+
+interface Rig {
+  tree: QuotaTree;
+  scheduler: Scheduler;
+  store: MemoryStore;
+  changes: LimitChange[];
+  learned: LimitConfig[];
+  /** The buckets of a call, as the pipeline resolves them. */
+  buckets(method: string, rest: string, identity?: string): Bucket[];
+  /** Admits a call at `now` (a token and a slot in each bucket) or says which bucket refused. */
+  admit(buckets: readonly Bucket[], now: number): boolean;
+  close(): void;
+}
+
+function rig(limits: readonly LimitConfig[] = defaults().limits, adaptive = {}): Rig {
+  const config = defaults();
+  const store = new MemoryStore();
+  const scheduler = new Scheduler(store, config.queue);
+  const changes: LimitChange[] = [];
+  const learned: LimitConfig[] = [];
+  const tree = new QuotaTree(
+    limits,
+    scheduler,
+    { ...config.adaptive, ...adaptive },
+    { limitChanged: (c) => changes.push(c), learned: (l) => learned.push(l) },
+  );
+  return {
+    tree,
+    scheduler,
+    store,
+    changes,
+    learned,
+    buckets: (method, rest, identity = 'alice') =>
+      tree.bucketsFor(method, rest, lookupRoute(method, rest), P, () => identity),
+    admit: (buckets, now) => store.take(buckets, now) === null,
+    close: () => scheduler.close(),
+  };
+}
+
+const names = (buckets: readonly Bucket[]) => buckets.map((b) => b.limit.name).sort();
+const byName = (buckets: readonly Bucket[], name: string) => {
+  const b = buckets.find((x) => x.limit.name === name);
+  if (!b) throw new Error(`no bucket ${name} in ${names(buckets).join(', ')}`);
+  return b;
+};
+const rateMsg = (n: number, who = 'Project') =>
+  `${who} exceeded maximum number='${n}' of requests per second. Please try again later.`;
+const concurrencyMsg = (n: number, who = 'Project') =>
+  `${who} exceeded maximum number='${n}' of concurrent requests. Please try again later.`;
+
+describe('limits config: a mapping over the default table', () => {
+  it('holds the documented assets tree, per project and per identity, burst defaulting to the rate', () => {
+    const limits = defaults().limits;
+    const get = (name: string) => limits.find((l) => l.name === name);
+    expect(get('assets')).toMatchObject({ rate: 200, burst: 200, concurrency: 40, per: 'project', classes: null });
+    expect(get('assets-identity')).toMatchObject({ rate: 150, concurrency: 30, per: 'identity' });
+    expect(get('assets-crud')).toMatchObject({ rate: 170, concurrency: 30, classes: ['crud'] });
+    expect(get('assets-analytical')).toMatchObject({ rate: 30, concurrency: 15, classes: ['analytical'] });
+    expect(get('assets-aggregate')).toMatchObject({ rate: 15, concurrency: 7, classes: ['aggregate'] });
+    expect(get('assets-aggregate-identity')).toMatchObject({ rate: 12, concurrency: 5, per: 'identity' });
+    expect(defaults().warnings).toEqual([]);
+  });
+
+  it('changes one figure, adds a bucket, removes one with null, keeps the rest', () => {
+    const base = defaults().limits;
+    const config = loadConfig({
+      env: {},
+      overrides: {
+        limits: {
+          assets: { rate: 100 },
+          'assets-identity': null,
+          mine: { match: '/files/**', classes: ['analytical'], rate: 5, concurrency: 2 },
+        },
+      },
+    });
+    const get = (name: string) => config.limits.find((l) => l.name === name);
+    expect(get('assets')).toMatchObject({ rate: 100, concurrency: 40, match: ['/assets', '/assets/**'] });
+    expect(get('assets-identity')).toBeUndefined();
+    expect(get('mine')).toMatchObject({ per: 'project', burst: 5, classes: ['analytical'], methods: null });
+    expect(config.limits.length).toBe(base.length);
+    expect(config.warnings).toEqual([]);
+  });
+
+  it('keeps the list form (it replaces the table) and warns naming the APIs left without a bucket', () => {
+    const config = loadConfig({
+      env: {},
+      overrides: { limits: [{ name: 'a', match: ['/assets', '/assets/**'], rate: 10, concurrency: 2 }] },
+    });
+    expect(config.limits.map((l) => l.name)).toEqual(['a']);
+    expect(config.limits[0]).toMatchObject({ per: 'project', burst: 10 });
+    expect(config.warnings).toHaveLength(1);
+    expect(config.warnings?.[0]).toMatch(/left without any bucket: .*events/);
+    expect(config.warnings?.[0]).toContain('timeseries');
+    expect(config.warnings?.[0]).not.toMatch(/[:,] assets[,( ]/);
+    // A list that covers everything warns about nothing.
+    const all = loadConfig({ env: {}, overrides: { limits: [{ name: 'a', match: '/**', rate: 10, concurrency: 2 }] } });
+    expect(all.warnings).toEqual([]);
+  });
+
+  it('reports every bad bucket field at once, by key', () => {
+    let error: ConfigError | null = null;
+    try {
+      loadConfig({
+        env: {},
+        overrides: { limits: { assets: { classes: ['reads'], rate: -1 }, 'bad name!': { rate: 1 } } },
+      });
+    } catch (err) {
+      error = err as ConfigError;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const text = error?.issues.join('\n') ?? '';
+    expect(text).toContain('limits.assets.classes[0]');
+    expect(text).toContain('limits.assets.rate');
+    expect(text).toContain('limits.bad name!');
+  });
+});
+
+describe('quota tree: every level on the path', () => {
+  it('takes from the API, class and aggregation levels, per project and per identity', () => {
+    const r = rig();
+    expect(names(r.buckets('POST', '/assets/list'))).toEqual([
+      'assets',
+      'assets-analytical',
+      'assets-analytical-identity',
+      'assets-identity',
+    ]);
+    expect(names(r.buckets('POST', '/assets/aggregate'))).toEqual([
+      'assets',
+      'assets-aggregate',
+      'assets-aggregate-identity',
+      'assets-analytical',
+      'assets-analytical-identity',
+      'assets-identity',
+    ]);
+    expect(names(r.buckets('POST', '/assets/byids'))).toEqual([
+      'assets',
+      'assets-crud',
+      'assets-crud-identity',
+      'assets-identity',
+    ]);
+    // Each identity has its own identity-level buckets; the project levels are shared.
+    const a = r.buckets('POST', '/assets/list', 'alice');
+    const b = r.buckets('POST', '/assets/list', 'bob');
+    expect(byName(a, 'assets')).toBe(byName(b, 'assets'));
+    expect(byName(a, 'assets-identity')).not.toBe(byName(b, 'assets-identity'));
+    r.close();
+  });
+
+  it('admits an aggregate only while every level has a token: 15 at once per project, not the API 200', () => {
+    const r = rig(defaults().limits.filter((l) => l.per === 'project'));
+    const now = performance.now();
+    let aggregates = 0;
+    for (let i = 0; i < 100; i++) {
+      const bs = r.buckets('POST', '/assets/aggregate');
+      if (r.admit(bs, now)) {
+        aggregates++;
+        r.store.release(bs);
+      }
+    }
+    // The aggregate bucket's burst (15) less the 50 ms jitter reserve.
+    expect(aggregates).toBe(14);
+    let lists = 0;
+    for (let i = 0; i < 100; i++) {
+      const bs = r.buckets('POST', '/assets/list');
+      if (r.admit(bs, now)) {
+        lists++;
+        r.store.release(bs);
+      }
+    }
+    // Analytical (30) already gave 14 tokens to the aggregates: aggregation is inside analytical.
+    expect(lists).toBe(28 - 14);
+    let crud = 0;
+    for (let i = 0; i < 300; i++) {
+      const bs = r.buckets('POST', '/assets/byids');
+      if (r.admit(bs, now)) {
+        crud++;
+        r.store.release(bs);
+      }
+    }
+    // CRUD's own 170 (less reserve), not cut by what analytical spent; the API level (200) had 28 taken.
+    expect(crud).toBe(161);
+    r.close();
+  });
+});
+
+describe('quota tree: a 429 is charged to the narrowest budget that explains it', () => {
+  it('charges the bucket whose figure CDF states, leaving its parents alone', () => {
+    const r = rig();
+    const bs = r.buckets('POST', '/assets/aggregate');
+    const t = performance.now();
+    r.admit(bs, t);
+    r.tree.throttled(bs, 'POST', lookupRoute('POST', '/assets/aggregate'), rateMsg(15), t + 10, t);
+    expect(byName(bs, 'assets-aggregate').rate).toBeCloseTo(14.7);
+    for (const other of ['assets', 'assets-identity', 'assets-analytical', 'assets-analytical-identity'])
+      expect(byName(bs, other).rate).toBe(byName(bs, other).limit.rate);
+    // An identity-level message charges the identity level.
+    r.tree.throttled(bs, 'POST', lookupRoute('POST', '/assets/aggregate'), concurrencyMsg(5, 'Identity'), t + 20, t);
+    expect(byName(bs, 'assets-aggregate-identity').concurrency).toBeLessThanOrEqual(5);
+    expect(byName(bs, 'assets-aggregate').concurrency).toBe(7);
+    expect(byName(bs, 'assets-identity').concurrency).toBe(30);
+    expect(r.learned).toHaveLength(0);
+    r.close();
+  });
+
+  it('charges the narrowest level that was near its limit when CDF names no figure', () => {
+    const r = rig(defaults().limits.filter((l) => l.per === 'project'));
+    const t = performance.now();
+    // Analytical drained by listing; the API level far from its limit.
+    let bs = r.buckets('POST', '/assets/list');
+    while (r.admit(bs, t)) r.store.release(bs);
+    bs = r.buckets('POST', '/assets/list');
+    r.tree.throttled(bs, 'POST', lookupRoute('POST', '/assets/list'), 'Too many requests', t, t);
+    expect(byName(bs, 'assets-analytical').tokens).toBeLessThan(0);
+    expect(byName(bs, 'assets').tokens).toBeGreaterThan(100);
+    expect(r.learned).toHaveLength(0);
+    r.close();
+  });
+
+  it('learns a bucket for an operation tighter than its API when CDF states the figure', () => {
+    const r = rig();
+    const route = lookupRoute('POST', '/sequences/data/list');
+    const bs = r.buckets('POST', '/sequences/data/list');
+    const t = performance.now();
+    r.admit(bs, t);
+    r.tree.throttled(bs, 'POST', route, rateMsg(10), t + 5, t);
+    expect(r.learned.map((l) => l.name)).toEqual(['learned.post.sequences.data.list']);
+    expect(byName(bs, 'sequences').rate).toBe(50);
+    const next = r.buckets('POST', '/sequences/data/list');
+    const leaf = byName(next, 'learned.post.sequences.data.list');
+    expect(leaf.rate).toBeCloseTo(9.8);
+    expect(leaf.limit.rate).toBe(50); // its ceiling: the parent's configured figure
+    // Other operations of the API do not take from it.
+    expect(names(r.buckets('POST', '/sequences/list'))).toEqual(['sequences']);
+    expect(r.tree.learned()).toEqual([
+      expect.objectContaining({ key: 'POST /sequences/data/list', level: 'operation', stated: true }),
+    ]);
+    r.close();
+  });
+
+  it('learns an operation from unexplained 429s at the rate that got through, and probes upwards', () => {
+    const r = rig([{ ...defaults().limits.find((l) => l.name === 'files')!, rate: 50, burst: 50, concurrency: 10 }]);
+    const route = lookupRoute('POST', '/files/search');
+    let t = performance.now();
+    // Two seconds of 10 calls/s getting through, then three 429s that name no figure, nothing near its limit.
+    for (let i = 0; i < 20; i++) {
+      const bs = r.buckets('POST', '/files/search');
+      t += 100;
+      r.admit(bs, t);
+      r.store.release(bs);
+      r.tree.passed(bs, route, t);
+    }
+    for (let i = 0; i < 3; i++) {
+      const bs = r.buckets('POST', '/files/search');
+      t += 10;
+      r.tree.throttled(bs, 'POST', route, 'Too many requests', t, t);
+    }
+    expect(r.learned.map((l) => l.learned?.key)).toEqual(['POST /files/search']);
+    const leaf = byName(r.buckets('POST', '/files/search'), 'learned.post.files.search');
+    expect(leaf.rate).toBeGreaterThanOrEqual(8);
+    expect(leaf.rate).toBeLessThanOrEqual(10.5);
+    expect(byName(r.buckets('POST', '/files/list'), 'files').rate).toBe(50);
+    // Calls keep succeeding: the learned rate climbs (it was an estimate, not a stated figure).
+    const before = leaf.rate;
+    for (let i = 0; i < 40; i++) {
+      t += 100;
+      r.tree.passed(r.buckets('POST', '/files/search'), route, t);
+    }
+    expect(leaf.rate).toBeGreaterThan(before);
+    r.close();
+  });
+
+  it('learns a class when the unexplained 429s spread over its operations', () => {
+    const r = rig([{ ...defaults().limits.find((l) => l.name === 'files')!, rate: 50, burst: 50, concurrency: 10 }]);
+    const t = performance.now();
+    for (let i = 0; i < 6; i++) {
+      const path = ['/files/search', '/files/list', '/files'][i % 3];
+      const method = path === '/files' ? 'GET' : 'POST';
+      r.tree.throttled(r.buckets(method, path), method, lookupRoute(method, path), 'Too many requests', t + i, t);
+    }
+    expect(r.learned.map((l) => l.learned?.key)).toEqual(['files analytical']);
+    expect(names(r.buckets('POST', '/files/list'))).toEqual(['files', 'learned.files.analytical']);
+    expect(names(r.buckets('POST', '/files/byids'))).toEqual(['files']);
+    r.close();
+  });
+
+  it('cuts the API level when the unexplained 429s spread over its classes', () => {
+    const r = rig([{ ...defaults().limits.find((l) => l.name === 'files')!, rate: 50, burst: 50, concurrency: 10 }]);
+    const t = performance.now();
+    const paths: Array<[string, string]> = [
+      ['POST', '/files/search'],
+      ['POST', '/files/byids'],
+      ['POST', '/files/list'],
+      ['POST', '/files/delete'],
+      ['POST', '/files/search'],
+      ['POST', '/files/byids'],
+    ];
+    // Passes first: the share of 429s decides how far the cut goes.
+    for (let i = 0; i < 20; i++)
+      r.tree.passed(r.buckets('POST', '/files/byids'), lookupRoute('POST', '/files/byids'), t - 300 + i);
+    paths.forEach(([m, p], i) => {
+      r.tree.throttled(r.buckets(m, p), m, lookupRoute(m, p), 'Too many requests', t + i, t - 1);
+    });
+    expect(r.learned).toHaveLength(0);
+    expect(byName(r.buckets('POST', '/files/list'), 'files').rate).toBeLessThan(50);
+    r.close();
+  });
+});
+
+describe('quota tree: reconfigure keeps what survives', () => {
+  it('keeps tokens, slots and learned figures of buckets whose name survives; forgets the others', () => {
+    const r = rig();
+    const t = performance.now();
+    const bs = r.buckets('POST', '/assets/aggregate');
+    r.admit(bs, t);
+    r.tree.throttled(bs, 'POST', lookupRoute('POST', '/assets/aggregate'), rateMsg(15), t + 1, t);
+    const seq = r.buckets('POST', '/sequences/data/list');
+    r.tree.throttled(seq, 'POST', lookupRoute('POST', '/sequences/data/list'), rateMsg(10), t + 1, t);
+    const aggregate = byName(bs, 'assets-aggregate');
+    const tokens = aggregate.tokens;
+
+    const next = loadConfig({ env: {}, overrides: { limits: { 'assets-crud': null, assets: { rate: 180 } } } }).limits;
+    r.tree.reconfigure(next);
+    const after = r.buckets('POST', '/assets/aggregate');
+    expect(byName(after, 'assets-aggregate')).toBe(aggregate);
+    expect(aggregate.tokens).toBe(tokens);
+    expect(aggregate.inFlight).toBe(1);
+    expect(aggregate.rate).toBeCloseTo(14.7);
+    expect(byName(after, 'assets').rate).toBe(180);
+    expect(names(r.buckets('POST', '/assets/byids'))).not.toContain('assets-crud');
+    expect(names(r.buckets('POST', '/sequences/data/list'))).toContain('learned.post.sequences.data.list');
+    expect(r.tree.limits).toBe(next);
+    r.store.release(bs);
+    expect(aggregate.inFlight).toBe(0);
+    r.close();
+  });
+});
+
+describe('quota tree: bounded whatever callers send', () => {
+  it('keeps at most MAX_SCOPES_PER_LIMIT buckets per limit: 30,000 made-up projects add under 50 MiB', () => {
+    const r = rig();
+    const route = lookupRoute('POST', '/assets/list');
+    const t = performance.now();
+    // A hot project keeps its bucket (and its state) through the churn.
+    const hot = r.tree.bucketsFor('POST', '/assets/list', route, 'hot', () => 'alice');
+    r.admit(hot, t);
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 30_000; i++) {
+      const bs = r.tree.bucketsFor('POST', '/assets/list', route, `made-up-${i}`, () => `caller-${i}`);
+      r.admit(bs, t);
+      r.store.release(bs);
+      if (i % 1000 === 0) r.tree.bucketsFor('POST', '/assets/list', route, 'hot', () => 'alice');
+    }
+    const grown = process.memoryUsage().heapUsed - before;
+    for (const name of ['assets', 'assets-identity', 'assets-analytical', 'assets-analytical-identity'])
+      expect(r.scheduler.scopesOf(name)).toBeLessThanOrEqual(MAX_SCOPES_PER_LIMIT);
+    expect(grown).toBeLessThan(50 * 1024 * 1024);
+    const again = r.tree.bucketsFor('POST', '/assets/list', route, 'hot', () => 'alice');
+    expect(byName(again, 'assets')).toBe(byName(hot, 'assets'));
+    // A scrape reads a bounded number of buckets.
+    let seen = 0;
+    for (const _ of r.scheduler.allBuckets()) seen++;
+    expect(seen).toBeLessThanOrEqual(4 * MAX_SCOPES_PER_LIMIT);
+    expect(bucketViews({ scheduler: r.scheduler }).get('assets')?.scopes).toBeLessThanOrEqual(MAX_SCOPES_PER_LIMIT);
+    r.store.release(hot);
+    r.close();
+  });
+
+  it('never drops a bucket with a call in flight', () => {
+    const config = defaults();
+    const store = new MemoryStore();
+    const scheduler = new Scheduler(store, config.queue, null, 8);
+    const limit = config.limits.find((l) => l.name === 'assets')!;
+    const busy = scheduler.bucket(limit, 'busy');
+    store.take([busy], performance.now());
+    for (let i = 0; i < 100; i++) scheduler.bucket(limit, `p${i}`);
+    expect(scheduler.scopesOf('assets')).toBeLessThanOrEqual(8);
+    expect(scheduler.bucket(limit, 'busy')).toBe(busy);
+    scheduler.close();
+  });
+});
+
+describe('adaptive limits (injected clock)', () => {
+  const config = { enabled: true, decrease: 0.5, increase: 0.02, intervalMs: 250, floor: 0.05, holdMs: 10_000 };
+  const limit: LimitConfig = {
+    name: 'x',
+    match: ['/**'],
+    classes: null,
+    methods: null,
+    per: 'project',
+    rate: 100,
+    burst: 100,
+    concurrency: 10,
+    fallback: false,
+  };
+  const setup = () => {
+    const changes: LimitChange[] = [];
+    const scheduler = new Scheduler(new MemoryStore(), defaults().queue);
+    const bucket = scheduler.bucket(limit, 'p');
+    const adaptive = new AdaptiveLimits(config, (c) => {
+      changes.push(c);
+      c.bucket.setEffective(c.rate, c.concurrency);
+    });
+    return { changes, bucket, adaptive, close: () => scheduler.close() };
+  };
+
+  it('holds just under a stated figure, then probes past it in small steps', () => {
+    const { bucket, adaptive, changes, close } = setup();
+    const clock = new Clock(1_000_000);
+    adaptive.charge(bucket, 'rate', 60, clock.t);
+    expect(bucket.rate).toBeCloseTo(58.8);
+    for (let i = 0; i < 30; i++) adaptive.onSuccess([bucket], clock.tick(250));
+    // Within the hold: at most the held figure.
+    expect(bucket.rate).toBeLessThanOrEqual(58.8 + 1e-9);
+    for (let i = 0; i < 40; i++) adaptive.onSuccess([bucket], clock.tick(250));
+    expect(bucket.rate).toBeGreaterThan(58.8);
+    expect(changes[0]).toMatchObject({ direction: 'decrease', kind: 'rate' });
+    // Past the stated figure only in quarter steps (a quarter of increase x the configured rate).
+    const ups = changes.filter((c) => c.direction === 'increase').map((c) => c.rate);
+    for (let i = 1; i < ups.length; i++) expect(ups[i] - ups[i - 1]).toBeLessThanOrEqual(0.5 + 1e-9);
+    close();
+  });
+
+  it('does not cut for an odd 429 at the edge, cuts in proportion to many', () => {
+    const { bucket, adaptive, close } = setup();
+    const clock = new Clock(2_000_000);
+    for (let i = 0; i < 100; i++) adaptive.onSuccess([bucket], clock.tick(2));
+    adaptive.charge(bucket, 'rate', null, clock.tick(1), clock.t - 1);
+    expect(bucket.rate).toBe(100);
+    // Past 5 % of 429s: a gentle cut (x0.9), once per interval whatever the number of 429s.
+    for (let i = 0; i < 100; i++) adaptive.charge(bucket, 'rate', null, clock.tick(1), clock.t - 1);
+    expect(bucket.rate).toBeCloseTo(90);
+    // Half the answers 429s an interval later: cut in proportion, to half at most.
+    clock.tick(300);
+    adaptive.charge(bucket, 'rate', null, clock.t, clock.t - 1);
+    expect(bucket.rate).toBeCloseTo(45);
+    close();
+  });
+
+  it('cuts concurrency to a stated figure and by a quarter without one', () => {
+    const { bucket, adaptive, close } = setup();
+    const clock = new Clock(3_000_000);
+    adaptive.charge(bucket, 'concurrency', 8, clock.t);
+    expect(bucket.concurrency).toBe(8);
+    adaptive.charge(bucket, 'concurrency', null, clock.tick(300), clock.t - 1);
+    expect(bucket.concurrency).toBe(6);
+    close();
+  });
+});
