@@ -10,7 +10,7 @@ import { backgroundMeter } from './lib/proc.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
-const ALL = ['overhead', 'scheduler', 'quota', 'tree', 'cache', 'memory', 'store', 'hardening'];
+const ALL = ['overhead', 'scheduler', 'quota', 'tree', 'cache', 'memory', 'store', 'hardening', 'ops-path'];
 const DESCRIPTIONS = {
   overhead: 'gateway vs direct, bare fastify proxy and nginx: req/s, p50/p99, CPU per request',
   scheduler: 'quota scheduler vs Bottleneck: decisions/s, added latency, accuracy under contention',
@@ -19,6 +19,7 @@ const DESCRIPTIONS = {
   cache: 'cache hit path vs proxied path, and single-flight of identical calls',
   memory: 'gateway RSS with 2,000 held connections, a 512 MiB download, a full cache',
   store: 'quota store: in-memory vs Redis (bench/store.mjs)',
+  'ops-path': 'issue #15 alone: RateLimit headers per answer, tracing hooks off, the spans of a request on',
   hardening: 'issue #13: a 512 MiB gzip bomb, 1,000 queued 8 MiB uploads, 40 clients that stop reading 1 GB answers',
 };
 

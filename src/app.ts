@@ -120,7 +120,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     log.warn({ upstream: upstream.origin, state }, 'circuit breaker changed state');
   });
   const cache: ResponseCache = createResponseCache(config, telemetry, log);
-  const tracing = createTracing(config);
+  const tracing = await createTracing(config);
   if (tracing.enabled) log.info({ endpoint: config.tracing.endpoint ?? 'OTEL_EXPORTER_OTLP_*' }, 'tracing on');
   const shadow = new ShadowLedger(config.queue, (bucket, outcome, waitMs) =>
     telemetry.shadowDecision(bucket, outcome, waitMs),

@@ -22,6 +22,7 @@ import {
   retryReason,
 } from '../retry/index.js';
 import type { UpstreamAnswer } from './answer.js';
+import { HeldBody } from './body.js';
 import { sleepUnlessGone } from './client-gone.js';
 import { GatewayError } from './errors.js';
 import type { Exchange } from './exchange.js';
@@ -142,14 +143,15 @@ export class Forwarder {
     const { config, circuit, telemetry } = this.parts;
     let res: UpstreamResponse;
     // A streamed body is read from the app during the call: the idle watchdog checks that it keeps coming.
-    ex.uploading = ex.body !== null && !Buffer.isBuffer(ex.body);
+    const sent = ex.body;
+    ex.uploading = sent !== null && !(sent instanceof HeldBody);
     ex.trace?.attempt();
     try {
       res = await this.parts.upstream.call({
         method: ex.method,
         path: ex.url,
         headers: ex.upstreamHeaders,
-        body: ex.body,
+        body: sent instanceof HeldBody ? sent.payload : sent,
         signal: ex.abort.signal,
       });
     } catch (err) {

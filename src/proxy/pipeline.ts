@@ -18,7 +18,7 @@ import type { Telemetry } from '../metrics/telemetry.js';
 import type { AppDirectory, Bucket, QuotaTree, Scheduler } from '../quota/index.js';
 import type { Tracing } from '../tracing/types.js';
 import { sendAnswer, sendError, type UpstreamAnswer } from './answer.js';
-import { readRequestBody } from './body.js';
+import { HeldBody, readRequestBody } from './body.js';
 import type { BufferBudget } from './buffer-budget.js';
 import { GatewayError } from './errors.js';
 import { Exchange } from './exchange.js';
@@ -170,7 +170,7 @@ export class Pipeline {
     } finally {
       ex.uploading = false;
     }
-    if (target && ex.route.read && Buffer.isBuffer(ex.body) && this.mayNeedJson(ex, ex.body)) {
+    if (target && ex.route.read && ex.body instanceof HeldBody && this.mayNeedJson(ex, ex.body.bytes())) {
       // Parsed (and decoded, within the bound) before it is searched; a body that does not decode goes
       // upstream untouched, unchecked and uncached.
       const json = await ex.parseBody(config.retry.maxBodyBytes);
@@ -183,6 +183,9 @@ export class Pipeline {
     }
 
     ex.upstreamHeaders = upstreamRequestHeaders(req.headers);
+    // A chunked body read whole goes upstream with its length, as one joined Buffer would.
+    if (ex.body instanceof HeldBody && req.headers['content-length'] === undefined)
+      ex.upstreamHeaders['content-length'] = String(ex.body.length);
     const version = this.parts.versions.choose(target?.rest ?? null, req.headers['cdf-version'] as string | undefined);
     if (version !== undefined) ex.upstreamHeaders['cdf-version'] = version;
     ex.buckets = target ? this.bucketsOf(ex, target.project, target.rest) : NO_BUCKETS;
