@@ -1,9 +1,12 @@
 import type { RouteInfo } from '../cdf/index.js';
-import type { AdaptiveConfig, LimitConfig } from '../config/index.js';
+import type { AdaptiveConfig, LearnedFigures, LimitConfig } from '../config/index.js';
 import { SlidingCounter } from '../retry/window.js';
 import { AdaptiveLimits, type LimitChange, statedLimit, type ThrottleKind, throttleKind } from './adaptive.js';
 import type { Bucket } from './bucket.js';
-import { classKey, LimitTable, operationKey } from './limits.js';
+import { apiKey, classKey, LimitTable, operationKey } from './limits.js';
+
+type LearnedLevel = LearnedFigures['level'];
+
 import type { Scheduler } from './scheduler.js';
 
 /** Passed calls and unexplained 429s of one operation are counted over this window (the learned rate's basis). */
@@ -34,7 +37,7 @@ export interface TreeObserver {
 export interface LearnedView {
   name: string;
   key: string;
-  level: 'operation' | 'class';
+  level: LearnedLevel;
   rate: number;
   concurrency: number;
   stated: boolean;
@@ -137,10 +140,14 @@ export class QuotaTree {
         this.adaptive.charge(named, kind, stated, now, sentAt);
         return;
       }
-      const least = candidates.reduce((m, b) => Math.min(m, figure(b.limit, kind)), Number.POSITIVE_INFINITY);
-      // Tighter than every budget on the path: one the gateway does not know. Learn it for the operation.
+      const least = candidates.reduce(
+        (m, b) => (b.limit.learned ? m : Math.min(m, figure(b.limit, kind))),
+        Number.POSITIVE_INFINITY,
+      );
+      // Tighter than every configured budget on the path: one the gateway does not know. Learn it for the
+      // operation; when another operation of the API learned the same figure, the budget is theirs together.
       if (stated < least) {
-        this.learnFor(method, route, candidates, kind, stated, now, sentAt);
+        this.learnStated(method, route, candidates, kind, stated, now, sentAt);
         return;
       }
       // CDF names a looser budget than ours: other consumers share it. Charge the tightest, as before.
@@ -254,6 +261,38 @@ export class QuotaTree {
       this.learn(classKey(route), 'class', method, route, candidates, kind, null, now, sentAt);
   }
 
+  /**
+   * A stated figure no bucket on the path has. The narrowest budget that explains it is the operation's,
+   * unless operations of the same API already learned the same figure: then it is one budget over them,
+   * their class's when they share it, else the API's, and their operation buckets give way to it.
+   */
+  private learnStated(
+    method: string,
+    route: RouteInfo,
+    candidates: readonly Bucket[],
+    kind: ThrottleKind,
+    stated: number,
+    now: number,
+    sentAt: number,
+  ): void {
+    const op = operationKey(method, route);
+    const same: Array<[string, LimitConfig]> = [];
+    for (const [key, l] of this.table.learned()) {
+      const f = l.learned!;
+      if (key === op || f.family !== route.family || f.level === 'api') continue;
+      if (Math.abs(figure(l, kind) - stated) <= stated * SAME_FIGURE) same.push([key, l]);
+    }
+    if (same.length === 0) {
+      this.learnFor(method, route, candidates, kind, stated, now, sentAt);
+      return;
+    }
+    const sameClass = same.every(([, l]) => l.learned!.cls === route.cls) && route.cls !== 'other';
+    for (const [key] of same) this.table.unlearn(key);
+    if (op !== null) this.table.unlearn(op);
+    if (sameClass) this.learn(classKey(route), 'class', method, route, candidates, kind, stated, now, sentAt);
+    else this.learn(apiKey(route), 'api', method, route, candidates, kind, stated, now, sentAt);
+  }
+
   private learnFor(
     method: string,
     route: RouteInfo,
@@ -276,7 +315,7 @@ export class QuotaTree {
   /** Makes (or lowers) the learned bucket for `key` and charges the 429 to it. */
   private learn(
     key: string,
-    level: 'operation' | 'class',
+    level: LearnedLevel,
     method: string,
     route: RouteInfo,
     candidates: readonly Bucket[],
@@ -320,7 +359,15 @@ export class QuotaTree {
       burst: Math.max(1, ceilingRate),
       concurrency: ceilingConcurrency,
       fallback: false,
-      learned: { key, level, rate, concurrency, stated: stated !== null },
+      learned: {
+        key,
+        level,
+        family: route.family,
+        cls: route.cls,
+        rate,
+        concurrency,
+        stated: stated !== null,
+      },
     };
     this.table.learn(key, limit);
     // Buckets of this learned limit made before (for other scopes) follow the new figures.
@@ -376,7 +423,8 @@ function effectiveMin(buckets: readonly Bucket[], kind: ThrottleKind): number {
 
 /** How deep in the tree a bucket sits: learned leaves, exact paths, aggregation, classes, the API level. */
 export function depthOf(limit: LimitConfig): number {
-  if (limit.learned) return limit.learned.level === 'operation' ? 5 : 4;
+  // A learned API budget is as wide as the API level (just inside it); learned classes and operations are leaves.
+  if (limit.learned) return limit.learned.level === 'operation' ? 5 : limit.learned.level === 'class' ? 4 : 0.5;
   let d = 0;
   if (limit.classes !== null && limit.classes !== undefined)
     d += limit.classes.length === 1 && limit.classes[0] === 'aggregate' ? 2 : 1;
