@@ -66,6 +66,8 @@ export interface LearnedFigures {
   concurrency: number;
   /** True when CDF's message stated the figure; false when estimated from the calls that got through. */
   stated: boolean;
+  /** When it was first learned (the gateway's monotonic clock, ms): 429s to calls sent before say nothing new. */
+  at: number;
 }
 
 export interface QueueConfig {

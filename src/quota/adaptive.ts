@@ -86,6 +86,8 @@ export class AdaptiveLimits {
     const limit = bucket.limit;
     let { rate, concurrency } = bucket;
     if (kind === 'rate') {
+      // CDF named its limit: whatever else happens, do not probe past it for a while.
+      if (stated !== null) this.noteRateCeiling(s, stated, now);
       if (stated !== null && rate > stated * HOLD) {
         rate = stated * HOLD;
         s.rateCeiling = stated;
@@ -100,6 +102,10 @@ export class AdaptiveLimits {
       s.rateCutAt = now;
       s.rateHoldUntil = now + this.config.holdMs;
     } else {
+      if (stated !== null) {
+        s.concurrencyCeiling = Math.min(s.concurrencyCeiling, Math.floor(stated) + 1);
+        s.concurrencyHoldUntil = Math.max(s.concurrencyHoldUntil, now + this.config.holdMs);
+      }
       if (stated !== null && concurrency > stated) {
         concurrency = Math.max(1, Math.floor(stated));
         s.concurrencyCeiling = concurrency + 1;
@@ -153,6 +159,11 @@ export class AdaptiveLimits {
       if (rate === bucket.rate && concurrency === bucket.concurrency) return;
       this.apply({ bucket, direction: 'increase', kind: 'both', rate, concurrency });
     }
+  }
+
+  private noteRateCeiling(s: AimdState, stated: number, now: number): void {
+    s.rateCeiling = Math.min(s.rateCeiling, stated);
+    s.rateHoldUntil = Math.max(s.rateHoldUntil, now + this.config.holdMs);
   }
 
   private throttledShare(s: AimdState, now: number): number {

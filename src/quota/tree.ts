@@ -21,6 +21,10 @@ const NEAR_TOKENS = 0.25;
 const NEAR_SLOTS = 0.9;
 /** A stated figure names a bucket whose figure is within this share of it. */
 const SAME_FIGURE = 0.02;
+/** A learned bucket at or under this share of a stated figure was already held under it. */
+const SAME_FIGURE_HELD = 1.0;
+/** Other operations of the API passing at least this share of a stated rate share its budget. */
+const SIBLING_SHARE = 0.1;
 /** Learned buckets kept at most (there are 481 operations in CDF's description). */
 const MAX_LEARNED = 512;
 
@@ -63,6 +67,8 @@ export class QuotaTree {
   private table: LimitTable;
   private readonly adaptive: AdaptiveLimits;
   private readonly ops = new WeakMap<RouteInfo, SlidingCounter>();
+  /** Passed calls per API family, over the operation window (is an operation alone in its API?). */
+  private readonly families = new Map<string, SlidingCounter>();
   /** Unexplained 429s by class key and by family, over the operation window. */
   private readonly unexplained = new Map<string, SlidingCounter>();
 
@@ -113,6 +119,7 @@ export class QuotaTree {
     if (!this.config.enabled) return;
     this.adaptive.onSuccess(buckets, now);
     this.opCounter(route, now).add(PASSED, now);
+    this.familyCounter(route.family, now).add(0, now);
   }
 
   /**
@@ -137,6 +144,10 @@ export class QuotaTree {
         kind,
       );
       if (named) {
+        if (this.sharedWithSiblings(named, route, kind, stated, now, sentAt)) {
+          this.promote(named, method, route, candidates, kind, stated, now, sentAt);
+          return;
+        }
         this.adaptive.charge(named, kind, stated, now, sentAt);
         return;
       }
@@ -212,6 +223,17 @@ export class QuotaTree {
     this.observer?.limitChanged(change);
   }
 
+  private familyCounter(family: string, now: number): SlidingCounter {
+    let c = this.families.get(family);
+    if (c === undefined) {
+      if (this.families.size >= 256) this.families.clear();
+      c = new SlidingCounter(OP_WINDOW_MS, 1);
+      c.add(0, now, 0);
+      this.families.set(family, c);
+    }
+    return c;
+  }
+
   private opCounter(route: RouteInfo, now: number): SlidingCounter {
     let c = this.ops.get(route);
     if (c === undefined) {
@@ -262,6 +284,47 @@ export class QuotaTree {
   }
 
   /**
+   * Whether an operation's learned bucket, already held under the figure CDF states, met that figure again
+   * while other operations of its API were getting calls through: then the budget is theirs together (an
+   * API-level one), and cutting the operation would only hand its share to the others.
+   */
+  private sharedWithSiblings(
+    named: Bucket,
+    route: RouteInfo,
+    kind: ThrottleKind,
+    stated: number,
+    now: number,
+    sentAt: number,
+  ): boolean {
+    const f = named.limit.learned;
+    if (f?.level !== 'operation' || kind !== 'rate' || sentAt <= f.at) return false;
+    if (named.rate > stated * SAME_FIGURE_HELD) return false;
+    const family = this.familyCounter(route.family, now).sum(0, now);
+    const own = this.opCounter(route, now).sum(PASSED, now);
+    return family - own >= stated * SIBLING_SHARE * (OP_WINDOW_MS / 1000);
+  }
+
+  /** Replaces the operation buckets that learned `stated` in an API by one learned bucket for the API. */
+  private promote(
+    named: Bucket,
+    method: string,
+    route: RouteInfo,
+    candidates: readonly Bucket[],
+    kind: ThrottleKind,
+    stated: number,
+    now: number,
+    sentAt: number,
+  ): void {
+    for (const [key, l] of [...this.table.learned()]) {
+      const f = l.learned!;
+      if (f.family === route.family && f.level !== 'api' && Math.abs(figure(l, kind) - stated) <= stated * SAME_FIGURE)
+        this.table.unlearn(key);
+    }
+    const rest = candidates.filter((b) => b !== named);
+    this.learn(apiKey(route), 'api', method, route, rest, kind, stated, now, sentAt);
+  }
+
+  /**
    * A stated figure no bucket on the path has. The narrowest budget that explains it is the operation's,
    * unless operations of the same API already learned the same figure: then it is one budget over them,
    * their class's when they share it, else the API's, and their operation buckets give way to it.
@@ -288,7 +351,8 @@ export class QuotaTree {
     }
     const sameClass = same.every(([, l]) => l.learned!.cls === route.cls) && route.cls !== 'other';
     for (const [key] of same) this.table.unlearn(key);
-    if (op !== null) this.table.unlearn(op);
+    const own = op === null ? undefined : this.table.learnedLimit(op);
+    if (own && Math.abs(figure(own, kind) - stated) <= stated * SAME_FIGURE) this.table.unlearn(op!);
     if (sameClass) this.learn(classKey(route), 'class', method, route, candidates, kind, stated, now, sentAt);
     else this.learn(apiKey(route), 'api', method, route, candidates, kind, stated, now, sentAt);
   }
@@ -367,6 +431,7 @@ export class QuotaTree {
         rate,
         concurrency,
         stated: stated !== null,
+        at: existing?.learned?.at ?? now,
       },
     };
     this.table.learn(key, limit);
@@ -415,9 +480,10 @@ function figure(limit: LimitConfig, kind: ThrottleKind): number {
   return kind === 'rate' ? limit.rate : limit.concurrency;
 }
 
+/** The lowest effective figure of the configured buckets (learned leaves say nothing about a wider budget). */
 function effectiveMin(buckets: readonly Bucket[], kind: ThrottleKind): number {
   let m = Number.POSITIVE_INFINITY;
-  for (const b of buckets) m = Math.min(m, kind === 'rate' ? b.rate : b.concurrency);
+  for (const b of buckets) if (!b.limit.learned) m = Math.min(m, kind === 'rate' ? b.rate : b.concurrency);
   return m;
 }
 
