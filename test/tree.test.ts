@@ -1,5 +1,9 @@
+import { randomBytes } from 'node:crypto';
+import { createConnection } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
+import { buildGateway } from '../src/app.js';
 import { lookupRoute } from '../src/cdf/index.js';
 import { ConfigError, type LimitConfig, loadConfig } from '../src/config/index.js';
 import { bucketViews } from '../src/metrics/state.js';
@@ -12,6 +16,7 @@ import {
   QuotaTree,
   Scheduler,
 } from '../src/quota/index.js';
+import { startSimulator } from '../src/sim/index.js';
 
 /**
  * The quota tree and its learning, driven by an injected clock: every call gets `now` from the test, so
@@ -477,3 +482,63 @@ describe('adaptive limits (injected clock)', () => {
     close();
   });
 });
+
+describe.skipIf(!(await redisUp()))('quota tree: learned buckets shared through Redis', () => {
+  it('a bucket one replica learned is adopted by another, under the same name', async () => {
+    const sim = await startSimulator({
+      tree: false,
+      latencyMs: 150,
+      tight: [{ match: '/assets/byids', rate: 10, concurrency: 4 }],
+    });
+    const keyPrefix = `cdfgw-test-tree-${randomBytes(5).toString('hex')}`;
+    const config = () =>
+      loadConfig({
+        env: {},
+        overrides: {
+          server: { port: 0 },
+          upstream: { baseUrl: sim.url },
+          log: { level: 'silent' },
+          cluster: { redisUrl: 'redis://127.0.0.1:6379', keyPrefix, leaseMs: 900 },
+        },
+      });
+    const a = await buildGateway(config());
+    const b = await buildGateway(config());
+    const [urlA, urlB] = [await a.listen(), await b.listen()];
+    const byids = (url: string) =>
+      fetch(`${url}/api/v1/projects/p/assets/byids`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer t', 'content-type': 'application/json' },
+        body: JSON.stringify({ items: [{ id: 1 }] }),
+      }).then((r) => r.arrayBuffer());
+    try {
+      // Eight at once through A: CDF's endpoint takes four; its 429 names the figure.
+      await Promise.all(Array.from({ length: 8 }, () => byids(urlA)));
+      expect(a.quota.learned().map((l) => l.name)).toEqual(['learned.post.assets.byids']);
+      expect(b.quota.learned()).toEqual([]);
+      // B, with calls in flight, reads what was learned elsewhere.
+      const until = Date.now() + 5000;
+      while (b.quota.learned().length === 0 && Date.now() < until) await Promise.all([byids(urlB), byids(urlB)]);
+      expect(b.quota.learned()).toEqual([
+        expect.objectContaining({ name: 'learned.post.assets.byids', concurrency: 4 }),
+      ]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await sim.close();
+      const r = new Redis('redis://127.0.0.1:6379');
+      const keys = await r.keys(`${keyPrefix}*`);
+      if (keys.length > 0) await r.del(...keys);
+      r.disconnect();
+    }
+  });
+});
+
+async function redisUp(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port: 6379 });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

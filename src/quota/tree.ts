@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { RouteInfo } from '../cdf/index.js';
 import type { AdaptiveConfig, LearnedFigures, LimitConfig } from '../config/index.js';
 import { SlidingCounter } from '../retry/window.js';
@@ -80,6 +81,7 @@ export class QuotaTree {
   ) {
     this.table = new LimitTable(limits);
     this.adaptive = new AdaptiveLimits(config, (change) => this.apply(change));
+    scheduler.store.onLearned?.((limit) => this.adopt(limit));
   }
 
   /** The configured buckets (without the learned ones). */
@@ -200,14 +202,19 @@ export class QuotaTree {
     return out;
   }
 
-  /** A learned bucket from another replica (through the store): the same name, the same figures. */
+  /**
+   * A learned bucket from another replica (through the store): the same name, so the same shared bucket.
+   * Its effective figures then follow the store like any bucket's; here it only has to exist.
+   */
   adopt(limit: LimitConfig): void {
     const f = limit.learned;
-    if (!f) return;
-    const mine = this.table.learnedLimit(f.key);
-    if (mine && mine.learned!.rate === f.rate && mine.learned!.concurrency === f.concurrency) return;
-    if (!mine && this.countLearned() >= MAX_LEARNED) return;
-    this.table.learn(f.key, limit);
+    if (!f || !this.config.enabled) return;
+    if (this.table.learnedLimit(f.key)) return;
+    if (this.countLearned() >= MAX_LEARNED) return;
+    const local: LimitConfig = { ...limit, learned: { ...f, at: performance.now() } };
+    this.table.learn(f.key, local);
+    this.scheduler.retarget([local], true);
+    this.observer?.learned(local);
   }
 
   private apply(change: LimitChange): void {
