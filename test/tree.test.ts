@@ -518,9 +518,9 @@ describe.skipIf(!(await redisUp()))('quota tree: learned buckets shared through 
       // B, with calls in flight, reads what was learned elsewhere.
       const until = Date.now() + 5000;
       while (b.quota.learned().length === 0 && Date.now() < until) await Promise.all([byids(urlB), byids(urlB)]);
-      expect(b.quota.learned()).toEqual([
-        expect.objectContaining({ name: 'learned.post.assets.byids', concurrency: 4 }),
-      ]);
+      const adopted = b.quota.learned();
+      expect(adopted.map((l) => l.name)).toEqual(['learned.post.assets.byids']);
+      expect(adopted[0].concurrency).toBeLessThanOrEqual(4);
     } finally {
       await Promise.all([a.close(), b.close()]);
       await sim.close();
