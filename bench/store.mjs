@@ -2,8 +2,8 @@
 // Quota store cost: decisions/s and take latency, in-memory store vs the Redis store.
 // Run after `npm run build`:  node bench/store.mjs [--redis redis://127.0.0.1:6379] [--n 20000] [--concurrency 64]
 // Buckets have room to spare, so every take succeeds: this measures the store, not the limits.
-// Then contention: replicas (one store and scheduler each, in this process, one app each) share a
-// 100/s quota: Redis script calls per admitted request, admitted/s per app, queueing p95.
+// Then contention: replicas (one store and scheduler each, in this process; one app each, or the demo's
+// three) share a 100/s quota: Redis script calls per admitted request, admitted/s per app, queueing p95.
 // BENCH_DIST=/other/checkout/dist measures another build (e.g. the previous release) the same way.
 // Prints tables and writes bench/results/store.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -134,7 +134,40 @@ const MIXES = [
       { id: 'light', weight: 1, priority: 0, everyMs: 50 },
     ],
   },
+  {
+    name: "the demo's shape: 3 replicas with 3 apps of 6 loops each, calls held 30 ms",
+    holdMs: 30,
+    apps: Array.from({ length: 9 }, (_, i) => ({
+      id: `app-${i + 1}`,
+      weight: 1,
+      priority: 0,
+      loops: 6,
+      replica: i % 3,
+    })),
+  },
 ];
+
+/** Builds before the split do not count their script calls: count them here, around the client. */
+function countCalls(store) {
+  if (store.calls || !store.client) return;
+  const calls = { take: 0, admitted: 0, release: 0, renew: 0, publish: 0 };
+  const client = store.client;
+  for (const [method, key] of [
+    ['cdfgwTake', 'take'],
+    ['cdfgwRelease', 'release'],
+    ['cdfgwRenew', 'renew'],
+    ['cdfgwPublish', 'publish'],
+  ]) {
+    const original = client[method].bind(client);
+    client[method] = (...args) => {
+      calls[key]++;
+      const sent = original(...args);
+      if (key === 'take') sent.then((reply) => Number(reply[0]) === 0 && calls.admitted++).catch(() => {});
+      return sent;
+    };
+  }
+  store.calls = calls;
+}
 
 async function contention(mix) {
   const limit = {
@@ -147,25 +180,35 @@ async function contention(mix) {
     methods: null,
     fallback: false,
   };
-  const config = configFor(values.redis, `cdfgw-bench-${process.pid}-${Date.now()}`, mix.apps.length);
+  const replicaCount = new Set(mix.apps.map((a) => a.replica ?? a.id)).size;
+  const config = configFor(values.redis, `cdfgw-bench-${process.pid}-${Date.now()}`, replicaCount);
   const end = performance.now() + CONTENTION_MS;
   const stores = [];
   const schedulers = [];
   const perApp = {};
   const work = [];
+  const replicas = new Map();
   for (const app of mix.apps) {
-    const store = await createQuotaStore(config, log);
-    const scheduler = new Scheduler(store, { maxQueued: 100_000, maxWaitMs: 60_000 });
-    stores.push(store);
-    schedulers.push(scheduler);
-    const bucket = scheduler.bucket(limit, 'bench');
+    const r = app.replica ?? app.id;
+    if (!replicas.has(r)) {
+      const store = await createQuotaStore(config, log);
+      countCalls(store);
+      const scheduler = new Scheduler(store, { maxQueued: 100_000, maxWaitMs: 60_000 });
+      stores.push(store);
+      schedulers.push(scheduler);
+      replicas.set(r, { scheduler, bucket: scheduler.bucket(limit, 'bench') });
+    }
+    const { scheduler, bucket } = replicas.get(r);
+    // The app as the scheduler knows it (older builds read only id, weight and priority).
+    app.identity = app.id;
+    app.label = app.id;
     const stats = { admitted: 0, waits: [] };
     perApp[app.id] = stats;
     const one = async () => {
       const t0 = performance.now();
       const lease = await scheduler.acquire([bucket], app, t0 + 60_000);
       const t1 = performance.now();
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, mix.holdMs ?? 20));
       lease.release();
       if (t1 <= end) {
         stats.admitted++;

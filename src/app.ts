@@ -17,7 +17,7 @@ import { effectiveConfig, type GatewayConfig, restartOnlyChanges } from './confi
 import { createLogger } from './log.js';
 import { createMetrics, type Telemetry } from './metrics/index.js';
 import { BufferBudget, Forwarder, IdleWatchdog, Pipeline, Upstream } from './proxy/index.js';
-import { AppDirectory, type QuotaStore, QuotaTree, Scheduler } from './quota/index.js';
+import { AppDirectory, type QuotaStore, QuotaTree, Scheduler, ShadowLedger } from './quota/index.js';
 import { CircuitBreaker } from './retry/index.js';
 import { createTracing, type Tracing } from './tracing/index.js';
 
@@ -122,7 +122,10 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const cache: ResponseCache = createResponseCache(config, telemetry, log);
   const tracing = createTracing(config);
   if (tracing.enabled) log.info({ endpoint: config.tracing.endpoint ?? 'OTEL_EXPORTER_OTLP_*' }, 'tracing on');
-  const forwarder = new Forwarder({ config, upstream, scheduler, quota, circuit, telemetry, log });
+  const shadow = new ShadowLedger(config.queue, (bucket, outcome, waitMs) =>
+    telemetry.shadowDecision(bucket, outcome, waitMs),
+  );
+  const forwarder = new Forwarder({ config, upstream, scheduler, quota, circuit, telemetry, shadow, log });
   const buffers = new BufferBudget(config.retry.maxBufferedBytes);
   const watchdog = new IdleWatchdog(config.server.responseIdleTimeoutMs);
   const pipeline = new Pipeline({

@@ -524,8 +524,11 @@ describe.skipIf(!redisUp)('cluster: one fair queue across sidecars', () => {
     const shares = busy.map((l) => l.ok);
     // The greedy app's 40 loops do not buy it more than the others' 10.
     expect(Math.max(...shares) / Math.min(...shares)).toBeLessThan(1.3);
+    // Its calls go through as they come (one every 100 ms), ahead of the busy apps' queues. Latency
+    // itself is measured in bench/sidecars.mjs; here only the order, with room for a loaded machine.
+    expect(load.get('light')!.ok).toBeGreaterThanOrEqual(25);
     expect(median(load.get('light')!.latenciesMs)).toBeLessThan(
-      Math.min(...busy.map((l) => median(l.latenciesMs))) / 3,
+      Math.min(...busy.map((l) => median(l.latenciesMs))) / 2,
     );
   });
 

@@ -272,6 +272,27 @@ describe('a configuration with several mistakes', () => {
     for (const issue of err.issues) expect(err.message).toContain(issue);
   });
 
+  it('reports every mistake of the buckets of a limits mapping at once; burst and per may be left out', () => {
+    const file = yamlFile(
+      [
+        'limits:',
+        '  mine: { match: "/assets/***", rate: fast, concurrency: 0 }',
+        '  other: { match: "/events/**", rate: 5, concurrency: 2, prt: identity }',
+        '  ok: { match: "/events/**", rate: 5, concurrency: 2 }',
+      ].join('\n'),
+    );
+    const err = configError(() => loadConfig({ file, env: {} }));
+    expect(err.issues.map((i) => i.slice(0, i.indexOf(':')))).toEqual(
+      expect.arrayContaining(['limits.mine.match', 'limits.mine.rate', 'limits.mine.concurrency', 'limits.other.prt']),
+    );
+    expect(err.issues).toHaveLength(4);
+    const good = loadConfig({
+      file: yamlFile('limits:\n  ok: { match: "/events/**", rate: 5, concurrency: 2 }\n'),
+      env: {},
+    });
+    expect(good.limits.find((l) => l.name === 'ok')).toMatchObject({ per: 'project', rate: 5, burst: 5 });
+  });
+
   it('says so when the file is a list, a scalar, or a section is a scalar', () => {
     for (const text of ['- server\n- port\n', 'just text\n', '8080\n']) {
       const file = yamlFile(text);

@@ -212,23 +212,33 @@ describe('config files for compose', () => {
     expect(config.cluster.redisUrl).toBeNull();
   });
 
-  it('the ConfigMap in docs/deploy.md holds a valid configuration', () => {
-    const block = /```yaml\n([\s\S]*?)```/.exec(read('docs/deploy.md'))?.[1] ?? '';
-    const docs = parseAllDocuments(block).map((d) => d.toJS());
-    const configMap = docs.find((d) => d?.kind === 'ConfigMap');
+  it('the ConfigMaps and the gateway configuration in docs/deploy.md are valid configurations', () => {
+    const blocks = [...read('docs/deploy.md').matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
+    const docs = blocks.flatMap((block) => parseAllDocuments(block).map((d) => d.toJS()));
+    // The sidecars' shared gateway.yaml, and every ConfigMap's config.yaml.
+    const configs: string[] = blocks.filter((b) => b.startsWith('# gateway.yaml'));
+    for (const d of docs) if (d?.kind === 'ConfigMap') configs.push(d.data['config.yaml']);
+    expect(configs.length).toBeGreaterThanOrEqual(3);
     const dir = mkdtempSync(join(tmpdir(), 'cdf-gateway-docs-'));
     try {
-      writeFileSync(join(dir, 'config.yaml'), configMap.data['config.yaml']);
-      expect(() => loadConfig({ file: join(dir, 'config.yaml'), env: {} })).not.toThrow();
+      for (const text of configs) {
+        writeFileSync(join(dir, 'config.yaml'), text);
+        expect(() => loadConfig({ file: join(dir, 'config.yaml'), env: {} })).not.toThrow();
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    const pod = docs.find((d) => d?.kind === 'Deployment').spec.template.spec;
-    const grace = loadConfig({ env: {} }).server.shutdownGraceMs;
-    expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(grace);
-    const gateway = pod.initContainers.find((c: { name: string }) => c.name === 'cdf-gateway');
-    expect(gateway.readinessProbe.httpGet.path).toBe('/readyz');
-    expect(gateway.livenessProbe.httpGet.path).toBe('/healthz');
+    const deployments = docs.filter((d) => d?.kind === 'Deployment');
+    expect(deployments.length).toBeGreaterThanOrEqual(2);
+    for (const deployment of deployments) {
+      const pod = deployment.spec.template.spec;
+      const grace = loadConfig({ env: {} }).server.shutdownGraceMs;
+      expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(grace);
+      const gateway = pod.initContainers.find((c: { name: string }) => c.name === 'cdf-gateway');
+      expect(gateway.restartPolicy).toBe('Always');
+      expect(gateway.readinessProbe.httpGet.path).toBe('/readyz');
+      expect(gateway.livenessProbe.httpGet.path).toBe('/healthz');
+    }
   });
 
   it('config/cluster.yaml shares the quota of two replicas in the compose Redis', () => {

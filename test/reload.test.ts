@@ -159,6 +159,38 @@ describe('config reload', () => {
     expect(sim.stats().requests.at(-1)?.headers['cdf-version']).toBe('20240101');
   });
 
+  it('a raised limit takes effect in the same process: queued requests stay queued and go through', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gw-reload-'));
+    const file = join(dir, 'gateway.yaml');
+    const slow = { limits: [{ name: 'all', match: '/**', rate: 1, burst: 1, concurrency: 1 }] };
+    // At 1/s the last of five queued would wait 5 s: past maxWaitMs, they would get 429s.
+    writeFileSync(file, stringify({ ...slow, queue: { maxWaitMs: 2500, maxQueued: 100 } }));
+    stack = await startFromFile(sim, file);
+    const s = stack;
+    sim.inject({ delayMs: 400, count: 1, match: '/assets' });
+    const calls = Array.from({ length: 6 }, () => get(s, `${P}/assets`).then((r) => r.status));
+    await until('five queued', () => s.gateway.scheduler.queuedCount() === 5);
+    const before = [...s.gateway.scheduler.allBuckets()].filter((b) => b.limit.name === 'all');
+    expect(before).toHaveLength(1);
+    expect(before[0].inFlight).toBe(1);
+
+    const fast = { limits: [{ name: 'all', match: '/**', rate: 100, burst: 100, concurrency: 10 }] };
+    writeFileSync(file, stringify({ ...fast, queue: { maxWaitMs: 2500, maxQueued: 100 } }));
+    expect(s.reloader.reload('test')).toBe('success');
+    // The same bucket, its slot in use kept, now at the new figures.
+    const after = [...s.gateway.scheduler.allBuckets()].filter((b) => b.limit.name === 'all');
+    expect(after).toEqual(before);
+    expect(after[0]).toBe(before[0]);
+    expect(after[0].rate).toBe(100);
+    expect(await Promise.all(calls)).toEqual(Array(6).fill(200));
+    expect(s.gateway.scheduler.queuedCount()).toBe(0);
+    expect(after[0].inFlight).toBe(0);
+    // None refused, every request answered once.
+    const lines = s.logs.requests();
+    expect(lines).toHaveLength(6);
+    expect(lines.filter((l) => Number(l.queuedMs) > 0).length).toBeGreaterThanOrEqual(5);
+  });
+
   it('lists restart-only changes down to the key', () => {
     const a = loadConfig({ env: {} });
     const b = loadConfig({ env: { PORT: '9999' }, overrides: { metrics: { port: 9100 }, queue: { maxWaitMs: 5 } } });

@@ -102,6 +102,15 @@ describe.each([
     const found = await client.assets.search({ search: { name: 'P-101' } });
     expect(found.map((a: { id: number }) => a.id)).toContain(pump.id);
 
+    // Listing every asset reaches the created ones after the generated ones, across pages.
+    const all = await client.assets.list({ limit: 70 }).autoPagingToArray({ limit: Number.POSITIVE_INFINITY });
+    expect(all.map((a: { id: number }) => a.id)).toContain(pump.id);
+    expect(new Set(all.map((a: { id: number }) => a.id)).size).toBe(all.length);
+    const byPrefix = await client.assets
+      .list({ filter: { externalIdPrefix: `pump-${tag}` }, limit: 1 })
+      .autoPagingToArray({ limit: 10 });
+    expect(byPrefix.map((a: { id: number }) => a.id)).toEqual([pump.id]);
+
     await client.assets.delete([{ id: pump.id }]);
     const gone = await refusal(client.assets.retrieve([{ id: pump.id }]));
     expect(gone.status).toBe(400);

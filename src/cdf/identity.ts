@@ -66,6 +66,8 @@ export function unverifiedPrincipal(token: string): string | null {
   }
 }
 
+const MAX_HASHED = 10_000;
+
 /** A verification that failed is remembered this long, so a forged token costs one verification a minute. */
 const REJECTED_TTL_MS = 60_000;
 /** A verified token is remembered until it expires, at most this long. */
@@ -76,7 +78,7 @@ const VERIFIED_TTL_MS = 60 * 60_000;
  * queue, because a token that merely claims someone's `oid` would spend their quota. With `identity.jwks`,
  * bearer JWTs are verified with jose against the configured issuer's keys (a JWKS URL, fetched and cached
  * by jose with a cool-down on unknown keys, or a file) and their `oid`/`sub`/`appid` claim is the identity;
- * each token is verified once and remembered by hash until it expires (bounded, least recently used out),
+ * each token is verified once and remembered until it expires (bounded, least recently used out),
  * so verification adds no upstream call per request. A token that fails verification is keyed by its hash,
  * like any unverified credential; CDF itself still decides whether it may call.
  */
@@ -86,6 +88,8 @@ export class IdentityResolver {
   private readonly audience: string[] | undefined;
   private readonly verified: LRUCache<string, Caller>;
   private readonly pending = new Map<string, Promise<Caller>>();
+  /** Unverified callers by credential: a token repeats on every call, its hash is taken once. */
+  private readonly hashed = new Map<string, Caller>();
 
   constructor(config: IdentityConfig) {
     const jwks = config.jwks;
@@ -111,22 +115,29 @@ export class IdentityResolver {
   resolve(headers: IncomingHttpHeaders): Caller | Promise<Caller> {
     const credential = credentialOf(headers);
     if (credential === null) return ANONYMOUS;
-    const hash = hashCredential(credential);
     const token = bearerToken(headers.authorization);
     if (this.keys === null || token === null) {
-      return { key: `cred:${hash}`, principal: token === null ? null : unverifiedPrincipal(token), verified: false };
+      let caller = this.hashed.get(credential);
+      if (caller === undefined) {
+        const principal = token === null ? null : unverifiedPrincipal(token);
+        caller = { key: `cred:${hashCredential(credential)}`, principal, verified: false };
+        if (this.hashed.size >= MAX_HASHED) this.hashed.clear();
+        this.hashed.set(credential, caller);
+      }
+      return caller;
     }
-    const known = this.verified.get(hash);
+    // Remembered by the credential itself (held in memory only, as the request holds it): no hash per call.
+    const known = this.verified.get(credential);
     if (known !== undefined) return known;
-    let pending = this.pending.get(hash);
+    let pending = this.pending.get(credential);
     if (pending === undefined) {
-      pending = this.verify(token, hash).finally(() => this.pending.delete(hash));
-      this.pending.set(hash, pending);
+      pending = this.verify(token, credential).finally(() => this.pending.delete(credential));
+      this.pending.set(credential, pending);
     }
     return pending;
   }
 
-  private async verify(token: string, hash: string): Promise<Caller> {
+  private async verify(token: string, credential: string): Promise<Caller> {
     try {
       const { payload } = await jwtVerify(token, this.keys as JWTVerifyGetKey, {
         issuer: this.issuer,
@@ -136,14 +147,14 @@ export class IdentityResolver {
       if (p !== null) {
         const caller: Caller = { key: `${p.claim}:${p.value}`, principal: p.value, verified: true };
         const ttl = typeof payload.exp === 'number' ? payload.exp * 1000 - Date.now() : VERIFIED_TTL_MS;
-        if (ttl > 0) this.verified.set(hash, caller, { ttl: Math.min(ttl, VERIFIED_TTL_MS) });
+        if (ttl > 0) this.verified.set(credential, caller, { ttl: Math.min(ttl, VERIFIED_TTL_MS) });
         return caller;
       }
     } catch {
       // Not verified: keyed by its hash below.
     }
-    const caller: Caller = { key: `cred:${hash}`, principal: null, verified: false };
-    this.verified.set(hash, caller, { ttl: REJECTED_TTL_MS });
+    const caller: Caller = { key: `cred:${hashCredential(credential)}`, principal: null, verified: false };
+    this.verified.set(credential, caller, { ttl: REJECTED_TTL_MS });
     return caller;
   }
 }

@@ -51,10 +51,11 @@ end
  *
  * Fairness (start-time fair queueing with strict priority, per bucket): `tags` holds each app's finish
  * tag `F:prio|app` and each priority's virtual time `V:prio`; an app's start tag is max(F, V), and taking
- * moves V to it and F to it + 1/weight. `waiting` marks the (priority, app, replica) that were refused
- * here and still wait, scored by when the mark lapses (a dead replica's marks lapse by themselves). A
- * take must leave a token and a slot for every waiting mark ahead of it: a higher priority, or the same
- * priority with a smaller start tag, from another replica (a replica orders its own apps itself). A
+ * moves V to it and F to it + 1/weight. `waiting` marks the (priority, weight, app, replica) that were
+ * refused here and still wait, scored by when the mark lapses (a dead replica's marks lapse by
+ * themselves). A take must leave a slot for every other replica with a waiting mark ahead of it (a
+ * higher priority, or the same priority with a smaller start tag), and the tokens that replica's flow
+ * is owed before this one (a replica orders its own apps itself). A
  * refused take marks its app waiting at the bucket that said no; a successful one removes its marks,
  * but renews the one where more of its calls wait (so that its place holds between two calls).
  */
@@ -65,7 +66,7 @@ local minTtl = tonumber(ARGV[3])
 local app, weight, prio, replica = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
 local markMs = tonumber(ARGV[8])
 local stillWaiting = tonumber(ARGV[9])
-local me = ARGV[6] .. '|' .. app .. '|' .. replica
+local me = ARGV[6] .. '|' .. ARGV[5] .. '|' .. app .. '|' .. replica
 local myTag = 'F:' .. ARGV[6] .. '|' .. app
 local vKey = 'V:' .. ARGV[6]
 local out = { 0, 0 }
@@ -93,37 +94,53 @@ for i = 1, n do
   starts[i] = math.max(tonumber(tv[1]) or 0, v)
   if blocked == 0 then
     local free = conc - redis.call('ZCARD', KEYS[k - 3])
-    -- Waiting marks ahead of this take: each keeps a token and a slot.
-    local ahead = 0
+    -- Other replicas with a waiting mark ahead of this take keep slots and tokens: one slot each (a
+    -- replica takes one at a time), and as many tokens as their flow is owed before this one (the gap in
+    -- start tags times its weight; all of a few for a higher priority), at most a quarter of the burst
+    -- each, so that a replica slow to come back (or dead, until its mark lapses) holds back little.
+    local slotsAhead, tokensAhead = 0, 0
     redis.call('ZREMRANGEBYSCORE', KEYS[k - 1], '-inf', now)
     local marks = redis.call('ZRANGE', KEYS[k - 1], 0, -1)
     if #marks > 0 then
-      local same = {}
+      local most = math.max(1, math.floor(burst / 4))
+      local owed, same, sameRep, sameW = {}, {}, {}, {}
       for _, m in ipairs(marks) do
         if m == me then
           marked[i] = true
         else
-          local p, who, rep = string.match(m, '^([^|]*)|(.*)|([^|]*)$')
+          local p, w, who, rep = string.match(m, '^([^|]*)|([^|]*)|(.*)|([^|]*)$')
           local pn = tonumber(p)
           if rep ~= replica and pn then
-            if pn > prio then ahead = ahead + 1
-            elseif pn == prio then same[#same + 1] = 'F:' .. p .. '|' .. who end
+            if pn > prio then owed[rep] = most
+            elseif pn == prio then
+              same[#same + 1] = 'F:' .. p .. '|' .. who
+              sameRep[#same] = rep
+              sameW[#same] = tonumber(w) or 1
+            end
           end
         end
       end
       if #same > 0 then
         local fs = redis.call('HMGET', KEYS[k], unpack(same))
         for j = 1, #same do
-          if math.max(tonumber(fs[j]) or 0, v) < starts[i] then ahead = ahead + 1 end
+          local gap = starts[i] - math.max(tonumber(fs[j]) or 0, v)
+          if gap > 0 then
+            local o = math.min(most, math.max(1, math.ceil(gap * sameW[j] - 1e-9)))
+            if o > (owed[sameRep[j]] or 0) then owed[sameRep[j]] = o end
+          end
         end
       end
+      for _, o in pairs(owed) do
+        slotsAhead = slotsAhead + 1
+        tokensAhead = tokensAhead + o
+      end
     end
-    if free < 1 + ahead then
+    if free < 1 + slotsAhead then
       blocked = i
       out[2] = -1
-    elseif tok < 1 + ahead then
+    elseif tok < 1 + tokensAhead then
       blocked = i
-      out[2] = math.ceil((1 + ahead - tok) * 1000 / rate)
+      out[2] = math.ceil((1 + tokensAhead - tok) * 1000 / rate)
     end
   end
   tokens[i] = tok

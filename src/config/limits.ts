@@ -45,6 +45,8 @@ export const LIMIT_FIELDS: Record<string, Check> = {
   burst: optional(num({ min: 1 }), null),
   concurrency: num({ int: true, min: 1 }),
   fallback: optional(bool, false),
+  // shadow: counted on the side (what it would have queued or refused), never delays a call.
+  mode: optional(oneOf('enforce', 'shadow'), 'enforce'),
 };
 
 const listEntry = obj({ name: str({ pattern: LIMIT_NAME, describe: NAME_RULE }), ...LIMIT_FIELDS });

@@ -50,6 +50,8 @@ export interface LimitConfig {
   concurrency: number;
   /** Applies only when no other entry matched. */
   fallback: boolean;
+  /** `shadow`: counts what it would have queued or refused, never delays a call (default `enforce`). */
+  mode?: 'enforce' | 'shadow';
   /** Set on buckets the gateway learned from CDF's 429s rather than read from the config. */
   learned?: LearnedFigures;
 }

@@ -210,7 +210,8 @@ async function main(): Promise<void> {
   );
   const rows: Row[] = [];
   const runs = (flags['skip-direct'] ? 0 : 1) + 1;
-  const step = (n: number, text: string) => console.log(runs > 1 ? `Run ${n} of ${runs}: ${text}` : `${text}`);
+  const step = (n: number, text: string) =>
+    console.log(runs > 1 ? `Run ${n} of ${runs}: ${text}` : `${text[0].toUpperCase()}${text.slice(1)}`);
   if (!flags['skip-direct']) {
     step(1, 'the apps straight to CDF (the simulator), each on its own ...');
     sim.reset();
@@ -245,7 +246,7 @@ async function main(): Promise<void> {
   });
   const gateway = await buildGateway(config, { logger: pino({ level: 'info' }, pino.destination(logFile)) });
   const url = await gateway.listen();
-  step(runs, `the same apps through the gateway at ${url}${over !== 1 ? ` (told ${over}x the real quota)` : ''} ...`);
+  step(runs, `the apps through the gateway at ${url}${over !== 1 ? ` (told ${over}x the real quota)` : ''} ...`);
   sim.reset();
   const timeline = sampleEffectiveRate(gateway);
   const through = await runScenario({ ...scenario, baseUrl: () => url }, () => sim.stats());
@@ -321,7 +322,7 @@ async function runReplicas(
   });
   const killAfter = flags['kill-after'] === undefined ? null : num('kill-after');
   step(
-    `the same apps through ${replicas} gateway replicas sharing their buckets in ${flags.redis}: ${fleet.map((r) => r.url).join(', ')}` +
+    `the apps through ${replicas} gateway replicas sharing their buckets in ${flags.redis}: ${fleet.map((r) => r.url).join(', ')}` +
       `${killAfter !== null ? `; replica 1 is killed with SIGKILL after ${killAfter} s` : ''} ...`,
   );
   sim.reset();

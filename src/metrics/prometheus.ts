@@ -106,6 +106,23 @@ export class PrometheusExport {
       ['result'],
       rec.configReloads,
     );
+    counter(
+      r,
+      'cdf_gateway_shadow_decisions_total',
+      'What buckets in mode: shadow would have done to each attempt (admitted, queued, refused); they never delay a call.',
+      ['bucket', 'outcome'],
+      rec.shadow,
+    );
+    new Counter({
+      name: 'cdf_gateway_shadow_wait_seconds_total',
+      help: 'Queue wait that buckets in mode: shadow would have imposed, summed, in seconds.',
+      labelNames: ['bucket'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const c of rec.shadowWaitMs.values()) this.inc(c.labels, c.n / 1000);
+      },
+    });
     new Gauge({
       name: 'cdf_gateway_config_last_reload_success_timestamp_seconds',
       help: 'Unix time of the last configuration reload applied (0: none since start).',

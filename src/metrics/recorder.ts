@@ -1,7 +1,7 @@
 import { Histogram, type Registry } from 'prom-client';
 import type { LimitConfig } from '../config/index.js';
 import type { Exchange } from '../proxy/exchange.js';
-import type { Bucket, LimitChange, QueueRejected } from '../quota/index.js';
+import type { Bucket, LimitChange, QueueRejected, ShadowOutcome } from '../quota/index.js';
 import type { CircuitState } from '../retry/index.js';
 import type { Telemetry } from './telemetry.js';
 
@@ -104,6 +104,9 @@ export class Recorder implements Telemetry {
   readonly limitChanges = new Cells<{ bucket: string; direction: string }>();
   readonly circuitTransitions = new Cells<{ state: string }>();
   readonly configReloads = new Cells<{ result: string }>();
+  /** Decisions of buckets in `mode: shadow`, by bucket and outcome; and the waits they would have had (ms). */
+  readonly shadow = new Cells<{ bucket: string; outcome: string }>();
+  readonly shadowWaitMs = new Cells<{ bucket: string }>();
   /** Unix seconds of the last reload applied; 0 before any. */
   lastReloadSuccess = 0;
   /** Upstream attempts by latency: counts per LATENCY_BOUNDS_MS slot (the last slot: above them all). */
@@ -212,6 +215,13 @@ export class Recorder implements Telemetry {
     const direction = change.direction;
     const key = `${bucket} ${direction}`;
     (this.limitChanges.get(key) ?? this.limitChanges.add(key, { bucket, direction })).n++;
+  }
+
+  shadowDecision(bucket: Bucket, outcome: ShadowOutcome, waitMs: number): void {
+    const name = bucket.limit.name;
+    const key = `${name} ${outcome}`;
+    (this.shadow.get(key) ?? this.shadow.add(key, { bucket: name, outcome })).n++;
+    if (waitMs > 0) (this.shadowWaitMs.get(name) ?? this.shadowWaitMs.add(name, { bucket: name })).n += waitMs;
   }
 
   configReload(result: 'success' | 'failure'): void {

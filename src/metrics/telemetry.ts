@@ -1,5 +1,5 @@
 import type { Exchange } from '../proxy/exchange.js';
-import type { Bucket, LimitChange, QueueRejected, SchedulerObserver } from '../quota/index.js';
+import type { Bucket, LimitChange, QueueRejected, SchedulerObserver, ShadowOutcome } from '../quota/index.js';
 import type { CircuitState } from '../retry/index.js';
 
 /**
@@ -19,6 +19,8 @@ export interface Telemetry extends SchedulerObserver {
   limitChanged(change: LimitChange): void;
   circuitChanged(state: CircuitState): void;
   cacheOutcome(ex: Exchange): void;
+  /** A bucket in `mode: shadow` would have admitted, queued (for `waitMs`) or refused an attempt. */
+  shadowDecision(bucket: Bucket, outcome: ShadowOutcome, waitMs: number): void;
   /** A configuration reload was applied (`success`) or refused (`failure`). */
   configReload(result: 'success' | 'failure'): void;
 }
@@ -33,6 +35,7 @@ export const noTelemetry: Telemetry = {
   circuitChanged() {},
   cacheOutcome() {},
   configReload() {},
+  shadowDecision() {},
   onAdmitted(_buckets: readonly Bucket[], _waitedMs: number) {},
   onRejected(_bucket: Bucket, _reason: QueueRejected['reason']) {},
 };

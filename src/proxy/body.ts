@@ -16,6 +16,8 @@ const tooLarge = (limit: number) =>
     { connection: 'close' },
   );
 
+const WHOLE_FROM = 65_536;
+
 /** Who holds the bytes taken from the budget, to give them back when the request is done. */
 export interface BufferHolder {
   bufferedBytes: number;
@@ -46,6 +48,9 @@ export function readRequestBody(
   return new Promise<RequestBody>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // A large declared body is copied into one buffer of its size as it arrives: no second copy at the
+    // end (Buffer.concat would hold both at once: twice the budget at the peak).
+    const whole = length > WHOLE_FROM ? Buffer.allocUnsafe(length) : null;
     const cleanup = () => {
       req.off('data', onData);
       req.off('end', onEnd);
@@ -53,6 +58,11 @@ export function readRequestBody(
       req.off('close', onClose);
     };
     const onData = (chunk: Buffer) => {
+      if (whole !== null) {
+        if (size + chunk.length <= length) chunk.copy(whole, size);
+        size += chunk.length;
+        return;
+      }
       size += chunk.length;
       chunks.push(chunk);
       if (length < 0 && size <= bufferUpTo) {
@@ -79,7 +89,8 @@ export function readRequestBody(
     };
     const onEnd = () => {
       cleanup();
-      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+      if (whole !== null) resolve(size === length ? whole : whole.subarray(0, Math.min(size, length)));
+      else resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
     };
     const onError = (err: Error) => {
       cleanup();

@@ -24,6 +24,8 @@ const UNKNOWN_APP: AppRef = Object.freeze({
   label: 'other',
 });
 
+const NO_SHADOW: readonly Bucket[] = Object.freeze([]);
+
 export type CacheOutcome = 'HIT' | 'MISS' | 'BYPASS' | 'COALESCED' | 'STALE';
 
 /**
@@ -39,6 +41,8 @@ export class Exchange {
   /** Headers to send upstream (hop-by-hop removed, cdf-version applied). */
   upstreamHeaders: HeaderMap = {};
   buckets: readonly Bucket[] = [];
+  /** Buckets in `mode: shadow` on its path: counted, never waited for. */
+  shadow: readonly Bucket[] = NO_SHADOW;
   /** Fires when the app goes away before its answer was sent. */
   readonly abort = new ClientGone();
   /** The app it is counted for in fair queueing. */

@@ -4,7 +4,14 @@ import type { Logger } from 'pino';
 import { cdfErrorMessage, ErrorCodes } from '../cdf/index.js';
 import type { GatewayConfig } from '../config/index.js';
 import type { Telemetry } from '../metrics/telemetry.js';
-import { type Bucket, type Lease, QueueRejected, type QuotaTree, type Scheduler } from '../quota/index.js';
+import {
+  type Bucket,
+  type Lease,
+  QueueRejected,
+  type QuotaTree,
+  type Scheduler,
+  type ShadowLedger,
+} from '../quota/index.js';
 import {
   backoffMs,
   type CircuitBreaker,
@@ -32,6 +39,8 @@ export interface ForwarderParts {
   quota: QuotaTree;
   circuit: CircuitBreaker;
   telemetry: Telemetry;
+  /** Buckets in `mode: shadow`: what they would have done to each attempt. */
+  shadow: ShadowLedger;
   log: Logger;
 }
 
@@ -67,6 +76,8 @@ export class Forwarder {
       const lease = await this.admit(ex, deadline);
       const started = performance.now();
       if (ex.attempts === 1) this.recordFirst(ex, started);
+      const shadow = ex.shadow.length > 0;
+      if (shadow) this.parts.shadow.take(ex.shadow, started);
       let outcome: UpstreamAnswer | TryAgain;
       // The lease goes with a streamed answer (the record stage gives it back once the app has it);
       // every other way out of the attempt gives it back here, in this one place.
@@ -76,6 +87,7 @@ export class Forwarder {
         handedOver = !(outcome instanceof TryAgain) && outcome.release === lease.release;
       } finally {
         if (!handedOver) lease.release();
+        if (shadow) this.parts.shadow.release(ex.shadow);
       }
       if (!(outcome instanceof TryAgain)) return outcome;
       const retry = await this.retryAfter(ex, outcome.failure, outcome.retryAfter, deadline);

@@ -24,6 +24,7 @@ import { GatewayError } from './errors.js';
 import { Exchange } from './exchange.js';
 import type { Forwarder } from './forwarder.js';
 import { upstreamRequestHeaders } from './headers.js';
+import { setRateLimitHeaders } from './ratelimit-headers.js';
 import type { IdleWatchdog } from './watchdog.js';
 
 export interface PipelineParts {
@@ -54,12 +55,15 @@ const NO_BUCKETS: readonly Bucket[] = [];
  */
 export class Pipeline {
   private projects: ReadonlySet<string> | null;
+  /** Whether any configured bucket is in `mode: shadow` (else the split costs nothing). */
+  private anyShadow: boolean;
   /** Null while tracing is off: the request path then makes no span and no context. */
   private readonly tracing: Tracing | null;
 
   constructor(private readonly parts: PipelineParts) {
     this.projects = parts.config.projects === null ? null : new Set(parts.config.projects);
     this.tracing = parts.tracing.enabled ? parts.tracing : null;
+    this.anyShadow = parts.config.limits.some((l) => l.mode === 'shadow');
   }
 
   /** Reload: what is derived from the config (buckets, apps, versions, projects) for the next requests. */
@@ -67,6 +71,7 @@ export class Pipeline {
     this.parts.apps = next.apps;
     this.parts.versions = next.versions;
     this.projects = this.parts.config.projects === null ? null : new Set(this.parts.config.projects);
+    this.anyShadow = this.parts.config.limits.some((l) => l.mode === 'shadow');
   }
 
   handle(req: IncomingMessage, res: ServerResponse, requestId: string): void {
@@ -96,6 +101,15 @@ export class Pipeline {
           return;
         }
         answer = a;
+        // Fresh figures at the moment of answering, cached answers included. An answer streamed from CDF
+        // (no cache, or bypassed) still holds its slots; one the cache answered or read whole does not.
+        if (ex.buckets.length > 0 && this.parts.config.headers.rateLimit)
+          setRateLimitHeaders(
+            a.headers,
+            ex.buckets,
+            performance.now(),
+            ex.cache === null || ex.cache === 'BYPASS' ? 1 : 0,
+          );
         sendAnswer(ex, a);
       },
       (err) => this.fail(ex, err),
@@ -170,6 +184,7 @@ export class Pipeline {
     const version = this.parts.versions.choose(target?.rest ?? null, req.headers['cdf-version'] as string | undefined);
     if (version !== undefined) ex.upstreamHeaders['cdf-version'] = version;
     ex.buckets = target ? this.bucketsOf(ex, target.project, target.rest) : NO_BUCKETS;
+    if (this.anyShadow && ex.buckets.length > 0) this.splitShadow(ex);
 
     const plan = cache.plan(ex);
     const answer =
@@ -197,6 +212,16 @@ export class Pipeline {
     return body.includes('partition') || body.includes('\\u');
   }
 
+  /** Shadow buckets are counted on the side (Forwarder), never admitted against. */
+  private splitShadow(ex: Exchange): void {
+    const all = ex.buckets;
+    let shadow = 0;
+    for (let i = 0; i < all.length; i++) if (all[i].limit.mode === 'shadow') shadow++;
+    if (shadow === 0) return;
+    ex.buckets = all.filter((b) => b.limit.mode !== 'shadow');
+    ex.shadow = all.filter((b) => b.limit.mode === 'shadow');
+  }
+
   private bucketsOf(ex: Exchange, project: string, rest: string): readonly Bucket[] {
     const buckets = this.parts.quota.bucketsFor(ex.method, rest, ex.route, project, () => ex.identity);
     return buckets.length === 0 ? NO_BUCKETS : buckets;
@@ -210,7 +235,12 @@ export class Pipeline {
         ex.errorCode ??= err.code;
         return;
       }
-      sendError(ex, err.status, err.code, err.message, err.headers);
+      let headers = err.headers;
+      if (err.status === 429 && ex.buckets.length > 0 && this.parts.config.headers.rateLimit) {
+        headers = { ...headers };
+        setRateLimitHeaders(headers, ex.buckets, performance.now());
+      }
+      sendError(ex, err.status, err.code, err.message, headers);
       return;
     }
     this.parts.log.error({ reqId: ex.requestId, err }, 'unexpected error on the request path');

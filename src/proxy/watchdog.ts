@@ -24,6 +24,7 @@ export class IdleWatchdog {
   private readonly inFlight = new Map<Exchange, Watched>();
   private timer: NodeJS.Timeout | null = null;
   readonly sweepMs: number;
+  private readonly endAfterMs: number;
   /** Requests ended for not making progress, for tests and metrics. */
   ended = 0;
 
@@ -31,7 +32,10 @@ export class IdleWatchdog {
     readonly idleMs: number,
     private readonly onStalled: (ex: Exchange, what: 'response' | 'body') => void = () => {},
   ) {
-    this.sweepMs = Math.max(10, Math.min(1000, Math.floor(idleMs / 4)));
+    this.sweepMs = Math.max(5, Math.min(1000, Math.floor(idleMs / 8)));
+    // Progress is seen at sweeps, up to one sweep after it happened, and the end comes at a sweep: ending
+    // two sweeps early keeps the time from the last byte to the end within idleMs (and above 3/4 of it).
+    this.endAfterMs = Math.max(1, idleMs - 2 * this.sweepMs);
   }
 
   get size(): number {
@@ -74,7 +78,7 @@ export class IdleWatchdog {
         w.movedAt = now;
         continue;
       }
-      if (now - w.movedAt < this.idleMs) continue;
+      if (now - w.movedAt < this.endAfterMs) continue;
       this.inFlight.delete(ex);
       this.ended++;
       this.end(ex, socket, answering ? 'response' : 'body');

@@ -16,5 +16,6 @@ export {
   Scheduler,
   type SchedulerObserver,
 } from './scheduler.js';
+export { ShadowLedger, type ShadowObserver, type ShadowOutcome } from './shadow.js';
 export { type Blocked, MemoryStore, type QuotaStore } from './store.js';
 export { depthOf, type LearnedView, learnedName, QuotaTree, type TreeObserver } from './tree.js';
