@@ -17,6 +17,7 @@ import {
   Scheduler,
 } from '../src/quota/index.js';
 import { startSimulator } from '../src/sim/index.js';
+import { startStack } from './helpers.js';
 
 /**
  * The quota tree and its learning, driven by an injected clock: every call gets `now` from the test, so
@@ -480,6 +481,51 @@ describe('adaptive limits (injected clock)', () => {
     adaptive.charge(bucket, 'concurrency', null, clock.tick(300), clock.t - 1);
     expect(bucket.concurrency).toBe(6);
     close();
+  });
+});
+
+describe('quota tree: learned buckets through the gateway', () => {
+  it('learns a tight endpoint on the default config, shows it in /metrics and the dashboard, keeps it on reload', async () => {
+    const stack = await startStack(
+      {},
+      { tree: true, latencyMs: 100, tight: [{ match: '/assets/byids', rate: 10, concurrency: 4 }] },
+    );
+    const byids = () =>
+      fetch(`${stack.url}/api/v1/projects/p/assets/byids`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer t', 'content-type': 'application/json' },
+        body: JSON.stringify({ items: [{ id: 1 }] }),
+      }).then((r) => r.status);
+    try {
+      const statuses = await Promise.all(Array.from({ length: 8 }, byids));
+      // The gateway retried CDF's 429s: every app call answered.
+      expect(statuses).toEqual(Array(8).fill(200));
+      const metrics = await (await fetch(`${stack.url}/metrics`)).text();
+      expect(metrics).toMatch(
+        /cdf_gateway_limit_concurrency\{bucket="learned\.post\.assets\.byids",source="learned"\} [1-4]\n/,
+      );
+      expect(metrics).toMatch(/cdf_gateway_limit_rate_per_second\{bucket="assets",source="configured"\} 200\n/);
+      expect(metrics).toMatch(/cdf_gateway_learned_buckets\{level="operation"\} 1\n/);
+      // The dashboard samples once a second.
+      let data: { buckets: Record<string, { learned: boolean }> } = { buckets: {} };
+      for (let i = 0; i < 30 && !data.buckets['learned.post.assets.byids']; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        await byids();
+        data = (await (await fetch(`${stack.url}/dashboard/data.json`)).json()) as typeof data;
+      }
+      expect(data.buckets['learned.post.assets.byids']?.learned).toBe(true);
+      expect(data.buckets.assets?.learned).toBe(false);
+      // A reload keeps what was learned and the state of buckets whose name survives.
+      const assets = [...stack.gateway.scheduler.allBuckets()].find((b) => b.limit.name === 'assets')!;
+      stack.gateway.reconfigure(
+        loadConfig({ env: {}, overrides: { upstream: { baseUrl: stack.sim.url }, limits: { assets: { rate: 180 } } } }),
+      );
+      expect(stack.gateway.quota.learned().map((l) => l.name)).toEqual(['learned.post.assets.byids']);
+      expect([...stack.gateway.scheduler.allBuckets()].find((b) => b.limit.name === 'assets')).toBe(assets);
+      expect(assets.rate).toBe(180);
+    } finally {
+      await stack.close();
+    }
   });
 });
 
