@@ -76,7 +76,8 @@ function compactMetrics(lines) {
     if (!m) continue;
     const labels = Object.fromEntries([...m[2].matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
     const what = m[1].replace(/^cdf_gateway_(bucket_)?/, '');
-    out[[labels.bucket ?? labels.name ?? '', labels.kind ?? '', what].filter(Boolean).join(' ')] = Number(m[3]);
+    out[[labels.bucket ?? labels.name ?? '', labels.kind ?? labels.source ?? '', what].filter(Boolean).join(' ')] =
+      Number(m[3]);
   }
   return out;
 }

@@ -10,8 +10,10 @@ const o = JSON.parse(process.argv[2]);
 const { TREE_SCENARIOS, runTreeScenario } = await import(join(ROOT, 'dist', 'demo', 'tree.js'));
 const scenario = TREE_SCENARIOS[o.scenario];
 const stats = async () => (await fetch(`${o.simUrl}/_sim/stats`)).json();
-// Learned or adapted limits as the gateway exposes them on /metrics; empty when it exposes none.
-const LEARNED = /learn|adaptive|effective/i;
+// Learned or adapted limits as the gateway exposes them on /metrics; empty when it exposes none. Only the
+// figures (rates and concurrencies): a learned bucket's name also appears on its queue and wait histograms.
+const LEARNED =
+  /^cdf_gateway_(limit_rate_per_second|limit_concurrency|bucket_rate_per_second|bucket_concurrency)\{.*(learn|adaptive|effective)/i;
 const timeline = [];
 const run = await runTreeScenario(scenario, {
   baseUrl: o.baseUrl,
