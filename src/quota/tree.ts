@@ -26,6 +26,8 @@ const SAME_FIGURE = 0.02;
 const SAME_FIGURE_HELD = 1.0;
 /** Other operations of the API passing at least this share of a stated rate share its budget. */
 const SIBLING_SHARE = 0.1;
+/** A stated rate above this share of an operation's learned one names a wider budget, not the operation's. */
+const WIDER = 0.8;
 /** Learned buckets kept at most (there are 481 operations in CDF's description). */
 const MAX_LEARNED = 512;
 
@@ -148,6 +150,13 @@ export class QuotaTree {
       if (named) {
         if (this.sharedWithSiblings(named, route, kind, stated, now, sentAt)) {
           this.promote(named, method, route, candidates, kind, stated, now, sentAt);
+          return;
+        }
+        // An operation's own learned bucket already held under the figure CDF states: CDF's bucket is in debt
+        // (throttled calls charged) rather than lower. Follow its tokens down; cutting the rate as well
+        // would stretch the recovery for nothing (measured: 4.3/s for 10 s after the first storm).
+        if (named.limit.learned?.level === 'operation' && figure(named.limit, kind) <= stated) {
+          this.adaptive.follow(named, now);
           return;
         }
         this.adaptive.charge(named, kind, stated, now, sentAt);
@@ -346,6 +355,13 @@ export class QuotaTree {
     sentAt: number,
   ): void {
     const op = operationKey(method, route);
+    const mine = op === null ? undefined : this.table.learnedLimit(op);
+    if (mine && kind === 'rate' && figure(mine, kind) < stated * WIDER) {
+      // The operation already learned a clearly lower rate: this figure is a wider budget it shares with others.
+      const rest = candidates.filter((b) => b.limit !== mine);
+      this.learn(apiKey(route), 'api', method, route, rest, kind, stated, now, sentAt);
+      return;
+    }
     const same: Array<[string, LimitConfig]> = [];
     for (const [key, l] of this.table.learned()) {
       const f = l.learned!;
