@@ -1,8 +1,21 @@
 // Memory: the gateway's resident memory idle, with 2,000 connections held open against a slow upstream,
-// while streaming a 512 MiB download, and with the response cache at its byte limit.
+// while streaming a 512 MiB download, and with the response cache at its byte limit. And the footprint of a
+// sidecar next to the bare proxy: CPU and RSS when idle, CPU per call at a steady 150 calls/s.
 import { join } from 'node:path';
-import { fmt, header, requireDist, startGateway, startSim, TOKEN, table, writeResult } from './lib/common.mjs';
-import { LOAD_CORE, memory, PINNING, ROOT, run, sleep, stopAll } from './lib/proc.mjs';
+import {
+  autocannon,
+  fmt,
+  header,
+  median,
+  requireDist,
+  startBare,
+  startGateway,
+  startSim,
+  TOKEN,
+  table,
+  writeResult,
+} from './lib/common.mjs';
+import { cpuMicros, LOAD_CORE, memory, PINNING, ROOT, run, sleep, stop, stopAll } from './lib/proc.mjs';
 
 const HELD = Number(process.env.BENCH_MEM_CONNECTIONS ?? 2000);
 const SLOW_MS = 5000;
@@ -11,6 +24,67 @@ const CACHE_MAX_BYTES = 64 * 2 ** 20;
 const FILL_CALLS = 400; // ~330 KB each: about twice the cache's byte limit
 const NOFILE = 20_000;
 const CLIENT = join(ROOT, 'bench', 'lib', 'client.mjs');
+const IDLE_SEC = Number(process.env.BENCH_IDLE_SEC ?? 10);
+const STEADY_RATE = 150;
+const STEADY_SEC = Number(process.env.BENCH_STEADY_SEC ?? 8);
+const STEADY_ROUNDS = 2;
+
+/** 400 small calls (20 at a time), then a second to settle: the state an app leaves a sidecar in. */
+async function warm(url) {
+  await Promise.all(
+    Array.from({ length: 20 }, async () => {
+      for (let i = 0; i < 20; i++)
+        await (
+          await fetch(`${url}/api/v1/projects/p/assets?limit=3`, {
+            headers: { authorization: TOKEN },
+            cache: 'no-store',
+          })
+        ).arrayBuffer();
+    }),
+  );
+  await sleep(1000);
+}
+
+/**
+ * A sidecar's footprint, the gateway with its default configuration next to the bare proxy: CPU (% of a
+ * core) and RSS while idle after warm-up calls, then CPU per call at a steady STEADY_RATE calls/s (interleaved).
+ */
+async function footprint(sim) {
+  const gw = await startGateway(sim.url, {}, { name: 'sidecar gateway' });
+  const bare = await startBare(sim.url);
+  const targets = [
+    { name: 'gateway (default config)', url: gw.url, pid: gw.proc.pid },
+    { name: 'bare fastify+http-proxy', url: bare.url, pid: bare.proc.pid },
+  ];
+  for (const t of targets) await warm(t.url);
+  await sleep(2000); // past the dashboard sampler's two quiet seconds
+  const cpu0 = targets.map((t) => cpuMicros(t.pid));
+  await sleep(IDLE_SEC * 1000);
+  for (const [i, t] of targets.entries()) {
+    t.idleCpuPct = (cpuMicros(t.pid) - cpu0[i]) / (IDLE_SEC * 1e4);
+    t.idleRssMiB = memory(t.pid).rssMiB;
+    t.steady = [];
+  }
+  for (let round = 0; round < STEADY_ROUNDS; round++) {
+    for (const t of targets) {
+      const c0 = cpuMicros(t.pid);
+      const r = await autocannon(`${t.url}/api/v1/projects/p/assets?limit=3`, {
+        connections: 10,
+        duration: STEADY_SEC,
+        rate: STEADY_RATE,
+      });
+      t.steady.push({ cpuUsPerCall: (cpuMicros(t.pid) - c0) / r.requests, rps: r.rps, p99: r.p99 });
+    }
+  }
+  for (const t of targets) {
+    t.cpuUsPerCall = median(t.steady.map((s) => s.cpuUsPerCall));
+    t.steadyRps = median(t.steady.map((s) => s.rps));
+    t.steadyCpuPct = (t.cpuUsPerCall * t.steadyRps) / 1e4;
+    t.steadyRssMiB = memory(t.pid).rssMiB;
+  }
+  await Promise.all([stop(gw.proc), stop(bare.proc)]);
+  return targets;
+}
 
 /** Runs the client child while sampling the gateway's RSS every 50 ms; returns its output and the peak. */
 async function sampled(pid, args) {
@@ -41,6 +115,18 @@ async function main() {
     `gateway RSS: idle, ${HELD} connections held on a ${SLOW_MS / 1000} s upstream, a 512 MiB download, the cache at its byte limit`,
   );
   const sim = await startSim({ items: 100_000 }, { nofile: NOFILE });
+  const sidecar = await footprint(sim);
+  table(
+    sidecar.map((t) => ({
+      process: t.name,
+      'idle CPU % of a core': fmt(t.idleCpuPct, 2),
+      'idle RSS MiB': fmt(t.idleRssMiB, 1),
+      [`CPU µs per call at ${STEADY_RATE}/s`]: fmt(t.cpuUsPerCall, 1),
+      [`CPU % at ${STEADY_RATE}/s`]: fmt(t.steadyCpuPct, 2),
+      [`RSS MiB after ${STEADY_RATE}/s`]: fmt(t.steadyRssMiB, 1),
+    })),
+    `Sidecar footprint: idle ${IDLE_SEC} s after 400 warm-up calls, then ${STEADY_RATE} GETs/s of ~1 KB for ${STEADY_ROUNDS} x ${STEADY_SEC} s, interleaved (CPU from /proc: 10 ms ticks)`,
+  );
   const gw = await startGateway(
     sim.url,
     {
@@ -148,6 +234,18 @@ async function main() {
       fillCalls: FILL_CALLS,
     },
     rows,
+    sidecar: sidecar.map(
+      ({ name, idleCpuPct, idleRssMiB, cpuUsPerCall, steadyRps, steadyCpuPct, steadyRssMiB, steady }) => ({
+        name,
+        idleCpuPct,
+        idleRssMiB,
+        cpuUsPerCall,
+        steadyRps,
+        steadyCpuPct,
+        steadyRssMiB,
+        steady,
+      }),
+    ),
     notes,
   });
 }

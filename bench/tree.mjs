@@ -52,7 +52,9 @@ async function once(scenario, viaGateway) {
 function perSecond(scenario, r, timeline) {
   const tokensOf = Object.fromEntries(r.apps.map((a) => [a.app, a.tokens]));
   let prev = null;
-  return timeline
+  // One point per second (the last sample taken in it), in order.
+  const points = [...new Map(timeline.map((p) => [p.second, p])).values()].sort((a, b) => a.second - b.second);
+  return points
     .filter((p) => p.second <= scenario.seconds)
     .map((p) => {
       const row = { second: p.second };
@@ -67,7 +69,7 @@ function perSecond(scenario, r, timeline) {
     });
 }
 
-/** `name{bucket="x",kind="y"} 12.3` lines as { "x kind name": 12.3 }, for the rate and concurrency metrics of buckets. */
+/** `name{bucket="x",kind="y"} 12.3` lines as { "x y rate": 12.3 } (or "concurrency"). */
 function compactMetrics(lines) {
   if (!lines) return null;
   const out = {};
@@ -75,20 +77,30 @@ function compactMetrics(lines) {
     const m = /^([a-z_]+)\{([^}]*)\}\s+(\S+)/.exec(line);
     if (!m) continue;
     const labels = Object.fromEntries([...m[2].matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    const what = m[1].replace(/^cdf_gateway_(bucket_)?/, '');
-    out[[labels.bucket ?? labels.name ?? '', labels.kind ?? labels.source ?? '', what].filter(Boolean).join(' ')] =
-      Number(m[3]);
+    const what = m[1].endsWith('concurrency') ? 'concurrency' : 'rate';
+    // A learned bucket's own figure wins over its effective one; configured buckets show their effective one.
+    const key = `${labels.bucket} ${what}`;
+    if (labels.source === 'learned' || out[key] === undefined) out[key] = Number(m[3]);
   }
   return out;
 }
 
-/** Keys whose value changed over the timeline (what the gateway learned or cut), as "key=value" at each second. */
+/** Buckets whose figures changed over the timeline (learned, or cut), as "bucket rate/s x concurrency" per second. */
 function changed(timeline) {
   const seen = new Map();
   for (const row of timeline)
     for (const [k, v] of Object.entries(row.learned ?? {})) seen.set(k, (seen.get(k) ?? new Set()).add(v));
-  const keys = [...seen].filter(([, values]) => values.size > 1).map(([k]) => k);
-  return (row) => keys.map((k) => `${k}=${fmt(row.learned?.[k], 1)}`).join('; ') || '-';
+  const buckets = [
+    ...new Set(
+      [...seen]
+        .filter(([k, values]) => values.size > 1 || k.startsWith('learned.'))
+        .map(([k]) => k.slice(0, k.lastIndexOf(' '))),
+    ),
+  ];
+  return (row) =>
+    buckets
+      .map((b) => `${b} ${fmt(row.learned?.[`${b} rate`], 1)}/s x ${fmt(row.learned?.[`${b} concurrency`])}`)
+      .join('; ') || '-';
 }
 
 /** The tight scenario's figures: when 429s at the endpoint stopped, and rates after 8 s. */

@@ -120,7 +120,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     log.warn({ upstream: upstream.origin, state }, 'circuit breaker changed state');
   });
   const cache: ResponseCache = createResponseCache(config, telemetry, log);
-  const tracing = createTracing(config);
+  const tracing = await createTracing(config);
   if (tracing.enabled) log.info({ endpoint: config.tracing.endpoint ?? 'OTEL_EXPORTER_OTLP_*' }, 'tracing on');
   const shadow = new ShadowLedger(config.queue, (bucket, outcome, waitMs) =>
     telemetry.shadowDecision(bucket, outcome, waitMs),
@@ -266,8 +266,11 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     app,
     adminUrl: () => metrics.adminUrl(),
     reconfigure(next) {
+      for (const warning of next.warnings ?? []) log.warn(warning);
       const restart = restartOnlyChanges(config, next);
       const applied = effectiveConfig(config, next);
+      // A new identity setup (JWKS) gets a new resolver; an unchanged one keeps its verified tokens.
+      const identityChanged = JSON.stringify(config.identity) !== JSON.stringify(applied.identity);
       // Sections are updated in place: every part holding one sees the new values on its next read.
       log.level = applied.log.level;
       Object.assign(config.server, applied.server);
@@ -275,8 +278,13 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
       for (const key of HOT_SECTIONS) Object.assign(config[key], applied[key]);
       config.limits = applied.limits;
       config.clients = applied.clients;
+      config.projects = applied.projects;
+      config.identity = applied.identity;
       quota.reconfigure(config.limits);
-      pipeline.reconfigure(routeKnowledge(config));
+      pipeline.reconfigure({
+        ...routeKnowledge(config),
+        identities: identityChanged ? new IdentityResolver(config.identity) : undefined,
+      });
       forwarder.reconfigure();
       circuit.reconfigure();
       cache.reconfigure?.(config.cache);

@@ -190,6 +190,10 @@ describe('issue #13: credentials, identities, projects, paths', () => {
     expect(stack.sim.stats().calls).toBe(calls);
     const b = await fetch(`${stack.url}${P}/events?limit=1`);
     expect(b.status).toBe(401);
+    // A CORS preflight carries no credentials and still goes to CDF.
+    const preflight = await fetch(`${stack.url}${P}/assets`, { method: 'OPTIONS' });
+    expect(((await preflight.json()) as { error?: { gatewayCode?: string } })?.error?.gatewayCode).toBeUndefined();
+    expect(stack.sim.stats().calls).toBe(calls + 1);
     expect([...stack.gateway.scheduler.allBuckets()].some((x) => x.scope.includes('anonymous'))).toBe(false);
   });
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -231,6 +232,28 @@ describe('retry budget', () => {
     expect(calls).toBeGreaterThanOrEqual(30);
     expect(calls).toBeLessThanOrEqual(33);
     expect(stack.logs.lines.some((l) => String(l.msg).startsWith('retry budget exhausted'))).toBe(true);
+  });
+});
+
+describe('a body read whole in many chunks', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack(QUICK);
+  });
+  afterAll(() => stack.close());
+
+  it('goes upstream whole and unchanged, on the first attempt and on the retry', async () => {
+    // 2 MiB arrives in many socket reads; the gateway keeps the chunks (no copy) and sends them twice.
+    const body = JSON.stringify({ items: [{ externalId: 'big', description: 'y'.repeat(2 * 2 ** 20) }] });
+    const sha = createHash('sha256').update(body).digest('hex');
+    stack.sim.inject({ count: 1, status: 429, method: 'POST', match: '_sim/echo' });
+    const res = await call(stack, `${P}/_sim/echo`, { method: 'POST', body });
+    expect(res.status).toBe(200);
+    const echoed = res.json as { bodyBytes: number; bodySha256: string; headers: Record<string, string> };
+    expect(echoed.bodyBytes).toBe(Buffer.byteLength(body));
+    expect(echoed.bodySha256).toBe(sha);
+    expect(echoed.headers['content-length']).toBe(String(Buffer.byteLength(body)));
+    expect(retryLines(stack)).toHaveLength(1);
   });
 });
 

@@ -93,6 +93,18 @@ export async function startGateway(
   return { proc, url, configFile: file };
 }
 
+/** The bare baseline: fastify + @fastify/http-proxy to `upstream` (bench/baseline-proxy.mjs), on the proxy core. */
+export async function startBare(upstream, { core = PROXY_CORE } = {}) {
+  const port = await freePort();
+  const proc = startNode('bare proxy', join(ROOT, 'bench', 'baseline-proxy.mjs'), [], {
+    core,
+    env: { UPSTREAM: upstream, PORT: String(port) },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(proc, `${url}/`);
+  return { proc, url };
+}
+
 /** A limiter rule with room to spare: the scheduler runs on every request but never holds one back. */
 export const ROOMY_LIMITS = [
   { name: 'bench', match: '/**', per: 'project', rate: 1_000_000, burst: 1_000_000, concurrency: 10_000 },
@@ -104,11 +116,15 @@ export const ROOMY_LIMITS = [
  */
 export async function autocannon(
   url,
-  { connections = 50, duration = 5, method = 'GET', body, headers = {}, core = LOAD_CORE } = {},
+  { connections = 50, duration = 5, method = 'GET', body, input, headers = {}, core = LOAD_CORE, rate } = {},
 ) {
   const args = [AUTOCANNON, '--json', '-n', '-c', String(connections), '-d', String(duration), '-m', method];
+  // A steady load: `rate` requests per second in all, whatever the latency.
+  if (rate !== undefined) args.push('-R', String(rate));
   for (const [k, v] of Object.entries({ authorization: TOKEN, ...headers })) args.push('-H', `${k}=${v}`);
   if (body !== undefined) args.push('-b', body);
+  // A large body goes in a file (one argument is limited to 128 KiB).
+  if (input !== undefined) args.push('-i', input);
   args.push(url);
   const out = await run('autocannon', process.execPath, args, { core });
   const r = JSON.parse(out.slice(out.indexOf('{')));

@@ -1,7 +1,8 @@
 // Extra gateway targets for bench/overhead.mjs (issue #15), each measured in the same interleaved rounds:
 //   BENCH_TRACING=1       the gateway with OpenTelemetry tracing on, every request sampled (0 < ratio < 1 samples less),
 //                         spans exported over OTLP/HTTP to a local sink (bench/lib/otlp-sink.mjs) on the load core;
-//   BENCH_BASELINE_DIST=/path/to/dist   another build of the gateway (e.g. main before a change, tracing off).
+//   BENCH_BASELINE_DIST=/path/to/dist   another build of the gateway (e.g. main before a change, tracing off);
+//   BENCH_RATELIMIT_OFF=1 this build with headers.rateLimit: false (what the RateLimit headers cost).
 import { join } from 'node:path';
 import { fmt, median, ROOMY_LIMITS, startGateway, table } from './common.mjs';
 import { freePort, LOAD_CORE, ROOT, startNode, waitForHttp } from './proc.mjs';
@@ -12,6 +13,11 @@ export async function extraGatewayTargets(upstreamUrl) {
   if (baseline) {
     const gw = await startGateway(upstreamUrl, { limits: ROOMY_LIMITS }, { dist: baseline, name: 'baseline gateway' });
     targets.push({ name: 'gateway (baseline build)', ...gw });
+  }
+  if (process.env.BENCH_RATELIMIT_OFF === '1') {
+    const config = { limits: ROOMY_LIMITS, headers: { rateLimit: false } };
+    const gw = await startGateway(upstreamUrl, config, { name: 'gateway without RateLimit headers' });
+    targets.push({ name: 'gateway, RateLimit headers off', ...gw });
   }
   const ratio = Number(process.env.BENCH_TRACING ?? 0);
   if (ratio > 0) {

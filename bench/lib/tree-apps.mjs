@@ -10,10 +10,9 @@ const o = JSON.parse(process.argv[2]);
 const { TREE_SCENARIOS, runTreeScenario } = await import(join(ROOT, 'dist', 'demo', 'tree.js'));
 const scenario = TREE_SCENARIOS[o.scenario];
 const stats = async () => (await fetch(`${o.simUrl}/_sim/stats`)).json();
-// Learned or adapted limits as the gateway exposes them on /metrics; empty when it exposes none. Only the
-// figures (rates and concurrencies): a learned bucket's name also appears on its queue and wait histograms.
+// Learned buckets' figures and the effective (adapted) figures of configured buckets, from /metrics.
 const LEARNED =
-  /^cdf_gateway_(limit_rate_per_second|limit_concurrency|bucket_rate_per_second|bucket_concurrency)\{.*(learn|adaptive|effective)/i;
+  /^cdf_gateway_(limit_(rate_per_second|concurrency)\{[^}]*source="learned"|bucket_(rate_per_second|concurrency)\{[^}]*kind="effective")/;
 const timeline = [];
 const run = await runTreeScenario(scenario, {
   baseUrl: o.baseUrl,
@@ -26,7 +25,7 @@ const run = await runTreeScenario(scenario, {
     if (o.gatewayUrl) {
       try {
         const text = await (await fetch(`${o.gatewayUrl}/metrics`)).text();
-        point.learned = text.split('\n').filter((l) => !l.startsWith('#') && LEARNED.test(l) && /assets/.test(l));
+        point.learned = text.split('\n').filter((l) => LEARNED.test(l) && /assets/.test(l));
       } catch {
         point.learned = null;
       }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { HeldBody } from '../proxy/body.js';
 import type { Exchange } from '../proxy/exchange.js';
 
 /** Bodies nested deeper than this are not keyed (and so not cached): walking them could overflow the stack. */
@@ -76,7 +77,7 @@ export function cacheKey(ex: Exchange): string | null {
   if (credential === null) return null;
   let body = '';
   if (ex.method === 'POST') {
-    if (!Buffer.isBuffer(ex.body)) return null;
+    if (!(ex.body instanceof HeldBody)) return null;
     const json = ex.json();
     if (json === undefined) return null;
     try {
@@ -85,7 +86,7 @@ export function cacheKey(ex: Exchange): string | null {
       if (err instanceof TooDeep || err instanceof RangeError) return null;
       throw err;
     }
-  } else if (ex.body !== null && !(Buffer.isBuffer(ex.body) && ex.body.length === 0)) {
+  } else if (ex.body !== null && !(ex.body instanceof HeldBody && ex.body.length === 0)) {
     return null;
   }
   const headers = ex.req.headers;

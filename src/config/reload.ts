@@ -13,6 +13,8 @@ export const RESTART_ONLY: readonly string[] = [
   'server.host',
   'server.port',
   'server.keepAliveTimeoutMs',
+  'server.responseIdleTimeoutMs',
+  'retry.maxBufferedBytes',
   'upstream',
   'log.pretty',
   'metrics',
@@ -57,20 +59,13 @@ export function changedSections(running: GatewayConfig, next: GatewayConfig): st
  * runs after a reload, so nothing reads a value that is not in effect.
  */
 export function effectiveConfig(running: GatewayConfig, next: GatewayConfig): GatewayConfig {
-  return {
-    ...next,
-    server: {
-      ...next.server,
-      host: running.server.host,
-      port: running.server.port,
-      keepAliveTimeoutMs: running.server.keepAliveTimeoutMs,
-    },
-    upstream: running.upstream,
-    log: { ...next.log, pretty: running.log.pretty },
-    metrics: running.metrics,
-    cluster: running.cluster,
-    tracing: running.tracing,
-  };
+  const out: Record<string, unknown> = { ...next };
+  for (const path of RESTART_ONLY) {
+    const [section, key] = path.split('.');
+    if (key === undefined) out[section] = running[section as keyof GatewayConfig];
+    else out[section] = { ...(out[section] as object), [key]: at(running, path) };
+  }
+  return out as unknown as GatewayConfig;
 }
 
 export type ReloadResult = 'success' | 'failure' | 'unchanged';

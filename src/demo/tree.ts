@@ -140,21 +140,23 @@ export const tokenOf = (app: string, i: number) => `token-${app}-${i + 1}`;
 export async function runTreeScenario(scenario: TreeScenario, o: TreeRunOptions): Promise<TreeRun> {
   const started = performance.now();
   const stopAt = started + scenario.seconds * 1000;
-  let stopped: SimStats | undefined;
-  let second = 0;
+  let stopped: Promise<SimStats> | undefined;
+  const window = setTimeout(() => {
+    stopped = Promise.resolve(o.stats());
+  }, scenario.seconds * 1000);
+  // Seconds are counted from the start, not from ticks: a busy machine delays ticks, not the clock.
   const ticker = setInterval(() => {
-    second++;
+    const second = Math.round((performance.now() - started) / 1000);
+    if (second > scenario.seconds) return;
     Promise.resolve(o.stats())
-      .then((s) => {
-        if (second === scenario.seconds) stopped = s;
-        return o.onSecond?.(second, s);
-      })
+      .then((s) => o.onSecond?.(second, s))
       .catch(() => {});
   }, 1000);
   try {
     const apps = await Promise.all(scenario.apps.map((a) => runApp(a, o, stopAt)));
-    return { scenario: scenario.name, seconds: scenario.seconds, apps, atStop: stopped ?? (await o.stats()) };
+    return { scenario: scenario.name, seconds: scenario.seconds, apps, atStop: await (stopped ?? o.stats()) };
   } finally {
+    clearTimeout(window);
     clearInterval(ticker);
   }
 }

@@ -8,6 +8,9 @@ const CACHE_OUTCOMES = ['hit', 'miss', 'coalesced', 'bypass', 'stale'] as const;
 type CacheKey = (typeof CACHE_OUTCOMES)[number];
 /** Cache outcomes that spared a call to CDF. */
 const SPARED: readonly CacheKey[] = ['hit', 'stale', 'coalesced'];
+/** Quiet seconds in a row after which the sampler sleeps until the next request. */
+const QUIET_SAMPLES = 2;
+const noop = () => {};
 /** Samples the cache hit ratio is computed over, so a quiet second does not read 0 % or 100 %. */
 const RATIO_WINDOW = 10;
 
@@ -111,7 +114,8 @@ export interface DashboardData {
   };
   /** Mean queue wait of each client's requests answered in the second, in ms (null: none answered). */
   appWait: Record<string, Series>;
-  build: { version: string; node: string; upstream: string };
+  /** `reloadedAt`: Unix seconds of the last configuration reload applied, null before any. */
+  build: { version: string; node: string; upstream: string; reloadedAt: number | null };
   current: {
     circuit: string;
     store: { mode: string; healthy: boolean };
@@ -141,6 +145,8 @@ export class History {
   private readonly prev = new Map<string, number>();
   private lastAt = performance.now();
   private timer: NodeJS.Timeout | null = null;
+  private quiet = 0;
+  private stopped = false;
   private parts: GatewayParts | null = null;
   readonly startedAt = Date.now() / 1000;
 
@@ -152,24 +158,91 @@ export class History {
     this.capacity = Math.max(1, Math.ceil((windowSec * 1000) / intervalMs));
   }
 
-  /** Starts sampling (one unref'd interval). */
+  /**
+   * Starts sampling: one unref'd interval while anything happens. After QUIET_SAMPLES seconds with no
+   * request answered or admitted and nothing queued or in flight it stops (an idle sidecar runs no timer),
+   * and the recorder's next admission or answer starts it again.
+   */
   start(parts: GatewayParts): void {
     this.parts = parts;
-    if (this.timer) return;
-    this.lastAt = performance.now();
+    this.stopped = false;
+    this.recorder.onActivity = () => this.wake();
+    this.wake();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.recorder.onActivity = noop;
+    this.sleep();
+  }
+
+  /** Whether the sampler is asleep (nothing happened lately), for tests. */
+  get asleep(): boolean {
+    return this.timer === null;
+  }
+
+  private wake(): void {
+    if (this.timer !== null || this.stopped || this.parts === null) return;
+    const now = performance.now();
+    // The quiet stretch shows as zeros up to now; the first sample after it covers one interval, not the gap.
+    if (this.samples.length > 0) this.push(this.quietSample());
+    this.lastAt = now;
+    this.quiet = 0;
+    const log = this.parts.log;
     this.timer = setInterval(() => {
       try {
         this.sample();
+        this.quiet = this.isQuiet(this.samples[this.samples.length - 1]) ? this.quiet + 1 : 0;
+        if (this.quiet >= QUIET_SAMPLES) this.sleep();
       } catch (err) {
-        parts.log.warn({ err }, 'dashboard sampling failed');
+        log.warn({ err }, 'dashboard sampling failed');
       }
     }, this.intervalMs);
     this.timer.unref();
   }
 
-  stop(): void {
+  private sleep(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+  }
+
+  private isQuiet(s: Sample | undefined): boolean {
+    if (s === undefined) return true;
+    for (const n of s.byStatus.values()) if (n > 0) return false;
+    for (const b of s.buckets.values())
+      if (b.admitted > 0 || b.rejected > 0 || b.queued > 0 || b.inFlight > 0) return false;
+    return true;
+  }
+
+  /** A second in which nothing happened: counts zero, gauges as last seen (nothing queued or in flight). */
+  private quietSample(): Sample {
+    const last = this.samples[this.samples.length - 1];
+    const buckets = new Map<string, BucketSample>();
+    if (last)
+      for (const [name, b] of last.buckets)
+        buckets.set(name, { ...b, admitted: 0, rejected: 0, waitSumMs: 0, waitMaxMs: 0, queued: 0, inFlight: 0 });
+    return {
+      t: Date.now() / 1000,
+      dt: this.intervalMs / 1000,
+      byStatus: new Map(),
+      byClient: new Map(),
+      upstream429: 0,
+      retried: 0,
+      passedOn: 0,
+      gateway429: 0,
+      cache: { hit: 0, miss: 0, coalesced: 0, bypass: 0, stale: 0 },
+      buckets,
+      circuit: last?.circuit ?? 0,
+      latency: new Float64Array(last?.latency.length ?? 0),
+      errors5xx: 0,
+      upstreamFailures: 0,
+      appWait: new Map(),
+    };
+  }
+
+  private push(sample: Sample): void {
+    this.samples.push(sample);
+    if (this.samples.length > this.capacity) this.samples.splice(0, this.samples.length - this.capacity);
   }
 
   /** Takes one sample now (the interval calls this; tests may too). */
@@ -243,7 +316,7 @@ export class History {
     const errors5xx = this.delta('errors5xx', count5xx(totalsByStatus));
     const upstreamFailures = this.delta('upstreamFailures', upstreamFailuresOf(rec));
 
-    this.samples.push({
+    this.push({
       t: Date.now() / 1000,
       dt,
       byStatus,
@@ -260,11 +333,11 @@ export class History {
       upstreamFailures,
       appWait,
     });
-    if (this.samples.length > this.capacity) this.samples.splice(0, this.samples.length - this.capacity);
   }
 
   toJSON(): DashboardData {
-    const s = this.samples;
+    // Asleep: the quiet stretch since the last sample reads as zeros up to now.
+    const s = this.timer === null && this.samples.length > 0 ? [...this.samples, this.quietSample()] : this.samples;
     const n = s.length;
     const rate = (count: number, i: number) => round(count / s[i].dt);
     const column = (f: (x: Sample, i: number) => number | null): Series => s.map(f);
@@ -365,7 +438,12 @@ export class History {
         upstreamFailures: column((x, i) => rate(x.upstreamFailures, i)),
       },
       appWait,
-      build: { version: GATEWAY_VERSION, node: process.version, upstream: p ? p.config.upstream.baseUrl : '' },
+      build: {
+        version: GATEWAY_VERSION,
+        node: process.version,
+        upstream: p ? p.config.upstream.baseUrl : '',
+        reloadedAt: this.recorder.lastReloadSuccess > 0 ? this.recorder.lastReloadSuccess : null,
+      },
       current: {
         circuit: p ? p.circuit.state : 'closed',
         store: p ? p.store.status() : { mode: 'memory', healthy: true },

@@ -5,6 +5,8 @@ import type { Bucket, LimitChange, QueueRejected, ShadowOutcome } from '../quota
 import type { CircuitState } from '../retry/index.js';
 import type { Telemetry } from './telemetry.js';
 
+const noop = () => {};
+
 /** The label value for clients past `metrics.maxClients`. */
 export const OTHER_CLIENT = 'other';
 
@@ -165,7 +167,11 @@ export class Recorder implements Telemetry {
 
   // --- Telemetry -------------------------------------------------------------------------------------
 
+  /** Called on every admission and answer: wakes the dashboard's sampler, which sleeps while nothing happens. */
+  onActivity: () => void = noop;
+
   requestDone(ex: Exchange, durationMs: number): void {
+    this.onActivity();
     const client = this.clients.label(ex.app.label);
     const method = ex.method;
     const family = ex.family;
@@ -242,6 +248,7 @@ export class Recorder implements Telemetry {
   }
 
   onAdmitted(buckets: readonly Bucket[], waitedMs: number): void {
+    this.onActivity();
     const seconds = waitedMs / 1000;
     for (let i = 0; i < buckets.length; i++) {
       const t = this.tallyOf(buckets[i].limit);

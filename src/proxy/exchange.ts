@@ -11,7 +11,7 @@ import {
 } from '../cdf/index.js';
 import type { AppRef, Bucket } from '../quota/index.js';
 import type { RequestTrace } from '../tracing/types.js';
-import type { RequestBody } from './body.js';
+import { HeldBody, type RequestBody } from './body.js';
 import { ClientGone } from './client-gone.js';
 import { decodeJson } from './decode.js';
 import type { HeaderMap } from './headers.js';
@@ -115,8 +115,8 @@ export class Exchange {
   async parseBody(maxBytes: number): Promise<unknown> {
     if (this.jsonParsed) return this.jsonMemo;
     this.jsonParsed = true;
-    if (Buffer.isBuffer(this.body) && this.body.length > 0)
-      this.jsonMemo = await decodeJson(this.body, this.req.headers['content-encoding'], maxBytes);
+    if (this.body instanceof HeldBody && this.body.length > 0)
+      this.jsonMemo = await decodeJson(this.body.bytes(), this.req.headers['content-encoding'], maxBytes);
     return this.jsonMemo;
   }
 
@@ -127,6 +127,6 @@ export class Exchange {
 
   /** Whether the body can be sent again: none, or read whole. */
   get replayable(): boolean {
-    return this.body === null || Buffer.isBuffer(this.body);
+    return this.body === null || this.body instanceof HeldBody;
   }
 }

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { cdfErrorMessage, ErrorCodes } from '../cdf/index.js';
+import { cdfErrorMessage, type ErrorCode, ErrorCodes } from '../cdf/index.js';
 import type { GatewayConfig } from '../config/index.js';
 import type { Telemetry } from '../metrics/telemetry.js';
 import {
@@ -22,6 +22,7 @@ import {
   retryReason,
 } from '../retry/index.js';
 import type { UpstreamAnswer } from './answer.js';
+import { HeldBody } from './body.js';
 import { sleepUnlessGone } from './client-gone.js';
 import { GatewayError } from './errors.js';
 import type { Exchange } from './exchange.js';
@@ -142,14 +143,15 @@ export class Forwarder {
     const { config, circuit, telemetry } = this.parts;
     let res: UpstreamResponse;
     // A streamed body is read from the app during the call: the idle watchdog checks that it keeps coming.
-    ex.uploading = ex.body !== null && !Buffer.isBuffer(ex.body);
+    const sent = ex.body;
+    ex.uploading = sent !== null && !(sent instanceof HeldBody);
     ex.trace?.attempt();
     try {
       res = await this.parts.upstream.call({
         method: ex.method,
         path: ex.url,
         headers: ex.upstreamHeaders,
-        body: ex.body,
+        body: sent instanceof HeldBody ? sent.payload : sent,
         signal: ex.abort.signal,
       });
     } catch (err) {
@@ -165,19 +167,14 @@ export class Forwarder {
       }
       const failure = networkFailure(err);
       circuit.record(false, ended);
-      telemetry.upstreamAttempt(ex, 0, ended - now);
-      ex.trace?.attemptDone(0, failure.code);
-      return new TryAgain(
+      return this.brokeOff(
+        ex,
         failure,
-        undefined,
-        false,
-        new GatewayError(
-          failure.timeout ? 504 : 502,
-          failure.timeout ? ErrorCodes.UPSTREAM_TIMEOUT : ErrorCodes.UPSTREAM_UNREACHABLE,
-          failure.timeout
-            ? `CDF did not answer within ${config.upstream.timeoutMs} ms.`
-            : `CDF could not be reached (${failure.code}).`,
-        ),
+        now,
+        failure.timeout ? ErrorCodes.UPSTREAM_TIMEOUT : ErrorCodes.UPSTREAM_UNREACHABLE,
+        failure.timeout
+          ? `CDF did not answer within ${config.upstream.timeoutMs} ms.`
+          : `CDF could not be reached (${failure.code}).`,
       );
     } finally {
       ex.uploading = false;
@@ -208,17 +205,12 @@ export class Forwarder {
       } catch (err) {
         if (ex.abort.signal.aborted) throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
         const failure = networkFailure(err);
-        telemetry.upstreamAttempt(ex, 0, performance.now() - now);
-        ex.trace?.attemptDone(0, failure.code);
-        return new TryAgain(
+        return this.brokeOff(
+          ex,
           failure,
-          undefined,
-          false,
-          new GatewayError(
-            failure.timeout ? 504 : 502,
-            failure.timeout ? ErrorCodes.UPSTREAM_TIMEOUT : ErrorCodes.UPSTREAM_BROKEN,
-            `CDF's answer broke off (${failure.code}).`,
-          ),
+          now,
+          failure.timeout ? ErrorCodes.UPSTREAM_TIMEOUT : ErrorCodes.UPSTREAM_BROKEN,
+          `CDF's answer broke off (${failure.code}).`,
         );
       }
     }
@@ -237,6 +229,19 @@ export class Forwarder {
       body,
       release: noop,
     });
+  }
+
+  /** An attempt that failed on the network: counted, and tried again where the policy allows (502/504 otherwise). */
+  private brokeOff(
+    ex: Exchange,
+    failure: Failure & { kind: 'network' },
+    startedAt: number,
+    code: ErrorCode,
+    message: string,
+  ): TryAgain {
+    this.parts.telemetry.upstreamAttempt(ex, 0, performance.now() - startedAt);
+    ex.trace?.attemptDone(0, failure.code);
+    return new TryAgain(failure, undefined, false, new GatewayError(failure.timeout ? 504 : 502, code, message));
   }
 
   /** Waits out the backoff and says yes when another attempt is allowed; no when the answer must go back. */

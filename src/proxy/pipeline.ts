@@ -18,7 +18,7 @@ import type { Telemetry } from '../metrics/telemetry.js';
 import type { AppDirectory, Bucket, QuotaTree, Scheduler } from '../quota/index.js';
 import type { Tracing } from '../tracing/types.js';
 import { sendAnswer, sendError, type UpstreamAnswer } from './answer.js';
-import { readRequestBody } from './body.js';
+import { HeldBody, readRequestBody } from './body.js';
 import type { BufferBudget } from './buffer-budget.js';
 import { GatewayError } from './errors.js';
 import { Exchange } from './exchange.js';
@@ -67,7 +67,8 @@ export class Pipeline {
   }
 
   /** Reload: what is derived from the config (buckets, apps, versions, projects) for the next requests. */
-  reconfigure(next: Pick<PipelineParts, 'apps' | 'versions'>): void {
+  reconfigure(next: Pick<PipelineParts, 'apps' | 'versions'> & Partial<Pick<PipelineParts, 'identities'>>): void {
+    if (next.identities) this.parts.identities = next.identities;
     this.parts.apps = next.apps;
     this.parts.versions = next.versions;
     this.projects = this.parts.config.projects === null ? null : new Set(this.parts.config.projects);
@@ -141,8 +142,9 @@ export class Pipeline {
         );
       }
       // CDF answers 401 to a call without credentials: answered here, at no quota cost (the JS SDK's
-      // first call carries no token and fetches one on this 401).
-      if (credentialOf(headers) === null) throw new GatewayError(401, ErrorCodes.NO_CREDENTIALS, 'Unauthorized');
+      // first call carries no token and fetches one on this 401). A CORS preflight never carries any.
+      if (ex.method !== 'OPTIONS' && credentialOf(headers) === null)
+        throw new GatewayError(401, ErrorCodes.NO_CREDENTIALS, 'Unauthorized');
       const problem = config.partitions.max > 0 ? queryPartitionProblem(target.query, config.partitions.max) : null;
       if (problem) throw new GatewayError(400, ErrorCodes.BAD_PARTITION, problem);
     }
@@ -168,7 +170,7 @@ export class Pipeline {
     } finally {
       ex.uploading = false;
     }
-    if (target && ex.route.read && Buffer.isBuffer(ex.body) && this.mayNeedJson(ex, ex.body)) {
+    if (target && ex.route.read && ex.body instanceof HeldBody && this.mayNeedJson(ex, ex.body.bytes())) {
       // Parsed (and decoded, within the bound) before it is searched; a body that does not decode goes
       // upstream untouched, unchecked and uncached.
       const json = await ex.parseBody(config.retry.maxBodyBytes);
@@ -181,6 +183,9 @@ export class Pipeline {
     }
 
     ex.upstreamHeaders = upstreamRequestHeaders(req.headers);
+    // A chunked body read whole goes upstream with its length, as one joined Buffer would.
+    if (ex.body instanceof HeldBody && req.headers['content-length'] === undefined)
+      ex.upstreamHeaders['content-length'] = String(ex.body.length);
     const version = this.parts.versions.choose(target?.rest ?? null, req.headers['cdf-version'] as string | undefined);
     if (version !== undefined) ex.upstreamHeaders['cdf-version'] = version;
     ex.buckets = target ? this.bucketsOf(ex, target.project, target.rest) : NO_BUCKETS;

@@ -10,7 +10,8 @@ export interface UpstreamCall {
   /** Path and query exactly as the app sent them. */
   path: string;
   headers: HeaderMap;
-  body: Buffer | Readable | null;
+  /** A Buffer, the chunks of a body read whole (sent in turn), or a stream. */
+  body: Buffer | readonly Buffer[] | Readable | null;
   signal: AbortLike;
 }
 
@@ -58,7 +59,8 @@ export class Upstream {
       method: call.method as 'GET',
       path: this.basePath + call.path,
       headers: call.headers,
-      body: call.body,
+      // undici writes an iterable of chunks in turn (its types name fewer body kinds than it takes).
+      body: call.body as Buffer | Readable | null,
       // undici takes any object with addEventListener as a signal.
       signal: call.signal as unknown as AbortSignal,
     });

@@ -58,17 +58,15 @@ export class Scheduler {
   private readonly byName = new Map<string, Scopes>();
   private readonly waiting = new Set<Waiter>();
   private sweepTimer: NodeJS.Timeout | null = null;
-  private readonly idleTimer: NodeJS.Timeout;
+  /** Forgets buckets unused for a while; runs only while there are buckets to forget. */
+  private idleTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly store: QuotaStore,
     private readonly queue: QueueConfig,
     private readonly observer: SchedulerObserver | null = null,
     private readonly maxScopes = MAX_SCOPES_PER_LIMIT,
-  ) {
-    this.idleTimer = setInterval(() => this.forgetIdle(), 60_000);
-    this.idleTimer.unref();
-  }
+  ) {}
 
   /**
    * The bucket of a limit for one scope, made on first use. Bounded per limit: the least recently used idle
@@ -95,6 +93,10 @@ export class Scheduler {
     bucket = new Bucket(limit, scope, performance.now());
     bucket.touched = uses;
     scopes.buckets.set(scope, bucket);
+    if (this.idleTimer === null) {
+      this.idleTimer = setInterval(() => this.forgetIdle(), 60_000);
+      this.idleTimer.unref();
+    }
     return bucket;
   }
 
@@ -171,7 +173,8 @@ export class Scheduler {
 
   /** Rejects every waiter (shutdown) and stops the timers. */
   close(): void {
-    clearInterval(this.idleTimer);
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    this.idleTimer = null;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     for (const w of [...this.waiting]) this.drop(w, 'timeout');
@@ -334,11 +337,18 @@ export class Scheduler {
 
   private forgetIdle(): void {
     const now = performance.now();
+    let left = 0;
     for (const scopes of this.byName.values()) {
       for (const [scope, b] of scopes.buckets) {
         if (now - b.lastUsed > IDLE_BUCKET_MS && b.inFlight === 0 && b.queue.size === 0 && !b.timer)
           scopes.buckets.delete(scope);
       }
+      left += scopes.buckets.size;
+    }
+    // Nothing left to forget: an idle gateway runs no timer (the next bucket made starts it again).
+    if (left === 0 && this.idleTimer !== null) {
+      clearInterval(this.idleTimer);
+      this.idleTimer = null;
     }
   }
 }

@@ -1,8 +1,6 @@
 import type { GatewayConfig } from '../config/index.js';
-import { OtelTracing } from './otel.js';
 import type { RequestTrace, Tracing } from './types.js';
 
-export { ATTR } from './otel.js';
 export type { RequestTrace, Tracing };
 
 /** Tracing off: nothing is made per request (the pipeline checks `enabled` once and keeps `ex.trace` null). */
@@ -16,6 +14,9 @@ export const noTracing: Tracing = {
 };
 
 /** OpenTelemetry tracing when `tracing.enabled` (or OTEL_TRACES_EXPORTER=otlp), else nothing at all. */
-export function createTracing(config: GatewayConfig): Tracing {
-  return config.tracing.enabled ? new OtelTracing(config.tracing, config.upstream.baseUrl) : noTracing;
+export async function createTracing(config: GatewayConfig): Promise<Tracing> {
+  if (!config.tracing.enabled) return noTracing;
+  // Loaded only when on: the OpenTelemetry SDK is about 15 MiB of an idle sidecar's memory.
+  const { OtelTracing } = await import('./otel.js');
+  return new OtelTracing(config.tracing, config.upstream.baseUrl);
 }

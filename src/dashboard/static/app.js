@@ -387,6 +387,7 @@
       ['upstream', d.build.upstream],
       ['node', d.build.node],
     ];
+    if (d.build.reloadedAt) parts.push(['config reloaded', clock(d.build.reloadedAt)]);
     host.replaceChildren.apply(
       host,
       parts.reduce((out, p, i) => {
