@@ -137,6 +137,9 @@ describe('config reload', () => {
     expect(metrics).toMatch(/cdf_gateway_config_reloads_total\{result="success"\} 1/);
     const at = Number(/^cdf_gateway_config_last_reload_success_timestamp_seconds (\S+)$/m.exec(metrics)?.[1]);
     expect(Math.abs(at - Date.now() / 1000)).toBeLessThan(60);
+    // The dashboard's header names it too.
+    const data = (await (await fetch(`${s.url}/dashboard/data.json`)).json()) as { build: { reloadedAt: number } };
+    expect(data.build.reloadedAt).toBe(at);
   });
 
   it('follows a Kubernetes ConfigMap update (the ..data symlink swapped atomically)', async () => {

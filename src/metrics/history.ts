@@ -55,6 +55,8 @@ interface Sample {
 type Series = Array<number | null>;
 
 export interface DashboardBucket {
+  /** Learned from CDF's 429s (an operation, class or API without a configured bucket), not configured. */
+  learned: boolean;
   /** Projects (or project and identity pairs) the bucket is kept for. */
   scopes: Series;
   /** Attempts admitted through the bucket, per second. */
@@ -112,7 +114,8 @@ export interface DashboardData {
   };
   /** Mean queue wait of each client's requests answered in the second, in ms (null: none answered). */
   appWait: Record<string, Series>;
-  build: { version: string; node: string; upstream: string };
+  /** `reloadedAt`: Unix seconds of the last configuration reload applied, null before any. */
+  build: { version: string; node: string; upstream: string; reloadedAt: number | null };
   current: {
     circuit: string;
     store: { mode: string; healthy: boolean };
@@ -362,6 +365,7 @@ export class History {
           return b === undefined ? null : f(b, i);
         });
       buckets[name] = {
+        learned: name.startsWith('learned.'),
         scopes: g((b) => b.scopes),
         admitted: g((b, i) => rate(b.admitted, i)),
         rejected: g((b, i) => rate(b.rejected, i)),
@@ -434,7 +438,12 @@ export class History {
         upstreamFailures: column((x, i) => rate(x.upstreamFailures, i)),
       },
       appWait,
-      build: { version: GATEWAY_VERSION, node: process.version, upstream: p ? p.config.upstream.baseUrl : '' },
+      build: {
+        version: GATEWAY_VERSION,
+        node: process.version,
+        upstream: p ? p.config.upstream.baseUrl : '',
+        reloadedAt: this.recorder.lastReloadSuccess > 0 ? this.recorder.lastReloadSuccess : null,
+      },
       current: {
         circuit: p ? p.circuit.state : 'closed',
         store: p ? p.store.status() : { mode: 'memory', healthy: true },

@@ -84,6 +84,8 @@ class OtelRequestTrace implements RequestTrace {
   private readonly context: Context;
   private wait: Span | null = null;
   private upstream: Span | null = null;
+  /** A trace the sampler dropped gets no child spans: only its context goes upstream. */
+  private readonly recording: boolean;
 
   constructor(
     private readonly owner: OtelTracing,
@@ -103,9 +105,11 @@ class OtelRequestTrace implements RequestTrace {
       parent,
     );
     this.context = trace.setSpan(parent, this.server);
+    this.recording = this.server.isRecording();
   }
 
   async cacheLookup(plan: CachePlan, fetch: () => Promise<UpstreamAnswer>): Promise<UpstreamAnswer> {
+    if (!this.recording) return plan.run(fetch);
     const span = this.owner.tracer.startSpan('cache lookup', undefined, this.context);
     let open = true;
     const close = () => {
@@ -125,6 +129,7 @@ class OtelRequestTrace implements RequestTrace {
   }
 
   queueWait(): void {
+    if (!this.recording) return;
     this.wait?.end();
     this.wait = this.owner.tracer.startSpan(
       'queue wait',
@@ -142,8 +147,13 @@ class OtelRequestTrace implements RequestTrace {
   }
 
   attempt(): void {
-    this.upstream?.end();
     const ex = this.ex;
+    if (!this.recording) {
+      // Still one trace: CDF sees the (unsampled) server span as the parent.
+      propagator.inject(this.context, ex.upstreamHeaders, defaultTextMapSetter);
+      return;
+    }
+    this.upstream?.end();
     const attributes: Attributes = {
       [ATTR_HTTP_REQUEST_METHOD]: ex.method,
       [ATTR_SERVER_ADDRESS]: this.owner.host,
@@ -172,6 +182,10 @@ class OtelRequestTrace implements RequestTrace {
   }
 
   end(ex: Exchange): void {
+    if (!this.recording) {
+      this.server.end();
+      return;
+    }
     this.queueDone(null);
     this.attemptDone(ex.upstreamStatus, ex.error);
     const span = this.server;
