@@ -10,7 +10,7 @@ import { backgroundMeter } from './lib/proc.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
-const ALL = ['overhead', 'scheduler', 'quota', 'tree', 'cache', 'memory', 'store', 'hardening', 'ops-path'];
+const ALL = ['overhead', 'scheduler', 'quota', 'tree', 'sidecars', 'cache', 'memory', 'store', 'hardening', 'ops-path'];
 const DESCRIPTIONS = {
   overhead: 'gateway vs direct, bare fastify proxy and nginx: req/s, p50/p99, CPU per request',
   scheduler: 'quota scheduler vs Bottleneck: decisions/s, added latency, accuracy under contention',
@@ -18,7 +18,8 @@ const DESCRIPTIONS = {
   tree: "apps with their own identities on CDF's documented limit tree, direct vs the gateway's defaults",
   cache: 'cache hit path vs proxied path, and single-flight of identical calls',
   memory: 'gateway RSS with 2,000 held connections, a 512 MiB download, a full cache',
-  store: 'quota store: in-memory vs Redis (bench/store.mjs)',
+  sidecars: 'one gateway per app sharing the quota in Redis vs one shared gateway: weights, priority, latency',
+  store: 'quota store: in-memory vs Redis decisions/s, and Redis calls per admitted request under contention',
   'ops-path': 'issue #15 alone: RateLimit headers per answer, tracing hooks off, the spans of a request on',
   hardening: 'issue #13: a 512 MiB gzip bomb, 1,000 queued 8 MiB uploads, 40 clients that stop reading 1 GB answers',
 };

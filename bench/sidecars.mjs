@@ -4,7 +4,8 @@
 // Apps are loops (each sends its next call when the last one is answered) or light apps (one call every
 // N ms, whether or not the last one is answered), told apart by the x-cdf-gateway-client header.
 // Per app: answered calls, failed calls (anything but 2xx, or no answer), p50/p95 call latency.
-// Run after `npm run build`:  node bench/sidecars.mjs   (BENCH_SIDECARS_MS sets the window, default 10 s)
+// Run after `npm run build`:  node bench/sidecars.mjs   (BENCH_SIDECARS_MS sets the window, default 10 s;
+// BENCH_SIDECARS_MIXES=0,1 picks mixes)
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
@@ -127,7 +128,7 @@ async function drive(mix, urlOf) {
 }
 
 async function scenario(mix, topology) {
-  const sim = await startSim({ project: mix.quota, chargeThrottled: true, latencyMs: LATENCY_MS });
+  const sim = await startSim({ tree: false, project: mix.quota, chargeThrottled: true, latencyMs: LATENCY_MS });
   const gateways = new Map();
   const procs = [];
   try {
@@ -160,7 +161,9 @@ requireDist();
 header('sidecars', 'one gateway per app sharing the quota in Redis, vs one shared gateway');
 const results = [];
 try {
-  for (const mix of MIXES) {
+  // BENCH_SIDECARS_MIXES=0,2 runs only those mixes (0-based).
+  const only = process.env.BENCH_SIDECARS_MIXES?.split(',').map(Number);
+  for (const mix of MIXES.filter((_, i) => only === undefined || only.includes(i))) {
     const rows = [];
     for (const topology of ['shared', 'sidecars']) {
       const { perApp, simStats } = await scenario(mix, topology);

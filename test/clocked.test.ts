@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CircuitConfig } from '../src/config/index.js';
+import type { Exchange } from '../src/proxy/exchange.js';
+import { IdleWatchdog } from '../src/proxy/watchdog.js';
 import { RetryBudget } from '../src/retry/budget.js';
 import { CircuitBreaker, type CircuitState } from '../src/retry/circuit.js';
 import { SlidingCounter } from '../src/retry/window.js';
@@ -137,5 +139,78 @@ describe('CircuitBreaker', () => {
     fail(c, 100, 0);
     expect(c.state).toBe('closed');
     expect(c.allow(1)).toBe(true);
+  });
+});
+
+describe('IdleWatchdog', () => {
+  interface FakeSocket {
+    bytesWritten: number;
+    bytesRead: number;
+    destroyed: boolean;
+    destroy(): void;
+  }
+  function fakeExchange(opts: { answering: boolean }) {
+    const socket: FakeSocket = {
+      bytesWritten: 0,
+      bytesRead: 0,
+      destroyed: false,
+      destroy() {
+        this.destroyed = true;
+      },
+    };
+    const ex = {
+      uploading: !opts.answering,
+      req: { complete: false },
+      // A stalled body with nothing sent yet gets a best-effort 408 first.
+      res: { headersSent: opts.answering, writableFinished: false, socket, writeHead() {}, end() {} },
+      requestId: 'r1',
+      status: 0,
+      abort: { abort() {} },
+      errorCode: undefined as string | undefined,
+      error: undefined as string | undefined,
+    };
+    return { ex, socket };
+  }
+
+  it('ends an answer after idleMs without 1 KiB of progress, never before 3/4 of it', () => {
+    const stalled: string[] = [];
+    const w = new IdleWatchdog(8000, (_ex, what) => stalled.push(what));
+    const { ex, socket } = fakeExchange({ answering: true });
+    w.add(ex as unknown as Exchange, 0);
+    w.sweep(0);
+    // Progress: 64 KiB per sweep keeps it alive however long it takes.
+    for (let t = 1000; t <= 20_000; t += 1000) {
+      socket.bytesWritten += 65_536;
+      w.sweep(t);
+    }
+    expect(socket.destroyed).toBe(false);
+    // A trickle of 10 bytes per sweep is no progress.
+    let ended = -1;
+    for (let t = 21_000; t <= 40_000 && ended < 0; t += 1000) {
+      socket.bytesWritten += 10;
+      w.sweep(t);
+      if (socket.destroyed) ended = t;
+    }
+    expect(ended - 20_000).toBeGreaterThanOrEqual(6000);
+    expect(ended - 20_000).toBeLessThanOrEqual(8000);
+    expect(stalled).toEqual(['response']);
+    expect(ex.errorCode).toBe('CDFGW_RESPONSE_STALLED');
+    expect(w.size).toBe(0);
+    w.stop();
+  });
+
+  it('does not count time spent waiting for quota or for CDF, and watches a streamed body by bytes read', () => {
+    const w = new IdleWatchdog(8000);
+    const { ex, socket } = fakeExchange({ answering: false });
+    ex.uploading = false; // queued: nothing is read from the app yet
+    w.add(ex as unknown as Exchange, 0);
+    for (let t = 0; t <= 60_000; t += 1000) w.sweep(t);
+    expect(socket.destroyed).toBe(false);
+    ex.uploading = true; // now it streams upstream, and stops
+    for (let t = 61_000; t <= 70_000; t += 1000) w.sweep(t);
+    expect(ex.errorCode).toBe('CDFGW_BODY_STALLED');
+    expect(ex.status).toBe(408);
+    expect(w.size).toBe(0);
+    w.stop();
   });
 });

@@ -492,8 +492,8 @@ describe.skipIf(!redisUp)('cluster: one fair queue across sidecars', () => {
     const load = await apps(
       [
         { ...ui, everyMs: 50 },
-        { ...a, loops: 30 },
-        { ...b, loops: 30 },
+        { ...a, loops: 12 },
+        { ...b, loops: 12 },
       ],
       3000,
     );
@@ -512,9 +512,9 @@ describe.skipIf(!redisUp)('cluster: one fair queue across sidecars', () => {
     const [greedy, b1, b2, light] = await sidecars(s, ['greedy', 'busy-1', 'busy-2', 'light'], []);
     const load = await apps(
       [
-        { ...greedy, loops: 40 },
-        { ...b1, loops: 10 },
-        { ...b2, loops: 10 },
+        { ...greedy, loops: 24 },
+        { ...b1, loops: 6 },
+        { ...b2, loops: 6 },
         { ...light, everyMs: 100 },
       ],
       3000,
@@ -522,11 +522,11 @@ describe.skipIf(!redisUp)('cluster: one fair queue across sidecars', () => {
     const busy = [load.get('greedy')!, load.get('busy-1')!, load.get('busy-2')!];
     for (const l of [...busy, load.get('light')!]) expect(l.failed).toBe(0);
     const shares = busy.map((l) => l.ok);
-    // The greedy app's 40 loops do not buy it more than the others' 10.
+    // The greedy app's 24 loops do not buy it more than the others' 6.
     expect(Math.max(...shares) / Math.min(...shares)).toBeLessThan(1.3);
     // Its calls go through as they come (one every 100 ms), ahead of the busy apps' queues. Latency
     // itself is measured in bench/sidecars.mjs; here only the order, with room for a loaded machine.
-    expect(load.get('light')!.ok).toBeGreaterThanOrEqual(25);
+    expect(load.get('light')!.ok).toBeGreaterThanOrEqual(20);
     expect(median(load.get('light')!.latenciesMs)).toBeLessThan(
       Math.min(...busy.map((l) => median(l.latenciesMs))) / 2,
     );

@@ -206,8 +206,13 @@ describe('config files for compose', () => {
     expect(config.cdfVersion.default).toMatch(/^\d{8}$/);
     expect(config.cache.rules.length).toBeGreaterThan(0);
     expect(config.limits).not.toEqual(defaults.limits);
-    // Lists replace the defaults: the example keeps every family and the fallback.
-    expect(config.limits.map((l) => l.name)).toEqual(defaults.limits.map((l) => l.name));
+    // A mapping merges with the default table: every default bucket stays, two figures change, one is added.
+    const names = config.limits.map((l) => l.name);
+    expect(names).toEqual(expect.arrayContaining(defaults.limits.map((l) => l.name)));
+    expect(names.length).toBe(defaults.limits.length + 1);
+    const byName = (list: typeof config.limits, name: string) => list.find((l) => l.name === name)!;
+    expect(byName(config.limits, 'datapoints').rate).toBeGreaterThan(byName(defaults.limits, 'datapoints').rate);
+    expect(byName(config.limits, 'datapoints').match).toEqual(byName(defaults.limits, 'datapoints').match);
     expect(config.limits.filter((l) => l.fallback)).toHaveLength(1);
     expect(config.cluster.redisUrl).toBeNull();
   });

@@ -184,7 +184,11 @@ describe.skipIf(!hasRedisServer || !hasRedisCli)('Redis Cluster', () => {
   }, 30_000);
 
   it('replicas share the quota of each project; one project per slot, leases renewed on every node', async () => {
-    const s = await startSimulator({ project: { rate: 40, burst: 10, concurrency: 4 }, chargeThrottled: true });
+    const s = await startSimulator({
+      tree: false,
+      project: { rate: 40, burst: 10, concurrency: 4 },
+      chargeThrottled: true,
+    });
     const url = `redis-cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`;
     const keyPrefix = `cdfgw-test-${process.pid}`;
     const gws = await Promise.all([1, 2].map(() => gatewayOn(s, url, keyPrefix, 600)));
@@ -271,7 +275,11 @@ describe.skipIf(!hasRedisServer)('Redis Sentinel', () => {
       return replicas.length === 1;
     });
 
-    const s = await startSimulator({ project: { rate: 40, burst: 10, concurrency: 4 }, chargeThrottled: true });
+    const s = await startSimulator({
+      tree: false,
+      project: { rate: 40, burst: 10, concurrency: 4 },
+      chargeThrottled: true,
+    });
     const { gw, url } = await gatewayOn(s, `redis-sentinel://127.0.0.1:${sentinel}/cdfgw`, `cdfgw-test-${process.pid}`);
     try {
       expect(gw.store.status()).toEqual({ mode: 'redis', healthy: true });

@@ -51,7 +51,7 @@ end
  *
  * Fairness (start-time fair queueing with strict priority, per bucket): `tags` holds each app's finish
  * tag `F:prio|app` and each priority's virtual time `V:prio`; an app's start tag is max(F, V), and taking
- * moves V to it and F to it + 1/weight. `waiting` marks the (priority, weight, app, replica) that were
+ * moves F to it + 1/weight and V to it, but not past the start tag of a flow waiting at another replica. `waiting` marks the (priority, weight, app, replica) that were
  * refused here and still wait, scored by when the mark lapses (a dead replica's marks lapse by
  * themselves). A take must leave a slot for every other replica with a waiting mark ahead of it (a
  * higher priority, or the same priority with a smaller start tag), and the tokens that replica's flow
@@ -71,6 +71,8 @@ local myTag = 'F:' .. ARGV[6] .. '|' .. app
 local vKey = 'V:' .. ARGV[6]
 local out = { 0, 0 }
 local tokens, ttls, starts, marked, blocked = {}, {}, {}, {}, 0
+-- Per bucket: the lowest start tag among other replicas' waiting flows at this priority, if any.
+local lowest = {}
 for i = 1, n do
   local k, a = 5 * i, 4 * i + 5
   local cfgRate, cfgBurst, cfgConc = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
@@ -96,13 +98,14 @@ for i = 1, n do
     local free = conc - redis.call('ZCARD', KEYS[k - 3])
     -- Other replicas with a waiting mark ahead of this take keep slots and tokens: one slot each (a
     -- replica takes one at a time), and as many tokens as their flow is owed before this one (the gap in
-    -- start tags times its weight; all of a few for a higher priority), at most a quarter of the burst
-    -- each, so that a replica slow to come back (or dead, until its mark lapses) holds back little.
+    -- start tags times its weight; half the burst for a higher priority), at most half the burst each
+    -- and the burst less one in all: a replica late to come back keeps its turn through a delay of that
+    -- many tokens, and one that is dead (until its mark lapses) only lowers where the bucket runs.
     local slotsAhead, tokensAhead = 0, 0
     redis.call('ZREMRANGEBYSCORE', KEYS[k - 1], '-inf', now)
     local marks = redis.call('ZRANGE', KEYS[k - 1], 0, -1)
     if #marks > 0 then
-      local most = math.max(1, math.floor(burst / 4))
+      local most = math.max(1, math.floor(burst / 2))
       local owed, same, sameRep, sameW = {}, {}, {}, {}
       for _, m in ipairs(marks) do
         if m == me then
@@ -123,7 +126,9 @@ for i = 1, n do
       if #same > 0 then
         local fs = redis.call('HMGET', KEYS[k], unpack(same))
         for j = 1, #same do
-          local gap = starts[i] - math.max(tonumber(fs[j]) or 0, v)
+          local sj = math.max(tonumber(fs[j]) or 0, v)
+          if lowest[i] == nil or sj < lowest[i] then lowest[i] = sj end
+          local gap = starts[i] - sj
           if gap > 0 then
             local o = math.min(most, math.max(1, math.ceil(gap * sameW[j] - 1e-9)))
             if o > (owed[sameRep[j]] or 0) then owed[sameRep[j]] = o end
@@ -134,6 +139,8 @@ for i = 1, n do
         slotsAhead = slotsAhead + 1
         tokensAhead = tokensAhead + o
       end
+      -- Never more than the bucket can hold: once it is full, someone can take.
+      tokensAhead = math.min(tokensAhead, math.max(0, math.floor(burst) - 1))
     end
     if free < 1 + slotsAhead then
       blocked = i
@@ -158,7 +165,11 @@ if blocked == 0 then
     redis.call('ZADD', KEYS[k - 3], expires, ARGV[1])
     redis.call('PEXPIRE', KEYS[k - 3], ttls[i])
     redis.call('PEXPIRE', KEYS[k - 2], ttls[i])
-    redis.call('HSET', KEYS[k], myTag, starts[i] + 1 / weight, vKey, starts[i])
+    -- Virtual time moves to this take's start tag, but not past a flow still waiting elsewhere: served
+    -- out of turn (its replica was late), this take must not wipe out the waiting flow's lead.
+    local vNext = starts[i]
+    if lowest[i] and lowest[i] < vNext then vNext = math.max(tonumber(redis.call('HGET', KEYS[k], vKey)) or 0, lowest[i]) end
+    redis.call('HSET', KEYS[k], myTag, starts[i] + 1 / weight, vKey, vNext)
     redis.call('PEXPIRE', KEYS[k], ttls[i])
     if redis.call('HLEN', KEYS[k]) > 256 then
       -- Apps not ahead of their priority's virtual time start there anyway: their tags can go.

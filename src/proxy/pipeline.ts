@@ -142,8 +142,9 @@ export class Pipeline {
         );
       }
       // CDF answers 401 to a call without credentials: answered here, at no quota cost (the JS SDK's
-      // first call carries no token and fetches one on this 401).
-      if (credentialOf(headers) === null) throw new GatewayError(401, ErrorCodes.NO_CREDENTIALS, 'Unauthorized');
+      // first call carries no token and fetches one on this 401). A CORS preflight never carries any.
+      if (ex.method !== 'OPTIONS' && credentialOf(headers) === null)
+        throw new GatewayError(401, ErrorCodes.NO_CREDENTIALS, 'Unauthorized');
       const problem = config.partitions.max > 0 ? queryPartitionProblem(target.query, config.partitions.max) : null;
       if (problem) throw new GatewayError(400, ErrorCodes.BAD_PARTITION, problem);
     }

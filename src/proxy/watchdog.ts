@@ -42,8 +42,8 @@ export class IdleWatchdog {
     return this.inFlight.size;
   }
 
-  add(ex: Exchange): void {
-    this.inFlight.set(ex, { bytes: -1, movedAt: performance.now() });
+  add(ex: Exchange, now = performance.now()): void {
+    this.inFlight.set(ex, { bytes: -1, movedAt: now });
     if (this.timer === null) {
       this.timer = setInterval(() => this.sweep(), this.sweepMs);
       this.timer.unref();
