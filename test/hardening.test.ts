@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { IdentityResolver } from '../src/cdf/index.js';
 import { AppDirectory } from '../src/quota/apps.js';
+import { CircuitBreaker } from '../src/retry/circuit.js';
 import { type Answer, auth, call, jwt, oneLimit, type Stack, startStack, TOKEN } from './helpers.js';
 
 // Issue #13: every item reproduced against the real gateway and simulator. Sizes are bounded where a
@@ -486,5 +487,18 @@ describe('issue #13: the admin surface', () => {
       for (const p of compose.services[name].ports ?? []) expect(p).not.toContain('9464');
     }
     expect(readFileSync('config/prometheus.yml', 'utf8')).toContain("'gateway:9464'");
+  });
+});
+
+describe('issue #13: the circuit breaker keeps sliding after it opened', () => {
+  it('5 failures, 11 s after 15 others, do not reopen a 10 s window with minCalls 20 (clock injected)', () => {
+    const c = new CircuitBreaker({ enabled: true, windowMs: 10_000, minCalls: 20, failureRatio: 0.5, openMs: 5000 });
+    for (let i = 0; i < 20; i++) c.record(false, 0);
+    expect(c.state).toBe('open');
+    expect(c.allow(5000)).toBe(true);
+    c.record(true, 5000);
+    for (let i = 0; i < 15; i++) c.record(false, 6000);
+    for (let i = 0; i < 5; i++) c.record(false, 17_000);
+    expect(c.state).toBe('closed');
   });
 });

@@ -122,6 +122,8 @@ describe('config reload', () => {
         cache: { rules: [{ match: '/assets', ttlMs: 60_000 }] },
         upstream: { timeoutMs: 1234 },
         cluster: { keyPrefix: 'other' },
+        circuit: { openMs: 777 },
+        retry: { maxAttempts: 2 },
       }),
     );
     await until('the reload', () => s.logs.lines.some((l) => String(l.msg).startsWith('config reloaded')));
@@ -129,6 +131,14 @@ describe('config reload', () => {
     expect(line?.keys).toEqual(['upstream.timeoutMs', 'cluster.keyPrefix']);
     expect(line?.level).toBe(40);
     expect(s.gateway.config.upstream.timeoutMs).toBe(60000); // restart-only: still what runs
+    // Changed in place: the circuit breaker and the forwarder hold these very objects.
+    const circuitConfig = s.gateway.config.circuit;
+    expect(circuitConfig.openMs).toBe(777);
+    expect((s.gateway.circuit as unknown as { config: unknown }).config).toBe(circuitConfig);
+    expect(s.gateway.config.retry.maxAttempts).toBe(2);
+    sim.inject({ status: 503, count: 2, match: '/assets' });
+    expect((await get(s, `${P}/assets`)).status).toBe(503);
+    expect(s.logs.requests().at(-1)?.attempts).toBe(2);
 
     expect((await get(s, `${P}/assets`)).headers.get('x-cache')).toBe('MISS');
     expect((await get(s, `${P}/assets`)).headers.get('x-cache')).toBe('HIT');

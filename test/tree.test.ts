@@ -1,5 +1,9 @@
+import { randomBytes } from 'node:crypto';
+import { createConnection } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
+import { buildGateway } from '../src/app.js';
 import { lookupRoute } from '../src/cdf/index.js';
 import { ConfigError, type LimitConfig, loadConfig } from '../src/config/index.js';
 import { bucketViews } from '../src/metrics/state.js';
@@ -12,6 +16,8 @@ import {
   QuotaTree,
   Scheduler,
 } from '../src/quota/index.js';
+import { startSimulator } from '../src/sim/index.js';
+import { startStack } from './helpers.js';
 
 /**
  * The quota tree and its learning, driven by an injected clock: every call gets `now` from the test, so
@@ -477,3 +483,108 @@ describe('adaptive limits (injected clock)', () => {
     close();
   });
 });
+
+describe('quota tree: learned buckets through the gateway', () => {
+  it('learns a tight endpoint on the default config, shows it in /metrics and the dashboard, keeps it on reload', async () => {
+    const stack = await startStack(
+      {},
+      { tree: true, latencyMs: 100, tight: [{ match: '/assets/byids', rate: 10, concurrency: 4 }] },
+    );
+    const byids = () =>
+      fetch(`${stack.url}/api/v1/projects/p/assets/byids`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer t', 'content-type': 'application/json' },
+        body: JSON.stringify({ items: [{ id: 1 }] }),
+      }).then((r) => r.status);
+    try {
+      const statuses = await Promise.all(Array.from({ length: 8 }, byids));
+      // The gateway retried CDF's 429s: every app call answered.
+      expect(statuses).toEqual(Array(8).fill(200));
+      const metrics = await (await fetch(`${stack.url}/metrics`)).text();
+      expect(metrics).toMatch(
+        /cdf_gateway_limit_concurrency\{bucket="learned\.post\.assets\.byids",source="learned"\} [1-4]\n/,
+      );
+      expect(metrics).toMatch(/cdf_gateway_limit_rate_per_second\{bucket="assets",source="configured"\} 200\n/);
+      expect(metrics).toMatch(/cdf_gateway_learned_buckets\{level="operation"\} 1\n/);
+      // The dashboard samples once a second.
+      let data: { buckets: Record<string, { learned: boolean }> } = { buckets: {} };
+      for (let i = 0; i < 30 && !data.buckets['learned.post.assets.byids']; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        await byids();
+        data = (await (await fetch(`${stack.url}/dashboard/data.json`)).json()) as typeof data;
+      }
+      expect(data.buckets['learned.post.assets.byids']?.learned).toBe(true);
+      expect(data.buckets.assets?.learned).toBe(false);
+      // A reload keeps what was learned and the state of buckets whose name survives.
+      const assets = [...stack.gateway.scheduler.allBuckets()].find((b) => b.limit.name === 'assets')!;
+      stack.gateway.reconfigure(
+        loadConfig({ env: {}, overrides: { upstream: { baseUrl: stack.sim.url }, limits: { assets: { rate: 180 } } } }),
+      );
+      expect(stack.gateway.quota.learned().map((l) => l.name)).toEqual(['learned.post.assets.byids']);
+      expect([...stack.gateway.scheduler.allBuckets()].find((b) => b.limit.name === 'assets')).toBe(assets);
+      expect(assets.rate).toBe(180);
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
+describe.skipIf(!(await redisUp()))('quota tree: learned buckets shared through Redis', () => {
+  it('a bucket one replica learned is adopted by another, under the same name', async () => {
+    const sim = await startSimulator({
+      tree: false,
+      latencyMs: 150,
+      tight: [{ match: '/assets/byids', rate: 10, concurrency: 4 }],
+    });
+    const keyPrefix = `cdfgw-test-tree-${randomBytes(5).toString('hex')}`;
+    const config = () =>
+      loadConfig({
+        env: {},
+        overrides: {
+          server: { port: 0 },
+          upstream: { baseUrl: sim.url },
+          log: { level: 'silent' },
+          cluster: { redisUrl: 'redis://127.0.0.1:6379', keyPrefix, leaseMs: 900 },
+        },
+      });
+    const a = await buildGateway(config());
+    const b = await buildGateway(config());
+    const [urlA, urlB] = [await a.listen(), await b.listen()];
+    const byids = (url: string) =>
+      fetch(`${url}/api/v1/projects/p/assets/byids`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer t', 'content-type': 'application/json' },
+        body: JSON.stringify({ items: [{ id: 1 }] }),
+      }).then((r) => r.arrayBuffer());
+    try {
+      // Eight at once through A: CDF's endpoint takes four; its 429 names the figure.
+      await Promise.all(Array.from({ length: 8 }, () => byids(urlA)));
+      expect(a.quota.learned().map((l) => l.name)).toEqual(['learned.post.assets.byids']);
+      expect(b.quota.learned()).toEqual([]);
+      // B, with calls in flight, reads what was learned elsewhere.
+      const until = Date.now() + 5000;
+      while (b.quota.learned().length === 0 && Date.now() < until) await Promise.all([byids(urlB), byids(urlB)]);
+      const adopted = b.quota.learned();
+      expect(adopted.map((l) => l.name)).toEqual(['learned.post.assets.byids']);
+      expect(adopted[0].concurrency).toBeLessThanOrEqual(4);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await sim.close();
+      const r = new Redis('redis://127.0.0.1:6379');
+      const keys = await r.keys(`${keyPrefix}*`);
+      if (keys.length > 0) await r.del(...keys);
+      r.disconnect();
+    }
+  });
+});
+
+async function redisUp(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port: 6379 });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

@@ -141,6 +141,8 @@ export async function autocannon(
     mean: r.latency.average,
     durationSec: r.duration,
     throughputBps: r.throughput.average,
+    /** Response bytes received, partial answers included. */
+    bytesReceived: r.throughput.total,
   };
 }
 

@@ -31,7 +31,7 @@ export class LocalShare {
   /** Lowers a bucket's share of tokens to at most `tokens` (CDF said its bucket is empty). */
   cap(bucket: Bucket, tokens: number): void {
     const shadow = this.shadows.get(bucket);
-    if (shadow && shadow.tokens > tokens) shadow.tokens = tokens;
+    shadow?.cap(tokens);
   }
 
   release(hold: LocalHold): void {
@@ -56,7 +56,7 @@ export class LocalShare {
   private follow(bucket: Bucket, shadow: Bucket): void {
     const rate = bucket.rate / this.replicas;
     const concurrency = this.share(bucket.concurrency);
-    if (shadow.rate !== rate || shadow.concurrency !== concurrency) shadow.setEffective(rate, concurrency);
+    shadow.follow(rate, concurrency);
   }
 
   /** Whole slots only, rounded down so the replicas together never exceed the limit; at least one. */

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { ClusterConfig } from '../config/index.js';
+import type { ClusterConfig, LimitConfig } from '../config/index.js';
 import type { AppRef, Blocked, Bucket, QuotaStore } from '../quota/index.js';
 import { type Arg, RedisConnection } from './connection.js';
 import { LocalShare } from './degraded.js';
+import { LearnedShare } from './learned.js';
 import {
   KeyBook,
   publishArgs,
@@ -59,6 +60,7 @@ export class RedisStore implements QuotaStore {
   readonly calls = { take: 0, admitted: 0, release: 0, renew: 0, publish: 0 };
   private seq = 0;
   private readonly renewTimer: NodeJS.Timeout;
+  private readonly learned: LearnedShare;
 
   constructor(options: RedisStoreOptions) {
     const { config, log } = options;
@@ -74,6 +76,7 @@ export class RedisStore implements QuotaStore {
       markMs: Math.min(WAIT_MARK_MS, this.leaseMs),
     };
     this.local = new LocalShare(config.expectedReplicas);
+    this.learned = new LearnedShare(config.keyPrefix, log);
     this.conn = new RedisConnection({
       config,
       redisUrl: options.redisUrl,
@@ -116,7 +119,7 @@ export class RedisStore implements QuotaStore {
   }
 
   release(buckets: readonly Bucket[]): void {
-    for (let i = 0; i < buckets.length; i++) if (buckets[i].inFlight > 0) buckets[i].inFlight--;
+    for (let i = 0; i < buckets.length; i++) buckets[i].unhold();
     const ticket = this.tickets.take(buckets);
     if (!ticket) {
       this.log.debug({ buckets: buckets.map((b) => b.key) }, 'release without a matching take');
@@ -166,6 +169,14 @@ export class RedisStore implements QuotaStore {
     );
   }
 
+  publishLearned(limit: LimitConfig): void {
+    if (this.conn.healthy && this.conn.ready) this.learned.publish(this.conn.client, limit);
+  }
+
+  onLearned(listener: (limit: LimitConfig) => void): void {
+    this.learned.onLearned(listener);
+  }
+
   status(): { mode: string; healthy: boolean } {
     return { mode: 'redis', healthy: this.conn.healthy };
   }
@@ -195,7 +206,7 @@ export class RedisStore implements QuotaStore {
     if (blocked > 0) return { bucket: buckets[blocked - 1], waitMs: Number(reply[1]) };
     this.calls.admitted++;
     this.tickets.add({ buckets, id, leaseKeys, local: null });
-    for (let i = 0; i < buckets.length; i++) buckets[i].inFlight++;
+    for (let i = 0; i < buckets.length; i++) buckets[i].hold();
     return null;
   }
 
@@ -207,7 +218,7 @@ export class RedisStore implements QuotaStore {
     const { blocked, hold } = this.local.take(buckets, now);
     for (let i = 0; i < buckets.length; i++) this.view.show(buckets[i], hold[i].tokens);
     if (blocked !== null) return blocked;
-    for (let i = 0; i < buckets.length; i++) buckets[i].inFlight++;
+    for (let i = 0; i < buckets.length; i++) buckets[i].hold();
     this.tickets.add({ buckets, id: null, leaseKeys: [], local: hold });
     return null;
   }
@@ -222,6 +233,7 @@ export class RedisStore implements QuotaStore {
   /** Extends the leases of this replica's calls in flight, in one script call. */
   private renew(): void {
     if (this.tickets.leaseCount === 0 || !this.conn.healthy || !this.conn.ready) return;
+    this.learned.maybeRead(this.conn.client, performance.now());
     for (const args of renewArgs(this.tickets.leasesByKey(), this.leaseMs, this.keyTtlMs)) {
       this.calls.renew++;
       this.conn.client.cdfgwRenew(...args).catch((err: Error) => {

@@ -11,7 +11,7 @@ export class SharedLimits {
 
   /** Another replica's adaptive limits (or this one's, published): the bucket follows them. */
   follow(bucket: Bucket, rate: number, concurrency: number): void {
-    if (rate !== bucket.rate || concurrency !== bucket.concurrency) bucket.setEffective(rate, concurrency);
+    bucket.follow(rate, concurrency);
     const seen = this.seen.get(bucket);
     if (seen) {
       seen.rate = rate;

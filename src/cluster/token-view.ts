@@ -16,8 +16,7 @@ export class TokenView {
   /** Copies the shared (or local share's) token count into the bucket. */
   show(bucket: Bucket, tokens: number): void {
     this.noteLowered(bucket);
-    bucket.tokens = tokens;
-    bucket.refilledAt = performance.now();
+    bucket.mirror(tokens, performance.now());
     this.shown.set(bucket, tokens);
   }
 

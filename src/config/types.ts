@@ -58,13 +58,18 @@ export interface LimitConfig {
 
 /** What a learned bucket was learned for, and its figures (its `rate`/`concurrency` are the ceiling it may probe to). */
 export interface LearnedFigures {
-  /** "POST /assets/aggregate" (one operation) or "assets analytical" (one class of an API). */
+  /** "POST /assets/aggregate" (one operation), "assets analytical" (one class) or "assets *" (one API). */
   key: string;
-  level: 'operation' | 'class';
+  level: 'operation' | 'class' | 'api';
+  /** The API family and operation class it was learned on. */
+  family: string;
+  cls: LimitClass;
   rate: number;
   concurrency: number;
   /** True when CDF's message stated the figure; false when estimated from the calls that got through. */
   stated: boolean;
+  /** When it was first learned (the gateway's monotonic clock, ms): 429s to calls sent before say nothing new. */
+  at: number;
 }
 
 export interface QueueConfig {

@@ -55,6 +55,8 @@ interface Sample {
 type Series = Array<number | null>;
 
 export interface DashboardBucket {
+  /** Learned from CDF's 429s (an operation, class or API without a configured bucket), not configured. */
+  learned: boolean;
   /** Projects (or project and identity pairs) the bucket is kept for. */
   scopes: Series;
   /** Attempts admitted through the bucket, per second. */
@@ -363,6 +365,7 @@ export class History {
           return b === undefined ? null : f(b, i);
         });
       buckets[name] = {
+        learned: name.startsWith('learned.'),
         scopes: g((b) => b.scopes),
         admitted: g((b, i) => rate(b.admitted, i)),
         rejected: g((b, i) => rate(b.rejected, i)),

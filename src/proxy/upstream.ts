@@ -30,6 +30,13 @@ const NOT_SENT = new Set([
   'EHOSTUNREACH',
   'ENETUNREACH',
 ]);
+/**
+ * How much of an answer undici holds in JS before it stops reading CDF's socket. Small: what an app is slow
+ * to take should wait in the kernel's socket buffers, not in chunks that live long enough to reach V8's old
+ * generation (major GCs were the gap to the bare proxy on large answers). Measured on GET 1 MiB, 8
+ * connections: 256 KiB cost 3.1 ms CPU per MiB, 16 KiB 1.3 (undici's default 1.3, the bare proxy 1.6).
+ */
+const ANSWER_HIGH_WATER_MARK = 16_384;
 const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 /**
@@ -56,6 +63,7 @@ export class Upstream {
 
   async call(call: UpstreamCall): Promise<UpstreamResponse> {
     const res = await this.pool.request({
+      highWaterMark: ANSWER_HIGH_WATER_MARK,
       method: call.method as 'GET',
       path: this.basePath + call.path,
       headers: call.headers,

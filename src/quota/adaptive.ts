@@ -86,6 +86,8 @@ export class AdaptiveLimits {
     const limit = bucket.limit;
     let { rate, concurrency } = bucket;
     if (kind === 'rate') {
+      // CDF named its limit: whatever else happens, do not probe past it for a while.
+      if (stated !== null) this.noteRateCeiling(s, stated, now);
       if (stated !== null && rate > stated * HOLD) {
         rate = stated * HOLD;
         s.rateCeiling = stated;
@@ -96,10 +98,14 @@ export class AdaptiveLimits {
         s.rateCeiling = stated ?? rate;
         rate *= share > HARD_SHARE ? Math.max(this.config.decrease, 1 - share) : GENTLE;
       }
-      rate = Math.max(limit.rate * this.config.floor, rate);
+      rate = Math.max(this.rateScale(bucket, s) * this.config.floor, rate);
       s.rateCutAt = now;
       s.rateHoldUntil = now + this.config.holdMs;
     } else {
+      if (stated !== null) {
+        s.concurrencyCeiling = Math.min(s.concurrencyCeiling, Math.floor(stated) + 1);
+        s.concurrencyHoldUntil = Math.max(s.concurrencyHoldUntil, now + this.config.holdMs);
+      }
       if (stated !== null && concurrency > stated) {
         concurrency = Math.max(1, Math.floor(stated));
         s.concurrencyCeiling = concurrency + 1;
@@ -140,7 +146,7 @@ export class AdaptiveLimits {
       if (bucket.rate >= limit.rate && bucket.concurrency >= limit.concurrency) return;
       if (now - s.raisedAt < this.config.intervalMs) return;
       s.raisedAt = now;
-      let step = limit.rate * this.config.increase;
+      let step = this.rateScale(bucket, s) * this.config.increase;
       if (bucket.rate + step > s.rateCeiling * NEAR) step /= 4;
       let top = limit.rate;
       if (now < s.rateHoldUntil) top = Math.min(top, Math.max(bucket.rate, s.rateCeiling * HOLD));
@@ -153,6 +159,21 @@ export class AdaptiveLimits {
       if (rate === bucket.rate && concurrency === bucket.concurrency) return;
       this.apply({ bucket, direction: 'increase', kind: 'both', rate, concurrency });
     }
+  }
+
+  /**
+   * What the rate's steps and floor are shares of: the configured rate; for a learned bucket, what CDF
+   * stated (its ceiling is its parents' figure, often far above: a 10/s endpoint inside a 170/s class would
+   * otherwise climb 3.4/s per second past its limit, and never be cut below 8.5/s).
+   */
+  private rateScale(bucket: Bucket, s: AimdState): number {
+    const limit = bucket.limit;
+    return limit.learned && Number.isFinite(s.rateCeiling) ? Math.min(limit.rate, s.rateCeiling) : limit.rate;
+  }
+
+  private noteRateCeiling(s: AimdState, stated: number, now: number): void {
+    s.rateCeiling = Math.min(s.rateCeiling, stated);
+    s.rateHoldUntil = Math.max(s.rateHoldUntil, now + this.config.holdMs);
   }
 
   private throttledShare(s: AimdState, now: number): number {

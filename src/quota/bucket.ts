@@ -67,6 +67,34 @@ export class Bucket {
     }
   }
 
+  // --- The bucket's API for stores (src/cluster/): the only ways they change a bucket. ---------------------
+
+  /** Lowers the tokens to at most `tokens` (CDF's bucket is emptier than ours: a 429, or another replica). */
+  cap(tokens: number): void {
+    if (this.tokens > tokens) this.tokens = tokens;
+  }
+
+  /** The shared bucket's token count, as a shared store answered it at `at` (the view for metrics). */
+  mirror(tokens: number, at: number): void {
+    this.tokens = tokens;
+    this.refilledAt = at;
+  }
+
+  /** Effective limits another replica published (through the store): this replica follows them. */
+  follow(rate: number, concurrency: number): void {
+    if (rate !== this.rate || concurrency !== this.concurrency) this.setEffective(rate, concurrency);
+  }
+
+  /** A slot taken (by a store that answered for it elsewhere, e.g. Redis). */
+  hold(): void {
+    this.inFlight++;
+  }
+
+  /** A slot given back; never below zero. */
+  unhold(): void {
+    if (this.inFlight > 0) this.inFlight--;
+  }
+
   /**
    * A reload changed this bucket's configured figures: what was learned below the old figures stays (as far
    * as the new ones allow), a bucket running at its old figures moves to the new ones. Tokens and slots stay.

@@ -21,6 +21,11 @@ export function classKey(route: RouteInfo): string {
   return `${route.family} ${route.cls}`;
 }
 
+/** The key a learned bucket for a whole API is filed under. */
+export function apiKey(route: RouteInfo): string {
+  return `${route.family} *`;
+}
+
 /**
  * Which limits apply to a request: every configured bucket whose patterns, methods and classes match (the
  * `fallback` ones only when nothing else did), plus the learned buckets of its operation and of its class.
@@ -30,7 +35,7 @@ export function classKey(route: RouteInfo): string {
 export class LimitTable {
   private readonly index: PatternIndex<LimitConfig>;
   private readonly memo = new Map<string, readonly LimitConfig[]>();
-  /** Learned buckets by operation key ("POST /assets/list") and by class key ("assets analytical"). */
+  /** Learned buckets by operation ("POST /assets/list"), class ("assets analytical") and API ("assets *"). */
   private readonly learnedByKey = new Map<string, LimitConfig>();
 
   constructor(readonly limits: readonly LimitConfig[]) {
@@ -47,11 +52,13 @@ export class LimitTable {
     const specific = all.filter((l) => !l.fallback);
     hit = specific.length > 0 ? specific : all;
     if (this.learnedByKey.size > 0) {
+      const byApi = this.learnedByKey.get(apiKey(route));
       const byClass = this.learnedByKey.get(classKey(route));
       const op = operationKey(method, route);
       const byOp = op === null ? undefined : this.learnedByKey.get(op);
-      if (byClass || byOp) {
+      if (byApi || byClass || byOp) {
         const more = [...hit];
+        if (byApi) more.push(byApi);
         if (byClass) more.push(byClass);
         if (byOp) more.push(byOp);
         hit = more;
@@ -66,6 +73,11 @@ export class LimitTable {
   learn(key: string, limit: LimitConfig): void {
     this.learnedByKey.set(key, limit);
     this.memo.clear();
+  }
+
+  /** Drops a learned bucket (a wider one learned later explains its 429s). */
+  unlearn(key: string): void {
+    if (this.learnedByKey.delete(key)) this.memo.clear();
   }
 
   learnedLimit(key: string): LimitConfig | undefined {

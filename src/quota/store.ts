@@ -30,6 +30,8 @@ export interface QuotaStore {
   publishEffective(bucket: Bucket): void;
   /** Publishes a learned bucket, so other replicas adopt it (QuotaTree.adopt); optional for local stores. */
   publishLearned?(limit: LimitConfig): void;
+  /** Calls `listener` with buckets other replicas learned (the quota tree adopts them); optional. */
+  onLearned?(listener: (limit: LimitConfig) => void): void;
   /**
    * How often to look again while a request waits for a slot that only another replica can free
    * (0: never, slots are only freed here and every release wakes the queue).

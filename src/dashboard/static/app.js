@@ -284,7 +284,9 @@
         const refused = sum(b.rejected.map((v) => (v === null ? 0 : v)));
         const waits = lastN(b.waitAvgMs, 10);
         const cells = [
-          name,
+          // Learned buckets: their rate and concurrency were learned from CDF's 429s (the second figure is
+          // the ceiling they may probe up to), not configured.
+          b.learned ? `${name} (learned)` : name,
           fmt(last(b.scopes)),
           fmt(mean(lastN(b.admitted, 10)) || 0),
           `${fmt(last(b.effectiveRate))} / ${fmt(last(b.configuredRate))}`,
