@@ -274,6 +274,34 @@ describe('quota tree: a 429 is charged to the narrowest budget that explains it'
     r.close();
   });
 
+  it('follows a figure CDF stated for a learned budget: no cut for a storm, none for a silent 429, no probe past it', () => {
+    const r = rig();
+    const get = lookupRoute('GET', '/assets/123');
+    const byids = lookupRoute('POST', '/assets/byids');
+    const t = performance.now();
+    const early = r.buckets('GET', '/assets/123');
+    r.tree.throttled(early, 'GET', get, rateMsg(50), t + 1, t);
+    // Another operation of the API meets the same figure: one budget over both (their class), learned once.
+    const lookups = r.buckets('POST', '/assets/byids');
+    for (let i = 0; i < 8; i++) r.tree.throttled(lookups, 'POST', byids, rateMsg(50), t + 2 + i, t);
+    const shared = byName(r.buckets('POST', '/assets/byids'), 'learned.assets.crud');
+    // The storm's 429s (calls sent before it was learned) leave it at the figure: CDF is in debt, not lower.
+    expect(shared.rate).toBeCloseTo(49);
+    // It starts in debt, as CDF's charged bucket is after a storm.
+    expect(shared.tokens).toBeLessThan(0);
+    // A 429 naming no figure (another budget's: CDF names this one's) does not cut it.
+    const later = r.buckets('GET', '/assets/123');
+    expect(later).toContain(shared);
+    for (let i = 0; i < 4; i++)
+      r.tree.throttled(later, 'GET', get, 'Project exceeded the request rate limit.', t + 600 + i * 300, t + 500);
+    expect(shared.rate).toBeCloseTo(49);
+    // Thirty seconds of answers: never probed past what CDF stated.
+    for (let i = 0; i < 120; i++) r.tree.passed(later, get, t + 2000 + i * 250);
+    expect(shared.rate).toBeLessThanOrEqual(49 + 1e-9);
+    expect(shared.rate).toBeGreaterThan(45);
+    r.close();
+  });
+
   it('learns an operation from unexplained 429s at the rate that got through, and probes upwards', () => {
     const r = rig([{ ...defaults().limits.find((l) => l.name === 'files')!, rate: 50, burst: 50, concurrency: 10 }]);
     const route = lookupRoute('POST', '/files/search');

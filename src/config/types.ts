@@ -68,6 +68,11 @@ export interface LearnedFigures {
   concurrency: number;
   /** True when CDF's message stated the figure; false when estimated from the calls that got through. */
   stated: boolean;
+  /**
+   * The lowest rate CDF's messages stated for this budget, if any. CDF enforces what it states: the bucket
+   * is never probed past it, and a 429 that names no figure is not this budget's.
+   */
+  statedRate?: number;
   /** When it was first learned (the gateway's monotonic clock, ms): 429s to calls sent before say nothing new. */
   at: number;
 }

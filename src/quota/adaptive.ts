@@ -1,4 +1,4 @@
-import type { AdaptiveConfig } from '../config/index.js';
+import type { AdaptiveConfig, LearnedFigures } from '../config/index.js';
 import { SlidingCounter } from '../retry/window.js';
 import type { Bucket } from './bucket.js';
 
@@ -23,6 +23,8 @@ interface AimdState {
   concurrencyHoldUntil: number;
   /** Answers over the last two intervals: [passed, throttled]. */
   recent: SlidingCounter;
+  /** The learned figures the state was made from: a bucket learned again starts again from them. */
+  learnedFrom: LearnedFigures | undefined;
 }
 
 const PASSED = 0;
@@ -150,6 +152,9 @@ export class AdaptiveLimits {
       if (bucket.rate + step > s.rateCeiling * NEAR) step /= 4;
       let top = limit.rate;
       if (now < s.rateHoldUntil) top = Math.min(top, Math.max(bucket.rate, s.rateCeiling * HOLD));
+      // CDF enforces the figure it stated for a learned budget: probing past it only buys 429s.
+      const statedRate = limit.learned?.statedRate;
+      if (statedRate !== undefined) top = Math.min(top, Math.max(bucket.rate, statedRate * HOLD));
       const rate = Math.min(top, bucket.rate + step);
       const concurrency =
         bucket.concurrency < limit.concurrency &&
@@ -183,6 +188,18 @@ export class AdaptiveLimits {
 
   private stateOf(bucket: Bucket, now: number): AimdState {
     let s = this.state.get(bucket);
+    // Learned again (lower, or from another kind of 429): its ceilings and holds start again from the new
+    // figures; the recent answers still count.
+    if (s && bucket.limit.learned !== undefined && s.learnedFrom !== bucket.limit.learned) {
+      const old = s;
+      this.state.delete(bucket);
+      s = this.stateOf(bucket, now);
+      s.recent = old.recent;
+      s.rateCutAt = old.rateCutAt;
+      s.concurrencyCutAt = old.concurrencyCutAt;
+      s.raisedAt = old.raisedAt;
+      return s;
+    }
     if (!s) {
       const long = now - 10 * this.config.intervalMs;
       s = {
@@ -194,12 +211,13 @@ export class AdaptiveLimits {
         concurrencyCeiling: Number.POSITIVE_INFINITY,
         concurrencyHoldUntil: long,
         recent: new SlidingCounter(this.config.intervalMs * 2, 2),
+        learnedFrom: bucket.limit.learned,
       };
       // A learned bucket starts at what was learned: held just under it when CDF stated it, probed past it
       // in small steps when it was estimated from the calls that got through.
       const learned = bucket.limit.learned;
       if (learned) {
-        s.rateCeiling = learned.rate;
+        s.rateCeiling = learned.statedRate ?? learned.rate;
         s.concurrencyCeiling = learned.concurrency + 1;
         if (learned.stated) {
           s.rateHoldUntil = now + this.config.holdMs;

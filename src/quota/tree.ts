@@ -154,10 +154,11 @@ export class QuotaTree {
           this.promote(named, method, route, candidates, kind, stated, now, sentAt);
           return;
         }
-        // An operation's own learned bucket already held under the figure CDF states: CDF's bucket is in debt
-        // (throttled calls charged) rather than lower. Follow its tokens down; cutting the rate as well
-        // would stretch the recovery for nothing (measured: 4.3/s for 10 s after the first storm).
-        if (named.limit.learned?.level === 'operation' && figure(named.limit, kind) <= stated) {
+        // A learned bucket already at or under the figure CDF states: CDF's bucket is in debt (throttled
+        // calls charged) rather than lower. Follow its tokens down; cutting as well would stretch the recovery
+        // for nothing (measured: an operation at 4.3/s for 10 s after the first storm; an API's learned 50/s
+        // cut to 12/s within 2 ms by the 429s of calls sent before it was learned).
+        if (named.limit.learned !== undefined && figure(named.limit, kind) <= stated) {
           this.adaptive.follow(named, now);
           return;
         }
@@ -185,8 +186,10 @@ export class QuotaTree {
       }
       return;
     }
-    const near = candidates.filter((b) => isNear(b, kind, now));
-    const chosen = narrowest(near, kind) ?? learnedOf(candidates);
+    // A budget whose figure CDF states would have named it: a rate 429 naming none is not that budget's.
+    const silent = kind === 'rate' ? candidates.filter((b) => b.limit.learned?.statedRate === undefined) : candidates;
+    const near = silent.filter((b) => isNear(b, kind, now));
+    const chosen = narrowest(near, kind) ?? learnedOf(silent);
     if (chosen) {
       this.adaptive.charge(chosen, kind, null, now, sentAt);
       return;
@@ -414,6 +417,7 @@ export class QuotaTree {
     sentAt: number,
   ): void {
     const existing = this.table.learnedLimit(key);
+    const f0 = existing?.learned;
     if (!existing && this.countLearned() >= MAX_LEARNED) return;
     let ceilingRate = Number.POSITIVE_INFINITY;
     let ceilingConcurrency = Number.POSITIVE_INFINITY;
@@ -456,6 +460,7 @@ export class QuotaTree {
         rate,
         concurrency,
         stated: stated !== null,
+        statedRate: kind === 'rate' && stated !== null ? Math.min(stated, f0?.statedRate ?? stated) : f0?.statedRate,
         at: existing?.learned?.at ?? now,
       },
     };
@@ -468,6 +473,9 @@ export class QuotaTree {
     const scope = candidates.find((b) => b.limit.per === 'project')?.scope;
     if (scope === undefined) return;
     const leaf = this.scheduler.bucket(limit, scope);
+    // A new learned bucket starts in debt, as CDF's is after the 429s that taught it (throttled calls are
+    // charged): probing while CDF's bucket refills only keeps it empty.
+    if (!existing) leaf.cap(-leaf.burst);
     if (stated !== null) this.adaptive.charge(leaf, kind, stated, now, sentAt);
     else this.adaptive.follow(leaf, now);
   }
