@@ -118,5 +118,7 @@ export class Bucket {
     this.concurrency = concurrency;
     this.burst = capacity((this.limit.burst * rate) / this.limit.rate, rate);
     if (this.tokens > this.burst) this.tokens = this.burst;
+    // Debt is at most one burst (CDF's floor too), also after a cut shrank the burst.
+    else if (this.tokens < -this.burst) this.tokens = -this.burst;
   }
 }

@@ -165,6 +165,14 @@ export class QuotaTree {
         this.adaptive.charge(named, kind, stated, now, sentAt);
         return;
       }
+      // The call was sent before its lease had the learned bucket with that figure (learned meanwhile from the
+      // same storm): that bucket takes it, and nothing else is learned.
+      const since = this.learnedWithFigure(method, route, candidates, kind, stated);
+      if (since) {
+        if (figure(since.limit, kind) <= stated) this.adaptive.follow(since, now);
+        else this.adaptive.charge(since, kind, stated, now, sentAt);
+        return;
+      }
       const least = candidates.reduce(
         (m, b) => (b.limit.learned ? m : Math.min(m, figure(b.limit, kind))),
         Number.POSITIVE_INFINITY,
@@ -195,6 +203,24 @@ export class QuotaTree {
       return;
     }
     this.unexplainedFor(method, route, candidates, kind, now, sentAt);
+  }
+
+  /** The bucket, in the throttled call's project, of a learned budget on its path whose figure is `stated`. */
+  private learnedWithFigure(
+    method: string,
+    route: RouteInfo,
+    candidates: readonly Bucket[],
+    kind: ThrottleKind,
+    stated: number,
+  ): Bucket | undefined {
+    const scope = candidates.find((b) => b.limit.per === 'project')?.scope;
+    if (scope === undefined) return undefined;
+    const keys = [operationKey(method, route), classKey(route), apiKey(route)];
+    for (const key of keys) {
+      const l = key === null ? undefined : this.table.learnedLimit(key);
+      if (l && Math.abs(figure(l, kind) - stated) <= stated * SAME_FIGURE) return this.scheduler.bucket(l, scope);
+    }
+    return undefined;
   }
 
   /** Learned buckets, for metrics, the dashboard and the store. */
@@ -473,11 +499,14 @@ export class QuotaTree {
     const scope = candidates.find((b) => b.limit.per === 'project')?.scope;
     if (scope === undefined) return;
     const leaf = this.scheduler.bucket(limit, scope);
-    // A new learned bucket starts in debt, as CDF's is after the 429s that taught it (throttled calls are
-    // charged): probing while CDF's bucket refills only keeps it empty.
-    if (!existing) leaf.cap(-leaf.burst);
-    if (stated !== null) this.adaptive.charge(leaf, kind, stated, now, sentAt);
+    // Already at or under the figure CDF states (a 429 to a call sent before this lease had the bucket): CDF
+    // is in debt, not lower; follow it, as for a 429 charged to the bucket by name.
+    if (stated !== null && !(existing && f0 && (kind === 'rate' ? f0.rate : f0.concurrency) <= stated))
+      this.adaptive.charge(leaf, kind, stated, now, sentAt);
     else this.adaptive.follow(leaf, now);
+    // A new learned bucket starts in debt (a second of its figure), as CDF's is after the 429s that taught it
+    // (throttled calls are charged): probing while CDF's bucket refills only keeps it empty.
+    if (!existing) leaf.cap(-leaf.burst);
   }
 
   private countLearned(): number {
