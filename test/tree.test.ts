@@ -302,6 +302,27 @@ describe('quota tree: a 429 is charged to the narrowest budget that explains it'
     r.close();
   });
 
+  it('starts a bucket learned again from its new figures: a concurrency learned first does not set its rate steps', () => {
+    const r = rig();
+    const route = lookupRoute('POST', '/assets/byids');
+    let t = performance.now();
+    const before = () => r.buckets('POST', '/assets/byids');
+    const early = [before(), before(), before()];
+    // Ten calls/s get through for two seconds.
+    for (let i = 0; i < 20; i++) r.tree.passed(before(), route, (t += 100));
+    // CDF states the endpoint's concurrency (4): a learned bucket, its rate still its parents' 170/s ...
+    r.tree.throttled(early[0], 'POST', route, concurrencyMsg(4), (t += 1), t - 1);
+    // ... then rate 429s naming no figure, to calls sent before it: learned again at the rate that got through.
+    for (const bs of early)
+      r.tree.throttled(bs, 'POST', route, 'Project exceeded the request rate limit.', (t += 1), t - 5);
+    const leaf = byName(r.buckets('POST', '/assets/byids'), 'learned.post.assets.byids');
+    expect(leaf.rate).toBeLessThanOrEqual(10.5);
+    // Two seconds of answers: it probes in steps of its own figure (0.2/s a step), not of 170/s (3.4/s a step).
+    for (let i = 0; i < 8; i++) r.tree.passed(r.buckets('POST', '/assets/byids'), route, (t += 250));
+    expect(leaf.rate).toBeLessThan(12);
+    r.close();
+  });
+
   it('learns an operation from unexplained 429s at the rate that got through, and probes upwards', () => {
     const r = rig([{ ...defaults().limits.find((l) => l.name === 'files')!, rate: 50, burst: 50, concurrency: 10 }]);
     const route = lookupRoute('POST', '/files/search');
