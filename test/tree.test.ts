@@ -317,9 +317,27 @@ describe('quota tree: a 429 is charged to the narrowest budget that explains it'
       r.tree.throttled(bs, 'POST', route, 'Project exceeded the request rate limit.', (t += 1), t - 5);
     const leaf = byName(r.buckets('POST', '/assets/byids'), 'learned.post.assets.byids');
     expect(leaf.rate).toBeLessThanOrEqual(10.5);
-    // Two seconds of answers: it probes in steps of its own figure (0.2/s a step), not of 170/s (3.4/s a step).
+    // Two seconds of answers: an estimate climbs in steps of a share of itself (8 % a step, until its first
+    // 429), not of the 170/s it was learned under first (3.4/s a step: 36.7/s after two seconds).
     for (let i = 0; i < 8; i++) r.tree.passed(r.buckets('POST', '/assets/byids'), route, (t += 250));
-    expect(leaf.rate).toBeLessThan(12);
+    expect(leaf.rate).toBeGreaterThan(12);
+    expect(leaf.rate).toBeLessThan(20);
+    // A 429 to a call sent after it was learned ends the climb: cut, then back in the usual small steps
+    // (2 % of where CDF pushed back, a step).
+    const top = leaf.rate;
+    const sent = t;
+    r.tree.throttled(
+      r.buckets('POST', '/assets/byids'),
+      'POST',
+      route,
+      'Project exceeded the request rate limit.',
+      (t += 5),
+      sent,
+    );
+    const at = leaf.rate;
+    expect(at).toBeLessThan(top);
+    for (let i = 0; i < 8; i++) r.tree.passed(r.buckets('POST', '/assets/byids'), route, (t += 250));
+    expect(leaf.rate - at).toBeLessThanOrEqual(8 * 0.02 * top + 1e-9);
     r.close();
   });
 

@@ -23,6 +23,14 @@ interface AimdState {
   concurrencyHoldUntil: number;
   /** Answers over the last two intervals: [passed, throttled]. */
   recent: SlidingCounter;
+  /**
+   * A learned rate estimated from the calls that got through (CDF stated none), not yet cut: it may be far
+   * under the hidden limit, so it climbs in steps of a share of itself (doubling in about 2.5 s) until the
+   * first 429 says where the limit is; then in the usual small steps.
+   */
+  slowStart: boolean;
+  /** When the state was made (the bucket learned, or learned again). */
+  since: number;
   /** The learned figures the state was made from: a bucket learned again starts again from them. */
   learnedFrom: LearnedFigures | undefined;
 }
@@ -41,6 +49,8 @@ const CONCURRENCY_CUT = 0.75;
 const NEAR = 0.95;
 /** ... and hold this share of it while the hold lasts. */
 const HOLD = 0.98;
+/** An estimated learned rate climbs by this many times `increase` of itself per interval until its first cut. */
+const SLOW_START = 4;
 /** CDF states the limit it enforced: "Project exceeded maximum number='50' of concurrent requests." */
 const STATED_LIMIT = /maximum number\s*=\s*'?(\d+(?:\.\d+)?)'?/i;
 
@@ -87,6 +97,11 @@ export class AdaptiveLimits {
     bucket.tokens = Math.max(-bucket.burst, Math.min(bucket.tokens, 0) - 2);
     const limit = bucket.limit;
     let { rate, concurrency } = bucket;
+    if (kind === 'rate' && s.slowStart && sentAt > s.since) {
+      // The first 429 since the estimate: the limit is about here. Careful steps from now on.
+      s.slowStart = false;
+      s.rateCeiling = rate;
+    }
     if (kind === 'rate') {
       // CDF named its limit: whatever else happens, do not probe past it for a while.
       if (stated !== null) this.noteRateCeiling(s, stated, now);
@@ -101,6 +116,7 @@ export class AdaptiveLimits {
         rate *= share > HARD_SHARE ? Math.max(this.config.decrease, 1 - share) : GENTLE;
       }
       rate = Math.max(this.rateScale(bucket, s) * this.config.floor, rate);
+      s.slowStart = false;
       s.rateCutAt = now;
       s.rateHoldUntil = now + this.config.holdMs;
     } else {
@@ -149,7 +165,8 @@ export class AdaptiveLimits {
       if (now - s.raisedAt < this.config.intervalMs) return;
       s.raisedAt = now;
       let step = this.rateScale(bucket, s) * this.config.increase;
-      if (bucket.rate + step > s.rateCeiling * NEAR) step /= 4;
+      if (s.slowStart) step = Math.max(step, bucket.rate * this.config.increase * SLOW_START);
+      else if (bucket.rate + step > s.rateCeiling * NEAR) step /= 4;
       let top = limit.rate;
       if (now < s.rateHoldUntil) top = Math.min(top, Math.max(bucket.rate, s.rateCeiling * HOLD));
       // CDF enforces the figure it stated for a learned budget: probing past it only buys 429s.
@@ -211,6 +228,8 @@ export class AdaptiveLimits {
         concurrencyCeiling: Number.POSITIVE_INFINITY,
         concurrencyHoldUntil: long,
         recent: new SlidingCounter(this.config.intervalMs * 2, 2),
+        slowStart: false,
+        since: now,
         learnedFrom: bucket.limit.learned,
       };
       // A learned bucket starts at what was learned: held just under it when CDF stated it, probed past it
@@ -223,6 +242,7 @@ export class AdaptiveLimits {
           s.rateHoldUntil = now + this.config.holdMs;
           s.concurrencyHoldUntil = now + this.config.holdMs;
         }
+        s.slowStart = !learned.stated && learned.statedRate === undefined;
       }
       this.state.set(bucket, s);
     }
