@@ -306,10 +306,10 @@ describe('quota tree: a 429 is charged to the narrowest budget that explains it'
     const r = rig();
     const route = lookupRoute('POST', '/assets/byids');
     let t = performance.now();
-    const before = () => r.buckets('POST', '/assets/byids');
-    const early = [before(), before(), before()];
+    const lease = () => r.buckets('POST', '/assets/byids');
+    const early = [lease(), lease(), lease()];
     // Ten calls/s get through for two seconds.
-    for (let i = 0; i < 20; i++) r.tree.passed(before(), route, (t += 100));
+    for (let i = 0; i < 20; i++) r.tree.passed(lease(), route, (t += 100));
     // CDF states the endpoint's concurrency (4): a learned bucket, its rate still its parents' 170/s ...
     r.tree.throttled(early[0], 'POST', route, concurrencyMsg(4), (t += 1), t - 1);
     // ... then rate 429s naming no figure, to calls sent before it: learned again at the rate that got through.
