@@ -305,38 +305,38 @@ describe('quota tree: a 429 is charged to the narrowest budget that explains it'
   it('starts a bucket learned again from its new figures: a concurrency learned first does not set its rate steps', () => {
     const r = rig();
     const route = lookupRoute('POST', '/assets/byids');
-    let t = performance.now();
+    const clock = new Clock(performance.now());
     const lease = () => r.buckets('POST', '/assets/byids');
     const early = [lease(), lease(), lease()];
     // Ten calls/s get through for two seconds.
-    for (let i = 0; i < 20; i++) r.tree.passed(lease(), route, (t += 100));
+    for (let i = 0; i < 20; i++) r.tree.passed(lease(), route, clock.tick(100));
     // CDF states the endpoint's concurrency (4): a learned bucket, its rate still its parents' 170/s ...
-    r.tree.throttled(early[0], 'POST', route, concurrencyMsg(4), (t += 1), t - 1);
+    r.tree.throttled(early[0], 'POST', route, concurrencyMsg(4), clock.tick(1), clock.t - 1);
     // ... then rate 429s naming no figure, to calls sent before it: learned again at the rate that got through.
     for (const bs of early)
-      r.tree.throttled(bs, 'POST', route, 'Project exceeded the request rate limit.', (t += 1), t - 5);
+      r.tree.throttled(bs, 'POST', route, 'Project exceeded the request rate limit.', clock.tick(1), clock.t - 5);
     const leaf = byName(r.buckets('POST', '/assets/byids'), 'learned.post.assets.byids');
     expect(leaf.rate).toBeLessThanOrEqual(10.5);
     // Two seconds of answers: an estimate climbs in steps of a share of itself (8 % a step, until its first
     // 429), not of the 170/s it was learned under first (3.4/s a step: 36.7/s after two seconds).
-    for (let i = 0; i < 8; i++) r.tree.passed(r.buckets('POST', '/assets/byids'), route, (t += 250));
+    for (let i = 0; i < 8; i++) r.tree.passed(r.buckets('POST', '/assets/byids'), route, clock.tick(250));
     expect(leaf.rate).toBeGreaterThan(12);
     expect(leaf.rate).toBeLessThan(20);
     // A 429 to a call sent after it was learned ends the climb: cut, then back in the usual small steps
     // (2 % of where CDF pushed back, a step).
     const top = leaf.rate;
-    const sent = t;
+    const sent = clock.t;
     r.tree.throttled(
       r.buckets('POST', '/assets/byids'),
       'POST',
       route,
       'Project exceeded the request rate limit.',
-      (t += 5),
+      clock.tick(5),
       sent,
     );
     const at = leaf.rate;
     expect(at).toBeLessThan(top);
-    for (let i = 0; i < 8; i++) r.tree.passed(r.buckets('POST', '/assets/byids'), route, (t += 250));
+    for (let i = 0; i < 8; i++) r.tree.passed(r.buckets('POST', '/assets/byids'), route, clock.tick(250));
     expect(leaf.rate - at).toBeLessThanOrEqual(8 * 0.02 * top + 1e-9);
     r.close();
   });
