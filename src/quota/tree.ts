@@ -99,9 +99,11 @@ export class QuotaTree {
   bucketsFor(method: string, rest: string, route: RouteInfo, project: string, identity: () => string): Bucket[] {
     const limits = this.table.match(method, rest, route);
     const buckets = new Array<Bucket>(limits.length);
+    let perIdentity: string | null = null;
     for (let i = 0; i < limits.length; i++) {
       const limit = limits[i];
-      buckets[i] = this.scheduler.bucket(limit, limit.per === 'identity' ? `${project}/${identity()}` : project);
+      if (limit.per === 'identity') perIdentity ??= `${project}/${identity()}`;
+      buckets[i] = this.scheduler.bucket(limit, limit.per === 'identity' ? (perIdentity as string) : project);
     }
     return buckets;
   }
