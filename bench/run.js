@@ -12,12 +12,14 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 const ALL = ['overhead', 'scheduler', 'quota', 'tree', 'sidecars', 'cache', 'memory', 'store', 'hardening', 'ops-path'];
 const DESCRIPTIONS = {
-  overhead: 'gateway vs direct, bare fastify proxy and nginx: req/s, p50/p99, CPU per request',
+  overhead:
+    'gateway vs direct, bare fastify proxy and nginx, 1 KB calls and large bodies (GET 1/16 MiB, POST 4 MiB): throughput, p50/p99, CPU per request and per MiB, peak RSS',
   scheduler: 'quota scheduler vs Bottleneck: decisions/s, added latency, accuracy under contention',
   quota: 'apps on @cognite/sdk sharing one quota, direct vs through the gateway (the headline)',
   tree: "apps with their own identities on CDF's documented limit tree, direct vs the gateway's defaults",
   cache: 'cache hit path vs proxied path, and single-flight of identical calls',
-  memory: 'gateway RSS with 2,000 held connections, a 512 MiB download, a full cache',
+  memory:
+    'sidecar footprint (idle CPU and RSS, CPU per call at 150/s) vs the bare proxy; gateway RSS with 2,000 held connections, a 512 MiB download, a full cache',
   sidecars: 'one gateway per app sharing the quota in Redis vs one shared gateway: weights, priority, latency',
   store: 'quota store: in-memory vs Redis decisions/s, and Redis calls per admitted request under contention',
   'ops-path': 'issue #15 alone: RateLimit headers per answer, tracing hooks off, the spans of a request on',

@@ -59,7 +59,9 @@ export class RedisStore implements QuotaStore {
   /** Script calls sent to Redis, by script, and the takes it answered yes: the store's cost per admission. */
   readonly calls = { take: 0, admitted: 0, release: 0, renew: 0, publish: 0 };
   private seq = 0;
-  private readonly renewTimer: NodeJS.Timeout;
+  /** Renews this replica's leases; runs only while it holds any (an idle sidecar runs no timer). */
+  private renewTimer: NodeJS.Timeout | null = null;
+  private readonly renewMs: number;
   private readonly learned: LearnedShare;
 
   constructor(options: RedisStoreOptions) {
@@ -86,8 +88,7 @@ export class RedisStore implements QuotaStore {
         for (const bucket of this.limits.drainDeferred()) this.publishEffective(bucket);
       },
     });
-    this.renewTimer = setInterval(() => this.renew(), Math.max(50, Math.floor(config.leaseMs / 3)));
-    this.renewTimer.unref();
+    this.renewMs = Math.max(50, Math.floor(config.leaseMs / 3));
   }
 
   /** Connects; when Redis cannot be reached the store starts degraded and keeps trying in the background. */
@@ -182,7 +183,7 @@ export class RedisStore implements QuotaStore {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.renewTimer);
+    this.stopRenewing();
     await this.conn.close(() => {
       // Calls still in flight at shutdown: their slots come back now rather than after leaseMs.
       for (const ticket of this.tickets.leases()) this.sendRelease(ticket.leaseKeys, ticket.id!, null);
@@ -206,6 +207,10 @@ export class RedisStore implements QuotaStore {
     if (blocked > 0) return { bucket: buckets[blocked - 1], waitMs: Number(reply[1]) };
     this.calls.admitted++;
     this.tickets.add({ buckets, id, leaseKeys, local: null });
+    if (this.renewTimer === null) {
+      this.renewTimer = setInterval(() => this.renew(), this.renewMs);
+      this.renewTimer.unref();
+    }
     for (let i = 0; i < buckets.length; i++) buckets[i].hold();
     return null;
   }
@@ -231,8 +236,17 @@ export class RedisStore implements QuotaStore {
   }
 
   /** Extends the leases of this replica's calls in flight, in one script call. */
+  private stopRenewing(): void {
+    if (this.renewTimer !== null) clearInterval(this.renewTimer);
+    this.renewTimer = null;
+  }
+
   private renew(): void {
-    if (this.tickets.leaseCount === 0 || !this.conn.healthy || !this.conn.ready) return;
+    if (this.tickets.leaseCount === 0) {
+      this.stopRenewing();
+      return;
+    }
+    if (!this.conn.healthy || !this.conn.ready) return;
     this.learned.maybeRead(this.conn.client, performance.now());
     for (const args of renewArgs(this.tickets.leasesByKey(), this.leaseMs, this.keyTtlMs)) {
       this.calls.renew++;

@@ -223,38 +223,30 @@ export class PrometheusExport {
     const parts = () => this.parts;
     // The tree's figures per bucket, not per scope: configured ones from the config, learned ones from CDF's
     // 429s (operations and classes that had no bucket of their own). Bounded by the table and MAX_LEARNED.
-    new Gauge({
-      name: 'cdf_gateway_limit_rate_per_second',
-      help: 'Rate of each bucket of the quota tree, per scope: configured, or learned from CDF (with the ceiling it may probe up to).',
-      labelNames: ['bucket', 'source'],
-      registers: [r],
-      collect() {
-        this.reset();
-        const quota = parts()?.quota;
-        if (!quota) return;
-        for (const l of quota.limits) this.set({ bucket: l.name, source: 'configured' }, l.rate);
-        for (const l of quota.learned()) {
-          this.set({ bucket: l.name, source: 'learned' }, l.rate);
-          this.set({ bucket: l.name, source: 'ceiling' }, l.ceilingRate);
-        }
-      },
-    });
-    new Gauge({
-      name: 'cdf_gateway_limit_concurrency',
-      help: 'Concurrency of each bucket of the quota tree, per scope: configured, or learned from CDF (with the ceiling it may probe up to).',
-      labelNames: ['bucket', 'source'],
-      registers: [r],
-      collect() {
-        this.reset();
-        const quota = parts()?.quota;
-        if (!quota) return;
-        for (const l of quota.limits) this.set({ bucket: l.name, source: 'configured' }, l.concurrency);
-        for (const l of quota.learned()) {
-          this.set({ bucket: l.name, source: 'learned' }, l.concurrency);
-          this.set({ bucket: l.name, source: 'ceiling' }, l.ceilingConcurrency);
-        }
-      },
-    });
+    const treeFigure = (
+      name: string,
+      what: string,
+      figure: 'rate' | 'concurrency',
+      ceiling: 'ceilingRate' | 'ceilingConcurrency',
+    ) =>
+      new Gauge({
+        name,
+        help: `${what} of each bucket of the quota tree, per scope: configured, or learned from CDF (with the ceiling it may probe up to).`,
+        labelNames: ['bucket', 'source'],
+        registers: [r],
+        collect() {
+          this.reset();
+          const quota = parts()?.quota;
+          if (!quota) return;
+          for (const l of quota.limits) this.set({ bucket: l.name, source: 'configured' }, l[figure]);
+          for (const l of quota.learned()) {
+            this.set({ bucket: l.name, source: 'learned' }, l[figure]);
+            this.set({ bucket: l.name, source: 'ceiling' }, l[ceiling]);
+          }
+        },
+      });
+    treeFigure('cdf_gateway_limit_rate_per_second', 'Rate', 'rate', 'ceilingRate');
+    treeFigure('cdf_gateway_limit_concurrency', 'Concurrency', 'concurrency', 'ceilingConcurrency');
     new Gauge({
       name: 'cdf_gateway_learned_buckets',
       help: "Buckets learned from CDF's 429s, by level (operation or class).",
