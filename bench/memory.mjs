@@ -25,7 +25,9 @@ const CACHE_MAX_BYTES = 64 * 2 ** 20;
 const FILL_CALLS = 400; // ~330 KB each: about twice the cache's byte limit
 const NOFILE = 20_000;
 const CLIENT = join(ROOT, 'bench', 'lib', 'client.mjs');
-const IDLE_SEC = Number(process.env.BENCH_IDLE_SEC ?? 10);
+const IDLE_SEC = Number(process.env.BENCH_IDLE_SEC ?? 30);
+/** RSS is read early in the idle stretch too: V8 gives back the heap a warm-up grew only after ~10-20 s of quiet. */
+const EARLY_IDLE_SEC = 10;
 const STEADY_RATE = 150;
 const STEADY_SEC = Number(process.env.BENCH_STEADY_SEC ?? 8);
 const STEADY_ROUNDS = 2;
@@ -59,10 +61,14 @@ async function footprint(sim) {
     { name: 'gateway (defaults, roomy limit)', url: gw.url, pid: gw.proc.pid },
     { name: 'bare fastify+http-proxy', url: bare.url, pid: bare.proc.pid },
   ];
+  await sleep(2000);
+  for (const t of targets) t.freshRssMiB = memory(t.pid).rssMiB;
   for (const t of targets) await warm(t.url);
   await sleep(2000); // past the dashboard sampler's two quiet seconds
   const cpu0 = targets.map((t) => cpuMicros(t.pid));
-  await sleep(IDLE_SEC * 1000);
+  await sleep(EARLY_IDLE_SEC * 1000);
+  for (const t of targets) t.earlyIdleRssMiB = memory(t.pid).rssMiB;
+  await sleep((IDLE_SEC - EARLY_IDLE_SEC) * 1000);
   for (const [i, t] of targets.entries()) {
     t.idleCpuPct = (cpuMicros(t.pid) - cpu0[i]) / (IDLE_SEC * 1e4);
     t.idleRssMiB = memory(t.pid).rssMiB;
@@ -122,13 +128,15 @@ async function main() {
   table(
     sidecar.map((t) => ({
       process: t.name,
+      'RSS MiB before any call': fmt(t.freshRssMiB, 1),
       'idle CPU % of a core': fmt(t.idleCpuPct, 2),
-      'idle RSS MiB': fmt(t.idleRssMiB, 1),
+      [`idle RSS MiB after ${EARLY_IDLE_SEC} s`]: fmt(t.earlyIdleRssMiB, 1),
+      [`idle RSS MiB after ${IDLE_SEC} s`]: fmt(t.idleRssMiB, 1),
       [`CPU µs per call at ${STEADY_RATE}/s`]: fmt(t.cpuUsPerCall, 1),
       [`CPU % at ${STEADY_RATE}/s`]: fmt(t.steadyCpuPct, 2),
       [`RSS MiB after ${STEADY_RATE}/s`]: fmt(t.steadyRssMiB, 1),
     })),
-    `Sidecar footprint: idle ${IDLE_SEC} s after 400 warm-up calls, then ${STEADY_RATE} GETs/s of ~1 KB for ${STEADY_ROUNDS} x ${STEADY_SEC} s, interleaved (CPU from /proc: 10 ms ticks)`,
+    `Sidecar footprint: idle ${IDLE_SEC} s after 400 warm-up calls (CPU over all of it), then ${STEADY_RATE} GETs/s of ~1 KB for ${STEADY_ROUNDS} x ${STEADY_SEC} s, interleaved (CPU from /proc: 10 ms ticks)`,
   );
   const gw = await startGateway(
     sim.url,
@@ -238,9 +246,22 @@ async function main() {
     },
     rows,
     sidecar: sidecar.map(
-      ({ name, idleCpuPct, idleRssMiB, cpuUsPerCall, steadyRps, steadyCpuPct, steadyRssMiB, steady }) => ({
+      ({
         name,
+        freshRssMiB,
         idleCpuPct,
+        earlyIdleRssMiB,
+        idleRssMiB,
+        cpuUsPerCall,
+        steadyRps,
+        steadyCpuPct,
+        steadyRssMiB,
+        steady,
+      }) => ({
+        name,
+        freshRssMiB,
+        idleCpuPct,
+        earlyIdleRssMiB,
         idleRssMiB,
         cpuUsPerCall,
         steadyRps,

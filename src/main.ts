@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { buildGateway } from './app.js';
 import { ConfigError, ConfigReloader, loadConfig } from './config/index.js';
+import { applyHeapPolicy } from './heap.js';
 
 const HELP = `Usage: cdf-gateway [--config FILE]   (npm start -- [options])
 
@@ -30,6 +31,7 @@ function startupFailure(err: unknown): never {
 }
 
 async function main(): Promise<void> {
+  applyHeapPolicy();
   let configFile: string | undefined;
   try {
     const { values } = parseArgs({

@@ -238,6 +238,37 @@ describe('forwarding to the simulator', () => {
     expect(reply.json.bodySha256).toBe(sha256(body));
   });
 
+  it('a large write kept for retries goes upstream while the app is still sending it (TeeBody)', async () => {
+    // 64 KiB: kept for retries (retry.maxBodyBytes) and large enough to go as it arrives. The first half is
+    // sent, then the app waits.
+    const body = randomBytes(64 * 1024);
+    const sent = new Promise<{ status: number; json: { bodyBytes: number; bodySha256: string } }>((resolve, reject) => {
+      const req = request(`${stack.url}${ECHO}`, {
+        method: 'POST',
+        headers: { ...auth(), 'content-type': 'application/octet-stream', 'content-length': String(body.length) },
+      });
+      req.on('response', (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(parts).toString()) }),
+        );
+      });
+      req.on('error', reject);
+      req.write(body.subarray(0, body.length / 2));
+      // The call is upstream before the rest is sent: the simulator sees it arrive (its in-flight gauge).
+      until(() => stack.sim.stats().inFlight === 1, 'the call upstream while the body is half sent').then(
+        () => req.end(body.subarray(body.length / 2)),
+        reject,
+      );
+    });
+    const reply = await sent;
+    expect(reply.status).toBe(200);
+    expect(reply.json.bodyBytes).toBe(body.length);
+    expect(reply.json.bodySha256).toBe(sha256(body));
+    expect(stack.sim.stats().calls).toBe(1);
+  });
+
   it('a chunked body without Content-Length arrives unchanged, small and above retry.maxBodyBytes', async () => {
     for (const sizes of [[100, 2000, 1], Array.from({ length: 16 }, () => 64 * 1024)]) {
       const chunks = sizes.map((n) => randomBytes(n));

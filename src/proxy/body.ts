@@ -4,8 +4,11 @@ import { ErrorCodes } from '../cdf/errors.js';
 import type { BufferBudget } from './buffer-budget.js';
 import { GatewayError } from './errors.js';
 
-/** A request body: none, read whole (can be sent again), or streamed through as it arrives (cannot). */
-export type RequestBody = null | HeldBody | Readable;
+/**
+ * A request body: none, read whole (can be sent again), sent as it arrives and kept (can be sent again once
+ * it has all arrived), or streamed through as it arrives (cannot).
+ */
+export type RequestBody = null | HeldBody | TeeBody | Readable;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -38,6 +41,60 @@ export class HeldBody {
   }
 }
 
+/**
+ * A write's body sent upstream as it arrives, each chunk kept as it passes, so that a retry (after a 429) can
+ * send it again. The upload and the call overlap as in a plain proxy, instead of the call waiting for the
+ * whole upload: on 4 MiB uploads reading first cost 5-10 % of the throughput and held every queued upload in
+ * memory before its turn. It is taken only for writes: a read's body is read first, because its partition
+ * and cache key are checked before it queues. While it is still arriving, the app's upload holds the call's
+ * slot as any streamed body does, and the idle watchdog ends it if it stalls (issue #13).
+ */
+export class TeeBody {
+  private readonly chunks: Buffer[] = [];
+  /** What is left of the app's upload; null once it has all arrived. */
+  private source: AsyncIterator<Buffer> | null;
+
+  constructor(
+    req: IncomingMessage,
+    readonly length: number,
+  ) {
+    this.source = req[Symbol.asyncIterator]();
+  }
+
+  /** Whether every byte has arrived (and a retry can send it again). */
+  get arrived(): boolean {
+    return this.source === null;
+  }
+
+  /**
+   * One attempt's pass over the body: the chunks kept so far, then the rest as it arrives. Always by index
+   * into the kept chunks, so that a pass and finish() pulling at once still send the bytes in order.
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    for (let i = 0; ; ) {
+      if (i < this.chunks.length) yield this.chunks[i++];
+      else if (!(await this.pull()) && i >= this.chunks.length) return;
+    }
+  }
+
+  /** Reads the rest of the upload, so that the body can be sent again. Rejects if the app goes away. */
+  async finish(): Promise<void> {
+    while (await this.pull());
+  }
+
+  /** Takes the app's next chunk into the kept ones; false when the upload has ended. */
+  private async pull(): Promise<boolean> {
+    if (this.source === null) return false;
+    const next = await this.source.next();
+    if (next.done) {
+      this.source = null;
+      return false;
+    }
+    this.chunks.push(next.value);
+    return true;
+  }
+}
+
 // The rest of the body is not read: the connection cannot carry another request.
 const tooLarge = (limit: number) =>
   new GatewayError(
@@ -57,6 +114,8 @@ export interface BufferHolder {
  * that it can be retried and keyed; other bodies stream straight through (not read before their turn
  * upstream, so a queue of large uploads holds no memory), still held to `limit`. A declared
  * Content-Length over the limit was refused before reading. The bytes taken are recorded on `holder`.
+ * A body of a declared `teeFrom` bytes or more that would be kept is a TeeBody instead: kept as it goes
+ * upstream, not read before.
  */
 export function readRequestBody(
   req: IncomingMessage,
@@ -64,6 +123,7 @@ export function readRequestBody(
   limit: number,
   budget: BufferBudget,
   holder: BufferHolder,
+  teeFrom = Number.POSITIVE_INFINITY,
 ): Promise<RequestBody> {
   const declared = req.headers['content-length'];
   const chunked = req.headers['transfer-encoding'] !== undefined;
@@ -73,6 +133,7 @@ export function readRequestBody(
   if (length >= 0) {
     if (!budget.tryTake(length)) return Promise.resolve(limited(req, [], 0, limit));
     holder.bufferedBytes += length;
+    if (length >= teeFrom) return Promise.resolve(new TeeBody(req, length));
   }
   return new Promise<RequestBody>((resolve, reject) => {
     const chunks: Buffer[] = [];

@@ -11,7 +11,7 @@ import {
 } from '../cdf/index.js';
 import type { AppRef, Bucket } from '../quota/index.js';
 import type { RequestTrace } from '../tracing/types.js';
-import { HeldBody, type RequestBody } from './body.js';
+import { HeldBody, type RequestBody, TeeBody } from './body.js';
 import { ClientGone } from './client-gone.js';
 import { decodeJson } from './decode.js';
 import type { HeaderMap } from './headers.js';
@@ -125,8 +125,8 @@ export class Exchange {
     return this.jsonMemo;
   }
 
-  /** Whether the body can be sent again: none, or read whole. */
+  /** Whether the body can be sent again: none, read whole, or kept as it went (read to its end first). */
   get replayable(): boolean {
-    return this.body === null || this.body instanceof HeldBody;
+    return this.body === null || this.body instanceof HeldBody || this.body instanceof TeeBody;
   }
 }

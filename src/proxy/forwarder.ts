@@ -22,7 +22,7 @@ import {
   retryReason,
 } from '../retry/index.js';
 import type { UpstreamAnswer } from './answer.js';
-import { HeldBody } from './body.js';
+import { HeldBody, TeeBody } from './body.js';
 import { sleepUnlessGone } from './client-gone.js';
 import { GatewayError } from './errors.js';
 import type { Exchange } from './exchange.js';
@@ -93,9 +93,30 @@ export class Forwarder {
       if (!(outcome instanceof TryAgain)) return outcome;
       const retry = await this.retryAfter(ex, outcome.failure, outcome.retryAfter, deadline);
       if (outcome.throttled) this.parts.telemetry.upstreamThrottled(ex, retry);
-      if (retry) continue;
+      if (retry) {
+        if (ex.body instanceof TeeBody && !ex.body.arrived) await this.finishUpload(ex, ex.body);
+        continue;
+      }
       if (outcome.otherwise instanceof GatewayError) throw outcome.otherwise;
       return outcome.otherwise;
+    }
+  }
+
+  /** Reads the rest of a body that went upstream as it arrived, so that the retry can send it whole. */
+  private async finishUpload(ex: Exchange, body: TeeBody): Promise<void> {
+    // No slot is held here; the idle watchdog still ends an upload that stalls.
+    ex.uploading = true;
+    try {
+      await body.finish();
+    } catch {
+      if (ex.abort.signal.aborted) throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
+      throw new GatewayError(
+        400,
+        ErrorCodes.BODY_INCOMPLETE,
+        'The client closed the connection before sending the whole request body.',
+      );
+    } finally {
+      ex.uploading = false;
     }
   }
 
@@ -144,7 +165,7 @@ export class Forwarder {
     let res: UpstreamResponse;
     // A streamed body is read from the app during the call: the idle watchdog checks that it keeps coming.
     const sent = ex.body;
-    ex.uploading = sent !== null && !(sent instanceof HeldBody);
+    ex.uploading = sent !== null && !(sent instanceof HeldBody) && !(sent instanceof TeeBody && sent.arrived);
     ex.trace?.attempt();
     try {
       res = await this.parts.upstream.call({

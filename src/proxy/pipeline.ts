@@ -48,6 +48,11 @@ export interface PipelineParts {
 const OUTSIDE_PROJECT_READ: RouteInfo = Object.freeze({ family: 'other', read: true, cls: 'other', template: null });
 const OUTSIDE_PROJECT_WRITE: RouteInfo = Object.freeze({ family: 'other', read: false, cls: 'other', template: null });
 const NO_BUCKETS: readonly Bucket[] = [];
+/**
+ * A write's body this large goes upstream as it arrives (TeeBody); a smaller one arrives in a socket read
+ * or two, and reading it first costs nothing.
+ */
+const TEE_FROM_BYTES = 64 * 1024;
 
 /**
  * The request path, in one direction: classify, check, read the body, cache lookup, quota admission and
@@ -166,6 +171,7 @@ export class Pipeline {
         config.server.bodyLimitBytes,
         this.parts.buffers,
         ex,
+        ex.route.read ? Number.POSITIVE_INFINITY : TEE_FROM_BYTES,
       );
     } finally {
       ex.uploading = false;
