@@ -54,6 +54,16 @@ const SLOW_START = 4;
 /** CDF states the limit it enforced: "Project exceeded maximum number='50' of concurrent requests." */
 const STATED_LIMIT = /maximum number\s*=\s*'?(\d+(?:\.\d+)?)'?/i;
 
+/**
+ * Where an estimated rate stops probing after a 429: what got through lately, not where the 429s began, but
+ * never under `decrease` of the rate (what gets through while CDF's bucket is still in debt from a storm is
+ * far under its rate: a 5/s endpoint was held at 1.5/s).
+ */
+function heldAt(rate: number, gotThrough: number | undefined, decrease: number): number {
+  if (gotThrough === undefined || !(gotThrough > 0)) return rate;
+  return Math.min(rate, Math.max(gotThrough, rate * decrease));
+}
+
 export function throttleKind(message: string | null): ThrottleKind {
   return message !== null && /concurren/i.test(message) ? 'concurrency' : 'rate';
 }
@@ -113,7 +123,7 @@ export class AdaptiveLimits {
       // The first 429 since the estimate: the limit is about here, at most what got through. Not probed past
       // it again until the hold is over (probing to where the 429s began kept 1-2 429s a second coming).
       s.slowStart = false;
-      ceiling = gotThrough !== undefined && gotThrough > 0 ? Math.min(rate, gotThrough) : rate;
+      ceiling = heldAt(rate, gotThrough, this.config.decrease);
       s.rateCeiling = ceiling;
     }
     if (kind === 'rate') {
@@ -128,8 +138,7 @@ export class AdaptiveLimits {
         if (ceiling === undefined && share <= EDGE_SHARE) return;
         // Where the 429s began, or lower: what got through (an estimate probed to where they began kept one
         // coming every two or three seconds).
-        s.rateCeiling =
-          stated ?? ceiling ?? (gotThrough !== undefined && gotThrough > 0 ? Math.min(rate, gotThrough) : rate);
+        s.rateCeiling = stated ?? ceiling ?? heldAt(rate, gotThrough, this.config.decrease);
         rate =
           ceiling !== undefined
             ? Math.min(rate * GENTLE, ceiling * HOLD)
