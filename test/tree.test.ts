@@ -341,6 +341,84 @@ describe('quota tree: a 429 is charged to the narrowest budget that explains it'
     r.close();
   });
 
+  it("gives a storm's retries and queued calls the bucket their 429s taught, whenever their buckets were chosen", async () => {
+    const r = rig();
+    const route = lookupRoute('GET', '/assets/123');
+    const t = performance.now();
+    const app = { name: 'ui', identity: 'alice', weight: 1, priority: 0 } as never;
+    // Chosen before anything was learned: one call in flight, one waiting behind an empty bucket.
+    const inFlight = r.buckets('GET', '/assets/123');
+    const queued = r.buckets('GET', '/assets/123');
+    const api = byName(queued, 'assets');
+    api.cap(-5);
+    const waiting = r.scheduler.acquire(queued, app, Number.POSITIVE_INFINITY);
+    expect(r.scheduler.queuedCount()).toBe(1);
+    r.tree.throttled(inFlight, 'GET', route, rateMsg(50), t + 1, t);
+    const learned = 'learned.get.assets._';
+    // The in-flight call's retry takes the learned bucket (in debt, as CDF's is): it waits.
+    expect(names(r.tree.current(inFlight))).toContain(learned);
+    const retry = r.scheduler.acquire(inFlight, app, Number.POSITIVE_INFINITY);
+    expect(r.scheduler.queuedCount()).toBe(2);
+    // The queued call moved to it too: the API level refilling no longer lets it out.
+    api.cap(api.burst);
+    api.mirror(api.burst, performance.now());
+    expect(r.scheduler.queuedCount()).toBe(2);
+    // Once the learned bucket has a token, they go, each holding it.
+    const leaf = byName(r.tree.current(queued), learned);
+    leaf.mirror(leaf.burst, performance.now());
+    r.scheduler.limitsChanged(leaf);
+    const leases = await Promise.all([waiting, retry]);
+    for (const l of leases) expect(names(l.buckets)).toContain(learned);
+    expect(leaf.inFlight).toBe(2);
+    for (const l of leases) l.release();
+    expect(leaf.inFlight).toBe(0);
+    // A list chosen after the learning is already current.
+    const fresh = r.buckets('GET', '/assets/123');
+    expect(r.tree.current(fresh)).toBe(fresh);
+    r.close();
+  });
+
+  it('follows a concurrency CDF stated for an endpoint: learned at it, never cut under it, never probed past it', () => {
+    const r = rig();
+    const route = lookupRoute('POST', '/assets/byids');
+    const clock = new Clock(performance.now());
+    const early = [0, 1, 2, 3, 4, 5].map(() => r.buckets('POST', '/assets/byids'));
+    // A storm of concurrency 429s stating 4 (calls sent together, before anything was learned).
+    for (const bs of early) r.tree.throttled(bs, 'POST', route, concurrencyMsg(4), clock.tick(1), clock.t - 10);
+    const leaf = byName(r.buckets('POST', '/assets/byids'), 'learned.post.assets.byids');
+    expect(leaf.concurrency).toBe(4);
+    // A minute of answers: still 4.
+    for (let i = 0; i < 240; i++) r.tree.passed(r.buckets('POST', '/assets/byids'), route, clock.tick(250));
+    expect(leaf.concurrency).toBe(4);
+    r.close();
+  });
+
+  it('holds an estimated rate under what got through when its 429s began, not where they began', () => {
+    const r = rig();
+    const route = lookupRoute('POST', '/assets/byids');
+    const clock = new Clock(performance.now());
+    const silent = 'Project exceeded the request rate limit.';
+    // Ten calls/s get through for two seconds, then figureless 429s: learned at about 10/s, an estimate.
+    for (let i = 0; i < 20; i++) r.tree.passed(r.buckets('POST', '/assets/byids'), route, clock.tick(100));
+    for (let i = 0; i < 3; i++)
+      r.tree.throttled(r.buckets('POST', '/assets/byids'), 'POST', route, silent, clock.tick(1), clock.t - 1);
+    const leaf = byName(r.buckets('POST', '/assets/byids'), 'learned.post.assets.byids');
+    // It climbs (an estimate) while ten calls a second keep getting through ...
+    for (let i = 0; i < 8; i++) {
+      clock.tick(250);
+      for (let j = 0; j < 3; j++) r.tree.passed(r.buckets('POST', '/assets/byids'), route, clock.tick(1));
+    }
+    const top = leaf.rate;
+    expect(top).toBeGreaterThan(11);
+    // ... until its first 429: then held under what got through (about 12/s over the window), not under `top`.
+    const sent = clock.t;
+    r.tree.throttled(r.buckets('POST', '/assets/byids'), 'POST', route, silent, clock.tick(5), sent);
+    for (let i = 0; i < 30; i++) r.tree.passed(r.buckets('POST', '/assets/byids'), route, clock.tick(250));
+    expect(leaf.rate).toBeLessThan(top);
+    expect(leaf.rate).toBeLessThanOrEqual(12 * 0.98 + 1e-9);
+    r.close();
+  });
+
   it('learns an operation from unexplained 429s at the rate that got through, and probes upwards', () => {
     const r = rig([{ ...defaults().limits.find((l) => l.name === 'files')!, rate: 50, burst: 50, concurrency: 10 }]);
     const route = lookupRoute('POST', '/files/search');

@@ -73,6 +73,8 @@ export interface LearnedFigures {
    * is never probed past it, and a 429 that names no figure is not this budget's.
    */
   statedRate?: number;
+  /** The lowest concurrency CDF's messages stated for this budget, if any: never probed past either. */
+  statedConcurrency?: number;
   /** When it was first learned (the gateway's monotonic clock, ms): 429s to calls sent before say nothing new. */
   at: number;
 }

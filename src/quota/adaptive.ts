@@ -54,6 +54,16 @@ const SLOW_START = 4;
 /** CDF states the limit it enforced: "Project exceeded maximum number='50' of concurrent requests." */
 const STATED_LIMIT = /maximum number\s*=\s*'?(\d+(?:\.\d+)?)'?/i;
 
+/**
+ * Where an estimated rate stops probing after a 429: what got through lately, not where the 429s began, but
+ * never under `decrease` of the rate (what gets through while CDF's bucket is still in debt from a storm is
+ * far under its rate: a 5/s endpoint was held at 1.5/s).
+ */
+function heldAt(rate: number, gotThrough: number | undefined, decrease: number): number {
+  if (gotThrough === undefined || !(gotThrough > 0)) return rate;
+  return Math.min(rate, Math.max(gotThrough, rate * decrease));
+}
+
 export function throttleKind(message: string | null): ThrottleKind {
   return message !== null && /concurren/i.test(message) ? 'concurrency' : 'rate';
 }
@@ -88,7 +98,15 @@ export class AdaptiveLimits {
    * A 429 charged to `bucket` (the quota tree chose it as the narrowest budget that explains it).
    * `stated`: the limit CDF's message named, if any; `sentAt`: when the throttled attempt was admitted.
    */
-  charge(bucket: Bucket, kind: ThrottleKind, stated: number | null, now: number, sentAt = now): void {
+  charge(
+    bucket: Bucket,
+    kind: ThrottleKind,
+    stated: number | null,
+    now: number,
+    sentAt = now,
+    /** The rate the bucket's calls got through at lately (CDF's verdict on its estimate), when known. */
+    gotThrough?: number,
+  ): void {
     if (!this.config.enabled) return;
     const s = this.stateOf(bucket, now);
     s.recent.add(THROTTLED, now);
@@ -97,10 +115,16 @@ export class AdaptiveLimits {
     bucket.tokens = Math.max(-bucket.burst, Math.min(bucket.tokens, 0) - 2);
     const limit = bucket.limit;
     let { rate, concurrency } = bucket;
+    // A learned bucket's figures are younger than the call: its 429 says nothing about them (a storm's late
+    // 429s halved an estimate learned from that very storm).
+    if (limit.learned !== undefined && stated === null && sentAt <= s.since) return;
+    let ceiling: number | undefined;
     if (kind === 'rate' && s.slowStart && sentAt > s.since) {
-      // The first 429 since the estimate: the limit is about here. Careful steps from now on.
+      // The first 429 since the estimate: the limit is about here, at most what got through. Not probed past
+      // it again until the hold is over (probing to where the 429s began kept 1-2 429s a second coming).
       s.slowStart = false;
-      s.rateCeiling = rate;
+      ceiling = heldAt(rate, gotThrough, this.config.decrease);
+      s.rateCeiling = ceiling;
     }
     if (kind === 'rate') {
       // CDF named its limit: whatever else happens, do not probe past it for a while.
@@ -109,11 +133,16 @@ export class AdaptiveLimits {
         rate = stated * HOLD;
         s.rateCeiling = stated;
       } else {
-        if (sentAt <= s.rateCutAt || now - s.rateCutAt < this.config.intervalMs) return;
+        if (ceiling === undefined && (sentAt <= s.rateCutAt || now - s.rateCutAt < this.config.intervalMs)) return;
         const share = this.throttledShare(s, now);
-        if (share <= EDGE_SHARE) return;
-        s.rateCeiling = stated ?? rate;
-        rate *= share > HARD_SHARE ? Math.max(this.config.decrease, 1 - share) : GENTLE;
+        if (ceiling === undefined && share <= EDGE_SHARE) return;
+        // Where the 429s began, or lower: what got through (an estimate probed to where they began kept one
+        // coming every two or three seconds).
+        s.rateCeiling = stated ?? ceiling ?? heldAt(rate, gotThrough, this.config.decrease);
+        rate =
+          ceiling !== undefined
+            ? Math.min(rate * GENTLE, ceiling * HOLD)
+            : rate * (share > HARD_SHARE ? Math.max(this.config.decrease, 1 - share) : GENTLE);
       }
       rate = Math.max(this.rateScale(bucket, s) * this.config.floor, rate);
       s.slowStart = false;
@@ -173,8 +202,9 @@ export class AdaptiveLimits {
       const statedRate = limit.learned?.statedRate;
       if (statedRate !== undefined) top = Math.min(top, Math.max(bucket.rate, statedRate * HOLD));
       const rate = Math.min(top, bucket.rate + step);
+      const concurrencyTop = Math.min(limit.concurrency, limit.learned?.statedConcurrency ?? limit.concurrency);
       const concurrency =
-        bucket.concurrency < limit.concurrency &&
+        bucket.concurrency < concurrencyTop &&
         (now >= s.concurrencyHoldUntil || bucket.concurrency + 1 < s.concurrencyCeiling)
           ? bucket.concurrency + 1
           : bucket.concurrency;
@@ -238,11 +268,10 @@ export class AdaptiveLimits {
       if (learned) {
         s.rateCeiling = learned.statedRate ?? learned.rate;
         s.concurrencyCeiling = learned.concurrency + 1;
-        if (learned.stated) {
-          s.rateHoldUntil = now + this.config.holdMs;
-          s.concurrencyHoldUntil = now + this.config.holdMs;
-        }
-        s.slowStart = !learned.stated && learned.statedRate === undefined;
+        if (learned.statedRate !== undefined) s.rateHoldUntil = now + this.config.holdMs;
+        if (learned.statedConcurrency !== undefined) s.concurrencyHoldUntil = now + this.config.holdMs;
+        // Its rate estimated from what got through (concurrency alone may have been stated).
+        s.slowStart = learned.statedRate === undefined && learned.rate < bucket.limit.rate;
       }
       this.state.set(bucket, s);
     }

@@ -60,6 +60,11 @@ export class Scheduler {
   private sweepTimer: NodeJS.Timeout | null = null;
   /** Forgets buckets unused for a while; runs only while there are buckets to forget. */
   private idleTimer: NodeJS.Timeout | null = null;
+  /**
+   * A request's buckets as they are now (the quota tree's): a bucket learned since they were chosen applies to
+   * its next attempt and, while it waits, to it too. Null: buckets never change after they were chosen.
+   */
+  refresh: ((buckets: readonly Bucket[]) => readonly Bucket[]) | null = null;
 
   constructor(
     readonly store: QuotaStore,
@@ -144,8 +149,10 @@ export class Scheduler {
   }
 
   /** Waits for a token and a slot in every bucket; rejects with QueueRejected. */
-  acquire(buckets: readonly Bucket[], app: AppRef, deadline: number, signal?: AbortLike): Promise<Lease> {
-    if (buckets.length === 0) return Promise.resolve(this.lease(NO_BUCKETS, 0));
+  acquire(chosen: readonly Bucket[], app: AppRef, deadline: number, signal?: AbortLike): Promise<Lease> {
+    if (chosen.length === 0) return Promise.resolve(this.lease(NO_BUCKETS, 0));
+    // A retry of a call whose buckets were chosen before a 429 storm taught the tree a bucket on its path.
+    const buckets = this.refresh === null ? chosen : this.refresh(chosen);
     const now = performance.now();
     for (let i = 0; i < buckets.length; i++) {
       buckets[i].lastUsed = now;
@@ -159,6 +166,23 @@ export class Scheduler {
     return taken.then((blocked) =>
       blocked === null ? this.lease(buckets, 0) : this.wait(buckets, app, deadline, signal, blocked, now),
     );
+  }
+
+  /**
+   * The tree learned (or dropped) buckets: waiting requests take their path's buckets as they are now, so a
+   * storm's queued calls do not go out past the bucket their 429s just taught (they did: a queue admitted at
+   * the configured figures for a second after the learned one existed).
+   */
+  refreshWaiting(): void {
+    if (this.refresh === null) return;
+    const touched = new Set<Bucket>();
+    for (const w of this.waiting) {
+      const fresh = this.refresh(w.buckets);
+      if (fresh === w.buckets) continue;
+      w.buckets = fresh;
+      touched.add(w.home);
+    }
+    for (const b of touched) void this.drain(b);
   }
 
   /** Effective limits changed (adaptive): waiters may fit now. */
@@ -262,16 +286,13 @@ export class Scheduler {
         for (;;) {
           const w = bucket.queue.peek();
           if (!w) break;
-          let blocked = this.store.take(
-            w.buckets,
-            performance.now(),
-            w.app,
-            bucket.queue.size > 1 ? bucket : undefined,
-          );
+          // Its buckets as taken: refreshWaiting() may replace w.buckets while a shared store answers.
+          const buckets = w.buckets;
+          let blocked = this.store.take(buckets, performance.now(), w.app, bucket.queue.size > 1 ? bucket : undefined);
           if (blocked instanceof Promise) blocked = await blocked;
           const atHead = bucket.queue.peek() === w;
           if (w.cancelled) {
-            if (blocked === null) this.store.release(w.buckets);
+            if (blocked === null) this.store.release(buckets);
             continue;
           }
           if (blocked !== null && blocked.bucket === bucket) {
@@ -281,7 +302,7 @@ export class Scheduler {
           if (blocked === null) {
             if (atHead) bucket.queue.shift();
             else bucket.queue.cancel(w);
-            this.grant(w);
+            this.grant(w, buckets);
           } else if (!atHead) {
           } else {
             bucket.queue.shift();
@@ -297,10 +318,10 @@ export class Scheduler {
     }
   }
 
-  private grant(w: Waiter): void {
+  private grant(w: Waiter, buckets: readonly Bucket[]): void {
     this.waiting.delete(w);
     if (w.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
-    w.resolve(this.lease(w.buckets, performance.now() - w.enqueuedAt));
+    w.resolve(this.lease(buckets, performance.now() - w.enqueuedAt));
   }
 
   private drop(w: Waiter, reason: QueueRejected['reason']): void {

@@ -34,6 +34,18 @@ const MAX_LEARNED = 512;
 const PASSED = 0;
 const UNEXPLAINED = 1;
 
+/** What a request's buckets were chosen for, to choose them again once the learned buckets changed. */
+interface Chosen {
+  method: string;
+  rest: string;
+  route: RouteInfo;
+  project: string;
+  identity: () => string;
+  /** The tree's `generation` when `current` was chosen. */
+  generation: number;
+  current: readonly Bucket[];
+}
+
 /** What the tree reports as it learns, for logs and metrics. */
 export interface TreeObserver {
   limitChanged(change: LimitChange): void;
@@ -74,6 +86,10 @@ export class QuotaTree {
   private readonly families = new Map<string, SlidingCounter>();
   /** Unexplained 429s by class key and by family, over the operation window. */
   private readonly unexplained = new Map<string, SlidingCounter>();
+  /** Bumped whenever the learned buckets (or the table) change: bucket lists chosen before are stale. */
+  private generation = 0;
+  /** Each request's bucket list (bucketsFor's answer) and what it was chosen for, while the request lives. */
+  private readonly chosen = new WeakMap<readonly Bucket[], Chosen>();
 
   constructor(
     limits: readonly LimitConfig[],
@@ -84,6 +100,7 @@ export class QuotaTree {
     this.table = new LimitTable(limits);
     this.adaptive = new AdaptiveLimits(config, (change) => this.apply(change));
     scheduler.store.onLearned?.((limit) => this.adopt(limit));
+    if (config.enabled) scheduler.refresh = (buckets) => this.current(buckets);
   }
 
   /** The configured buckets (without the learned ones). */
@@ -105,7 +122,41 @@ export class QuotaTree {
       if (limit.per === 'identity') perIdentity ??= `${project}/${identity()}`;
       buckets[i] = this.scheduler.bucket(limit, limit.per === 'identity' ? (perIdentity as string) : project);
     }
+    if (this.config.enabled)
+      this.chosen.set(buckets, {
+        method,
+        rest,
+        route,
+        project,
+        identity,
+        generation: this.generation,
+        current: buckets,
+      });
     return buckets;
+  }
+
+  /**
+   * A request's buckets as they are now: chosen again when a bucket was learned (or dropped) since. Retries and
+   * queued calls of a 429 storm otherwise went out past the learned bucket their own 429s made.
+   */
+  current(buckets: readonly Bucket[]): readonly Bucket[] {
+    const c = this.chosen.get(buckets);
+    if (c === undefined || c.generation === this.generation) return c?.current ?? buckets;
+    const limits = this.table.match(c.method, c.rest, c.route);
+    const fresh = new Array<Bucket>(limits.length);
+    for (let i = 0; i < limits.length; i++) {
+      const limit = limits[i];
+      fresh[i] = this.scheduler.bucket(limit, limit.per === 'identity' ? `${c.project}/${c.identity()}` : c.project);
+    }
+    c.generation = this.generation;
+    c.current = fresh;
+    return fresh;
+  }
+
+  /** The learned buckets changed: bucket lists chosen before are stale, waiting calls take the new ones. */
+  private changed(): void {
+    this.generation++;
+    this.scheduler.refreshWaiting();
   }
 
   /**
@@ -118,6 +169,7 @@ export class QuotaTree {
     for (const [key, limit] of this.table.learned()) next.learn(key, limit);
     this.table = next;
     this.scheduler.retarget([...limits, ...[...next.learned()].map(([, l]) => l)]);
+    this.changed();
   }
 
   /** A call the buckets admitted got an answer that was not a 429. */
@@ -198,11 +250,24 @@ export class QuotaTree {
     const silent = kind === 'rate' ? candidates.filter((b) => b.limit.learned?.statedRate === undefined) : candidates;
     const near = silent.filter((b) => isNear(b, kind, now));
     const chosen = narrowest(near, kind) ?? learnedOf(silent);
+    const f = chosen?.limit.learned;
+    if (chosen && f && kind === 'rate' && f.statedRate === undefined && f.rate >= chosen.limit.rate) {
+      // A bucket learned for its concurrency, at its parents' rate: its own rate is what gets through, not a
+      // cut from the parents' (halving 170/s towards a 10/s endpoint took a 429 storm per halving).
+      this.learn(f.key, f.level, method, route, candidates, kind, null, now, sentAt);
+      return;
+    }
     if (chosen) {
-      this.adaptive.charge(chosen, kind, null, now, sentAt);
+      this.adaptive.charge(chosen, kind, null, now, sentAt, this.gotThrough(chosen, route, now));
       return;
     }
     this.unexplainedFor(method, route, candidates, kind, now, sentAt);
+  }
+
+  /** For an operation's learned bucket, the rate its calls got through at over the window (CDF's verdict). */
+  private gotThrough(bucket: Bucket, route: RouteInfo, now: number): number | undefined {
+    if (bucket.limit.learned?.level !== 'operation') return undefined;
+    return this.opCounter(route, now).sum(PASSED, now) / (OP_WINDOW_MS / 1000);
   }
 
   /** The bucket, in the throttled call's project, of a learned budget on its path whose figure is `stated`. */
@@ -254,6 +319,7 @@ export class QuotaTree {
     const local: LimitConfig = { ...limit, learned: { ...f, at: performance.now() } };
     this.table.learn(f.key, local);
     this.scheduler.retarget([local], true);
+    this.changed();
     this.observer?.learned(local);
   }
 
@@ -487,6 +553,10 @@ export class QuotaTree {
         concurrency,
         stated: stated !== null,
         statedRate: kind === 'rate' && stated !== null ? Math.min(stated, f0?.statedRate ?? stated) : f0?.statedRate,
+        statedConcurrency:
+          kind === 'concurrency' && stated !== null
+            ? Math.min(Math.floor(stated), f0?.statedConcurrency ?? stated)
+            : f0?.statedConcurrency,
         at: existing?.learned?.at ?? now,
       },
     };
@@ -497,16 +567,22 @@ export class QuotaTree {
     this.scheduler.store.publishLearned?.(limit);
     // The bucket of the throttled call's project takes the 429 as any bucket would (tokens follow CDF's down).
     const scope = candidates.find((b) => b.limit.per === 'project')?.scope;
-    if (scope === undefined) return;
+    if (scope === undefined) {
+      this.changed();
+      return;
+    }
     const leaf = this.scheduler.bucket(limit, scope);
     // Already at or under the figure CDF states (a 429 to a call sent before this lease had the bucket): CDF
     // is in debt, not lower; follow it, as for a 429 charged to the bucket by name.
-    if (stated !== null && !(existing && f0 && (kind === 'rate' ? f0.rate : f0.concurrency) <= stated))
+    // A stated concurrency is exact (CDF frees a slot before its answer reaches us, so ours are never fewer):
+    // learned at it, the bucket follows; a cut would only waste a slot.
+    if (stated !== null && kind === 'rate' && !(existing && f0 && f0.rate <= stated))
       this.adaptive.charge(leaf, kind, stated, now, sentAt);
     else this.adaptive.follow(leaf, now);
     // A new learned bucket starts in debt (a second of its figure), as CDF's is after the 429s that taught it
     // (throttled calls are charged): probing while CDF's bucket refills only keeps it empty.
     if (!existing) leaf.cap(-leaf.burst);
+    this.changed();
   }
 
   private countLearned(): number {

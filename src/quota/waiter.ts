@@ -5,7 +5,8 @@ import type { Lease } from './lease.js';
 
 /** A request waiting for a token and a slot in every one of its buckets. */
 export interface Waiter {
-  readonly buckets: readonly Bucket[];
+  /** Replaced when the quota tree learns a bucket on its path while it waits (Scheduler.refreshWaiting). */
+  buckets: readonly Bucket[];
   readonly app: AppRef;
   readonly deadline: number;
   readonly enqueuedAt: number;

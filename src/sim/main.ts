@@ -30,6 +30,7 @@ Options:
                                the same per identity and API family
   --charge-throttled           a 429 still takes a token from every budget checked up to the one
                                that refused it
+  --no-figures                 429 messages name no figure (CDF's concurrency ones do; rate ones may not)
   --retry-after <seconds>      429s carry Retry-After
   --items <n>                  generated items per resource type (default 1000)
   -h, --help                   show this help and exit
@@ -69,6 +70,7 @@ function parse(argv: string[]): Partial<SimOptions> | undefined {
       'identity-concurrency': str,
       'charge-throttled': { type: 'boolean' },
       'no-tree': { type: 'boolean' },
+      'no-figures': { type: 'boolean' },
       tight: { type: 'string', multiple: true },
       'retry-after': str,
       items: str,
@@ -84,6 +86,7 @@ function parse(argv: string[]): Partial<SimOptions> | undefined {
     identity: limit(n('identity-rate'), n('identity-burst'), n('identity-concurrency')),
     chargeThrottled: v['charge-throttled'] ?? false,
     tree: !v['no-tree'],
+    statesFigures: !v['no-figures'],
     tight: (v.tight ?? []).map(parseTight),
     retryAfterSeconds: n('retry-after') ?? null,
     items: n('items') ?? 1000,

@@ -7,6 +7,7 @@ export const DEFAULT_OPTIONS: Readonly<SimOptions> = Object.freeze({
   project: null,
   identity: null,
   chargeThrottled: false,
+  statesFigures: true,
   retryAfterSeconds: null,
   items: 1000,
   tree: true,
@@ -111,8 +112,9 @@ export function checkOptions(input: unknown): Partial<SimOptions> {
         out[key] = toLimit(value, key);
         break;
       case 'chargeThrottled':
-        if (typeof value !== 'boolean') throw new SimInputError('chargeThrottled must be a boolean');
-        out.chargeThrottled = value;
+      case 'statesFigures':
+        if (typeof value !== 'boolean') throw new SimInputError(`${key} must be a boolean`);
+        out[key] = value;
         break;
       case 'retryAfterSeconds':
         out.retryAfterSeconds = value === null ? null : nonNegative(value, 'retryAfterSeconds');

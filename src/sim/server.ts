@@ -10,7 +10,7 @@ import { budgetKeyOf, identityOf } from './identity.js';
 import { raw } from './raw.js';
 import { Call, HttpError } from './reply.js';
 import { resources } from './resources.js';
-import { type Held, isRejection } from './throttle.js';
+import { type Held, isRejection, unstated } from './throttle.js';
 import type { Fault, IdentityStats } from './types.js';
 
 /** The node:http request listener: /_sim/* control, /api/* CDF, everything else 404. */
@@ -77,7 +77,8 @@ class ApiCall extends Call {
     if (this.cls) this.cls.throttled++;
     if (this.identity) this.identity.throttled++;
     const headers = o.retryAfterSeconds === null ? undefined : { 'retry-after': String(o.retryAfterSeconds) };
-    later(core, () => this.error(429, result.message, undefined, headers));
+    const message = o.statesFigures ? result.message : unstated(result.message);
+    later(core, () => this.error(429, message, undefined, headers));
     return false;
   }
 }

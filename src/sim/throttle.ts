@@ -134,6 +134,11 @@ function rateRefusal(scope: Scope, budget: SimBudget, limit: SimLimit): Rejectio
   return { message, by: `${budget.name} ${scope.toLowerCase()} rate` };
 }
 
+/** The same refusal from a stand-in whose messages name no figure: "Project exceeded the concurrent requests limit." */
+export function unstated(message: string): string {
+  return message.replace(/maximum number='[^']*' of (concurrent requests|requests per second)/, 'the $1 limit');
+}
+
 export function isRejection(x: Held | Rejection): x is Rejection {
   return !Array.isArray(x);
 }

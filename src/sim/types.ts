@@ -44,6 +44,11 @@ export interface SimOptions {
   tight: SimTight[];
   /** A 429 still takes a token from the rate bucket (CDF's docs warn throttled calls may use budget). */
   chargeThrottled: boolean;
+  /**
+   * 429 messages name the figure of the budget that refused (default true, as CDF's concurrency messages
+   * do); false: no message names any number (a CDF stand-in that states none), the kind words stay.
+   */
+  statesFigures: boolean;
   /** When set, throttle 429s carry `Retry-After: N`. */
   retryAfterSeconds: number | null;
   /** Items per resource type (assets, events, timeseries), default 1000. */
