@@ -14,6 +14,7 @@ import {
 } from './cdf/index.js';
 import { createQuotaStore } from './cluster/index.js';
 import { effectiveConfig, type GatewayConfig, restartOnlyChanges } from './config/index.js';
+import { HEAP_GROWING_FACTOR, type HeapPolicy } from './heap.js';
 import { createLogger } from './log.js';
 import { createMetrics, type Telemetry } from './metrics/index.js';
 import { BufferBudget, Forwarder, IdleWatchdog, Pipeline, Upstream } from './proxy/index.js';
@@ -25,6 +26,8 @@ export interface GatewayOptions {
   /** Where log lines go (tests capture them); stdout by default. */
   logDestination?: NodeJS.WritableStream;
   logger?: Logger;
+  /** The process's heap policy (src/heap.ts), fed by the idle watchdog's sweeps; the CLI passes one. */
+  heapPolicy?: HeapPolicy | null;
 }
 
 /** The gateway's parts, for the admin endpoints (metrics, dashboard) and for tests. */
@@ -128,6 +131,22 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const forwarder = new Forwarder({ config, upstream, scheduler, quota, circuit, telemetry, shadow, log });
   const buffers = new BufferBudget(config.retry.maxBufferedBytes);
   const watchdog = new IdleWatchdog(config.server.responseIdleTimeoutMs);
+  const heapPolicy = options.heapPolicy;
+  if (heapPolicy)
+    watchdog.onThroughput = (bytesPerSecond, now) => {
+      const was = heapPolicy.factorRaised;
+      heapPolicy.observe(bytesPerSecond, now);
+      if (heapPolicy.factorRaised !== was)
+        log.info(
+          {
+            heapGrowingFactor: heapPolicy.factorRaised ? HEAP_GROWING_FACTOR : 'v8',
+            mibPerSecond: Math.round(bytesPerSecond / 2 ** 20),
+          },
+          heapPolicy.factorRaised
+            ? 'large bodies: old generation given room for their buffers'
+            : "heap back to V8's own growing factor",
+        );
+    };
   const pipeline = new Pipeline({
     config,
     ...routeKnowledge(config),

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { buildGateway } from './app.js';
 import { ConfigError, ConfigReloader, loadConfig } from './config/index.js';
-import { applyHeapPolicy } from './heap.js';
+import { cliHeapPolicy } from './heap.js';
 
 const HELP = `Usage: cdf-gateway [--config FILE]   (npm start -- [options])
 
@@ -31,7 +31,6 @@ function startupFailure(err: unknown): never {
 }
 
 async function main(): Promise<void> {
-  applyHeapPolicy();
   let configFile: string | undefined;
   try {
     const { values } = parseArgs({
@@ -49,7 +48,7 @@ async function main(): Promise<void> {
   let gateway: Awaited<ReturnType<typeof buildGateway>>;
   try {
     const config = loadConfig({ file: configFile });
-    gateway = await buildGateway(config);
+    gateway = await buildGateway(config, { heapPolicy: cliHeapPolicy() });
   } catch (err) {
     startupFailure(err);
   }

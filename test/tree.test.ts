@@ -10,6 +10,7 @@ import { bucketViews } from '../src/metrics/state.js';
 import {
   AdaptiveLimits,
   type Bucket,
+  type BucketPath,
   type LimitChange,
   MAX_SCOPES_PER_LIMIT,
   MemoryStore,
@@ -347,19 +348,28 @@ describe('quota tree: a 429 is charged to the narrowest budget that explains it'
     const t = performance.now();
     const app = { name: 'ui', identity: 'alice', weight: 1, priority: 0 } as never;
     // Chosen before anything was learned: one call in flight, one waiting behind an empty bucket.
-    const inFlight = r.buckets('GET', '/assets/123');
-    const queued = r.buckets('GET', '/assets/123');
-    const api = byName(queued, 'assets');
+    const pathOf = (): BucketPath => ({
+      method: 'GET',
+      route,
+      target: { project: P, rest: '/assets/123' },
+      identity: 'alice',
+      bucketsChosenAt: r.tree.generation,
+      buckets: r.buckets('GET', '/assets/123'),
+    });
+    const inFlight = pathOf();
+    const queued = pathOf();
+    const api = byName(queued.buckets, 'assets');
     api.cap(-5);
-    const waiting = r.scheduler.acquire(queued, app, Number.POSITIVE_INFINITY);
+    const waiting = r.scheduler.acquire(queued.buckets, app, Number.POSITIVE_INFINITY, undefined, queued);
     expect(r.scheduler.queuedCount()).toBe(1);
-    r.tree.throttled(inFlight, 'GET', route, rateMsg(50), t + 1, t);
+    r.tree.throttled(inFlight.buckets, 'GET', route, rateMsg(50), t + 1, t);
     const learned = 'learned.get.assets._';
     // The in-flight call's retry takes the learned bucket (in debt, as CDF's is): it waits.
     expect(names(r.tree.current(inFlight))).toContain(learned);
-    const retry = r.scheduler.acquire(inFlight, app, Number.POSITIVE_INFINITY);
+    const retry = r.scheduler.acquire(inFlight.buckets, app, Number.POSITIVE_INFINITY, undefined, inFlight);
     expect(r.scheduler.queuedCount()).toBe(2);
     // The queued call moved to it too: the API level refilling no longer lets it out.
+    expect(names(queued.buckets)).toContain(learned);
     api.cap(api.burst);
     api.mirror(api.burst, performance.now());
     expect(r.scheduler.queuedCount()).toBe(2);
@@ -372,9 +382,10 @@ describe('quota tree: a 429 is charged to the narrowest budget that explains it'
     expect(leaf.inFlight).toBe(2);
     for (const l of leases) l.release();
     expect(leaf.inFlight).toBe(0);
-    // A list chosen after the learning is already current.
-    const fresh = r.buckets('GET', '/assets/123');
-    expect(r.tree.current(fresh)).toBe(fresh);
+    // A path chosen after the learning is already current: the same list, not chosen again.
+    const fresh = pathOf();
+    const list = fresh.buckets;
+    expect(r.tree.current(fresh)).toBe(list);
     r.close();
   });
 

@@ -41,6 +41,8 @@ export class Exchange {
   /** Headers to send upstream (hop-by-hop removed, cdf-version applied). */
   upstreamHeaders: HeaderMap = {};
   buckets: readonly Bucket[] = [];
+  /** The quota tree's generation when `buckets` were chosen (BucketPath: chosen again when it moved on). */
+  bucketsChosenAt = 0;
   /** Buckets in `mode: shadow` on its path: counted, never waited for. */
   shadow: readonly Bucket[] = NO_SHADOW;
   /** Fires when the app goes away before its answer was sent. */

@@ -139,6 +139,7 @@ export class Forwarder {
         ex.app,
         Math.min(now + config.queue.maxWaitMs, deadline),
         ex.abort.signal,
+        ex,
       );
       ex.queuedMs += lease.waitedMs;
       ex.trace?.queueDone(null);

@@ -234,7 +234,9 @@ export class Pipeline {
   }
 
   private bucketsOf(ex: Exchange, project: string, rest: string): readonly Bucket[] {
-    const buckets = this.parts.quota.bucketsFor(ex.method, rest, ex.route, project, () => ex.identity);
+    const quota = this.parts.quota;
+    ex.bucketsChosenAt = quota.generation;
+    const buckets = quota.bucketsFor(ex.method, rest, ex.route, project, () => ex.identity);
     return buckets.length === 0 ? NO_BUCKETS : buckets;
   }
 

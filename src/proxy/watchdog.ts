@@ -11,6 +11,14 @@ interface Watched {
   bytes: number;
   /** When it last moved at least MIN_PROGRESS_BYTES. */
   movedAt: number;
+  /** Bytes read and written on its socket, as last counted into the throughput. */
+  counted: number;
+}
+
+/** Bytes in and out on a request's socket so far (two counters node keeps anyway). */
+function socketBytes(ex: Exchange): number {
+  const socket = ex.req.socket as Socket | null;
+  return socket === null ? 0 : socket.bytesRead + socket.bytesWritten;
 }
 
 /**
@@ -27,6 +35,11 @@ export class IdleWatchdog {
   private readonly endAfterMs: number;
   /** Requests ended for not making progress, for tests and metrics. */
   ended = 0;
+  /** Told, after each sweep, the bytes a second the apps' sockets moved since the last one (src/heap.ts). */
+  onThroughput: ((bytesPerSecond: number, now: number) => void) | null = null;
+  private lastSweepAt = -1;
+  /** Bytes the apps' sockets moved since the last sweep (requests done, and progress of those in flight). */
+  private moved = 0;
 
   constructor(
     readonly idleMs: number,
@@ -43,7 +56,7 @@ export class IdleWatchdog {
   }
 
   add(ex: Exchange, now = performance.now()): void {
-    this.inFlight.set(ex, { bytes: -1, movedAt: now });
+    this.inFlight.set(ex, { bytes: -1, movedAt: now, counted: this.onThroughput === null ? 0 : socketBytes(ex) });
     if (this.timer === null) {
       this.timer = setInterval(() => this.sweep(), this.sweepMs);
       this.timer.unref();
@@ -51,8 +64,13 @@ export class IdleWatchdog {
   }
 
   delete(ex: Exchange): void {
+    if (this.onThroughput !== null) {
+      const w = this.inFlight.get(ex);
+      if (w !== undefined) this.moved += socketBytes(ex) - w.counted;
+    }
+    // The sweep stops itself once it finds nothing in flight: stopping here, at every moment nothing is,
+    // re-armed the interval per request under load, so that it rarely ran at all.
     this.inFlight.delete(ex);
-    if (this.inFlight.size === 0) this.stop();
   }
 
   stop(): void {
@@ -61,7 +79,13 @@ export class IdleWatchdog {
   }
 
   sweep(now = performance.now()): void {
+    const counting = this.onThroughput !== null;
     for (const [ex, w] of this.inFlight) {
+      if (counting) {
+        const total = socketBytes(ex);
+        this.moved += total - w.counted;
+        w.counted = total;
+      }
       const res = ex.res;
       const socket = res.socket as Socket | null;
       const answering = res.headersSent && !res.writableFinished;
@@ -83,6 +107,10 @@ export class IdleWatchdog {
       this.ended++;
       this.end(ex, socket, answering ? 'response' : 'body');
     }
+    if (this.onThroughput !== null && this.lastSweepAt >= 0 && now > this.lastSweepAt)
+      this.onThroughput((this.moved * 1000) / (now - this.lastSweepAt), now);
+    this.moved = 0;
+    this.lastSweepAt = now;
     if (this.inFlight.size === 0) this.stop();
   }
 

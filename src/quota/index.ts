@@ -9,6 +9,7 @@ export { AppDirectory } from './apps.js';
 export { Bucket } from './bucket.js';
 export type { Lease } from './lease.js';
 export { coversClass, LimitTable } from './limits.js';
+export type { BucketPath } from './path.js';
 export {
   type AppRef,
   MAX_SCOPES_PER_LIMIT,

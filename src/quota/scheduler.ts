@@ -4,6 +4,7 @@ import type { AbortLike } from '../proxy/client-gone.js';
 import { Bucket } from './bucket.js';
 import type { AppRef } from './fair-queue.js';
 import type { Lease } from './lease.js';
+import type { BucketPath } from './path.js';
 import type { Blocked, QuotaStore } from './store.js';
 import type { Waiter } from './waiter.js';
 
@@ -64,7 +65,7 @@ export class Scheduler {
    * A request's buckets as they are now (the quota tree's): a bucket learned since they were chosen applies to
    * its next attempt and, while it waits, to it too. Null: buckets never change after they were chosen.
    */
-  refresh: ((buckets: readonly Bucket[]) => readonly Bucket[]) | null = null;
+  refresh: ((path: BucketPath) => readonly Bucket[]) | null = null;
 
   constructor(
     readonly store: QuotaStore,
@@ -148,23 +149,32 @@ export class Scheduler {
     }
   }
 
-  /** Waits for a token and a slot in every bucket; rejects with QueueRejected. */
-  acquire(chosen: readonly Bucket[], app: AppRef, deadline: number, signal?: AbortLike): Promise<Lease> {
+  /**
+   * Waits for a token and a slot in every bucket; rejects with QueueRejected. With the request's `path`, its
+   * buckets are the tree's current ones for it, then and while it waits.
+   */
+  acquire(
+    chosen: readonly Bucket[],
+    app: AppRef,
+    deadline: number,
+    signal?: AbortLike,
+    path?: BucketPath,
+  ): Promise<Lease> {
     if (chosen.length === 0) return Promise.resolve(this.lease(NO_BUCKETS, 0));
     // A retry of a call whose buckets were chosen before a 429 storm taught the tree a bucket on its path.
-    const buckets = this.refresh === null ? chosen : this.refresh(chosen);
+    const buckets = path === undefined || this.refresh === null ? chosen : this.refresh(path);
     const now = performance.now();
     for (let i = 0; i < buckets.length; i++) {
       buckets[i].lastUsed = now;
       // Someone is already waiting here: going first would jump the fair queue.
       if (buckets[i].queue.size > 0)
-        return this.wait(buckets, app, deadline, signal, { bucket: buckets[i], waitMs: -2 }, now);
+        return this.wait(buckets, app, deadline, signal, path, { bucket: buckets[i], waitMs: -2 }, now);
     }
     const taken = this.store.take(buckets, now, app);
     if (taken === null) return Promise.resolve(this.lease(buckets, 0));
-    if (!(taken instanceof Promise)) return this.wait(buckets, app, deadline, signal, taken, now);
+    if (!(taken instanceof Promise)) return this.wait(buckets, app, deadline, signal, path, taken, now);
     return taken.then((blocked) =>
-      blocked === null ? this.lease(buckets, 0) : this.wait(buckets, app, deadline, signal, blocked, now),
+      blocked === null ? this.lease(buckets, 0) : this.wait(buckets, app, deadline, signal, path, blocked, now),
     );
   }
 
@@ -177,7 +187,8 @@ export class Scheduler {
     if (this.refresh === null) return;
     const touched = new Set<Bucket>();
     for (const w of this.waiting) {
-      const fresh = this.refresh(w.buckets);
+      if (w.path === undefined) continue;
+      const fresh = this.refresh(w.path);
       if (fresh === w.buckets) continue;
       w.buckets = fresh;
       touched.add(w.home);
@@ -210,6 +221,7 @@ export class Scheduler {
     app: AppRef,
     deadline: number,
     signal: AbortLike | undefined,
+    path: BucketPath | undefined,
     blocked: Blocked,
     now: number,
   ): Promise<Lease> {
@@ -229,6 +241,7 @@ export class Scheduler {
         reject,
         onAbort: null,
         signal,
+        path,
       };
       if (signal) {
         w.onAbort = () => this.drop(w, 'aborted');

@@ -2,6 +2,7 @@ import type { AbortLike } from '../proxy/client-gone.js';
 import type { Bucket } from './bucket.js';
 import type { AppRef } from './fair-queue.js';
 import type { Lease } from './lease.js';
+import type { BucketPath } from './path.js';
 
 /** A request waiting for a token and a slot in every one of its buckets. */
 export interface Waiter {
@@ -17,4 +18,6 @@ export interface Waiter {
   reject(err: Error): void;
   onAbort: (() => void) | null;
   signal: AbortLike | undefined;
+  /** The request's way through the tree, to choose its buckets again while it waits; none in tests. */
+  path: BucketPath | undefined;
 }
