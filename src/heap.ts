@@ -28,7 +28,8 @@ export const LOWER_AFTER_MS = 10_000;
  * costs small calls: on ~1 KB calls at 50 connections a factor of 4 cost 8 % more CPU per call than V8's own
  * (2: 4 %, 3: 6 %; `--heap-growing-percent` on node's command line, 4-5 interleaved rounds), because the old
  * generation then holds more garbage between collections. The idle watchdog's sweep (once a second while
- * anything is in flight) reports the bytes the apps' sockets moved; nothing runs per request.
+ * anything is in flight) reports the bytes the apps' sockets moved (node's own counters, read when a request
+ * starts and ends and at sweeps); nothing runs per chunk.
  */
 export class HeapPolicy {
   private raised = false;
