@@ -245,31 +245,8 @@ async function main() {
       fillCalls: FILL_CALLS,
     },
     rows,
-    sidecar: sidecar.map(
-      ({
-        name,
-        freshRssMiB,
-        idleCpuPct,
-        earlyIdleRssMiB,
-        idleRssMiB,
-        cpuUsPerCall,
-        steadyRps,
-        steadyCpuPct,
-        steadyRssMiB,
-        steady,
-      }) => ({
-        name,
-        freshRssMiB,
-        idleCpuPct,
-        earlyIdleRssMiB,
-        idleRssMiB,
-        cpuUsPerCall,
-        steadyRps,
-        steadyCpuPct,
-        steadyRssMiB,
-        steady,
-      }),
-    ),
+    // Each target's figures, without where it ran.
+    sidecar: sidecar.map(({ url: _url, pid: _pid, ...figures }) => figures),
     notes,
   });
 }

@@ -54,10 +54,7 @@ export class TeeBody {
   /** What is left of the app's upload; null once it has all arrived. */
   private source: AsyncIterator<Buffer> | null;
 
-  constructor(
-    req: IncomingMessage,
-    readonly length: number,
-  ) {
+  constructor(req: IncomingMessage) {
     this.source = req[Symbol.asyncIterator]();
   }
 
@@ -133,7 +130,7 @@ export function readRequestBody(
   if (length >= 0) {
     if (!budget.tryTake(length)) return Promise.resolve(limited(req, [], 0, limit));
     holder.bufferedBytes += length;
-    if (length >= teeFrom) return Promise.resolve(new TeeBody(req, length));
+    if (length >= teeFrom) return Promise.resolve(new TeeBody(req));
   }
   return new Promise<RequestBody>((resolve, reject) => {
     const chunks: Buffer[] = [];
