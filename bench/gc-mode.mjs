@@ -3,6 +3,8 @@
 // few tens of ms (docs/design.md, "Heap policy"). Prints, per process: MiB/s, CPU ms per MiB, scavenges and
 // mark-compacts (count and ms) over the measured seconds.
 // Usage: node bench/gc-mode.mjs [gateway|bare] [processes=4] [connections=8] [seconds=5] [bytes=1048576]
+// BENCH_DIST: another build of the gateway (its dist/ directory) instead of this one.
+// BENCH_METHOD=POST: uploads `bytes` to _sim/echo instead (a write: the gateway keeps its body for a retry).
 // NODE_ARGS: extra node flags for the proxy, e.g. NODE_ARGS=--heap-growing-percent=0 (V8's own heap policy:
 // a flag on node's command line overrides the gateway's).
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -20,14 +22,25 @@ requireDist();
 const sim = await startSim();
 const dir = tempDir('gc-mode');
 const config = join(dir, 'gateway.yaml');
-writeFileSync(config, JSON.stringify({ limits: ROOMY_LIMITS }));
+// BENCH_GATEWAY_CONFIG: JSON settings merged over the roomy limits, e.g. '{"retry":{"maxBodyBytes":0}}'.
+writeFileSync(
+  config,
+  JSON.stringify({ limits: ROOMY_LIMITS, ...JSON.parse(process.env.BENCH_GATEWAY_CONFIG ?? '{}') }),
+);
 const nodeArgs = [...(process.env.NODE_ARGS?.split(' ').filter(Boolean) ?? [])];
-const path = `/api/v1/projects/p/_sim/blob?bytes=${bytes}`;
+const post = process.env.BENCH_METHOD === 'POST';
+const path = post ? '/api/v1/projects/p/_sim/echo' : `/api/v1/projects/p/_sim/blob?bytes=${bytes}`;
+const upload = join(dir, 'upload.json');
+if (post) writeFileSync(upload, `[${'1,'.repeat(Math.floor(Number(bytes) / 2) - 1)}1]`);
+const load = post ? { method: 'POST', input: upload, headers: { 'content-type': 'application/json' } } : {};
 
 for (let i = 0; i < Number(processes); i++) {
   const out = join(dir, `gc-${i}.json`);
   const port = await freePort();
-  const script = join(ROOT, which === 'gateway' ? 'dist/main.js' : 'bench/baseline-proxy.mjs');
+  const script =
+    which === 'gateway'
+      ? join(process.env.BENCH_DIST ?? join(ROOT, 'dist'), 'main.js')
+      : join(ROOT, 'bench/baseline-proxy.mjs');
   const proc = start(which, NODE, [...nodeArgs, '--import', join(ROOT, 'bench/lib/gc-observer.mjs'), script], {
     core: PROXY_CORE,
     stdout: '/dev/null',
@@ -40,14 +53,14 @@ for (let i = 0; i < Number(processes); i++) {
   });
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(proc, `${url}/api/v1/projects/p/assets?limit=1`);
-  await autocannon(url + path, { connections: Number(connections), duration: 1 });
+  await autocannon(url + path, { ...load, connections: Number(connections), duration: 1 });
   process.kill(proc.pid, 'SIGUSR2');
   const cpu0 = cpuMicros(proc.pid);
-  const r = await autocannon(url + path, { connections: Number(connections), duration: Number(seconds) });
+  const r = await autocannon(url + path, { ...load, connections: Number(connections), duration: Number(seconds) });
   const cpu = cpuMicros(proc.pid) - cpu0;
   await stop(proc, 10_000);
   const gc = JSON.parse(readFileSync(out, 'utf8'));
-  const mib = r.bytesReceived / 2 ** 20;
+  const mib = (post ? r.ok * Number(bytes) : r.bytesReceived) / 2 ** 20;
   const count = (kind) => `${gc[kind]?.n ?? 0} (${Math.round(gc[kind]?.ms ?? 0)} ms)`;
   console.log(
     `${which} #${i + 1}: ${(mib / Number(seconds)).toFixed(0)} MiB/s, ${(cpu / 1000 / mib).toFixed(2)} ms CPU/MiB; ` +

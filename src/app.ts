@@ -131,6 +131,8 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const forwarder = new Forwarder({ config, upstream, scheduler, quota, circuit, telemetry, shadow, log });
   const buffers = new BufferBudget(config.retry.maxBufferedBytes);
   const watchdog = new IdleWatchdog(config.server.responseIdleTimeoutMs);
+  // Spare upload buffers serve the next uploads of a busy stretch; an idle gateway keeps none.
+  watchdog.onQuiet = () => buffers.dropSpare();
   const heapPolicy = options.heapPolicy;
   if (heapPolicy)
     watchdog.onThroughput = (bytesPerSecond, now) => {

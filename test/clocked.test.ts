@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CircuitConfig } from '../src/config/index.js';
+import { BufferBudget, uploadCapacity } from '../src/proxy/buffer-budget.js';
 import type { Exchange } from '../src/proxy/exchange.js';
 import { IdleWatchdog } from '../src/proxy/watchdog.js';
 import { RetryBudget } from '../src/retry/budget.js';
@@ -211,6 +212,82 @@ describe('IdleWatchdog', () => {
     expect(ex.errorCode).toBe('CDFGW_BODY_STALLED');
     expect(ex.status).toBe(408);
     expect(w.size).toBe(0);
+    w.stop();
+  });
+});
+
+describe('BufferBudget upload buffers', () => {
+  const MiB = 2 ** 20;
+
+  it('rounds capacities up to a quarter of their power of two, from 64 KiB', () => {
+    expect(uploadCapacity(1)).toBe(64 * 1024);
+    expect(uploadCapacity(4 * MiB)).toBe(4 * MiB);
+    expect(uploadCapacity(4 * MiB + 1)).toBe(5 * MiB);
+    expect(uploadCapacity(7 * MiB - 5)).toBe(7 * MiB);
+    for (const n of [65_536, 100_000, 3_000_000, 8 * MiB - 1]) {
+      expect(uploadCapacity(n)).toBeGreaterThanOrEqual(n);
+      expect(uploadCapacity(n)).toBeLessThanOrEqual(n * 1.25);
+    }
+  });
+
+  it('reuses a buffer given back whole, and never one lent to a retry', () => {
+    const budget = new BufferBudget(20 * MiB);
+    const a = budget.takeUploadBuffer(4 * MiB) as Buffer;
+    expect(a.length).toBe(4 * MiB);
+    expect(budget.used).toBe(4 * MiB);
+    budget.give(a.length, a);
+    expect(budget.used).toBe(0);
+    expect(budget.spareUploadBytes).toBe(4 * MiB);
+    // The same capacity gets the same buffer back; another capacity gets a new one.
+    // (Buffers compared by identity as booleans: vitest would print megabytes on a failure.)
+    expect(budget.takeUploadBuffer(4 * MiB - 100) === a).toBe(true);
+    expect(budget.spareUploadBytes).toBe(0);
+    const b = budget.takeUploadBuffer(3 * MiB) as Buffer;
+    expect(b === a).toBe(false);
+    budget.give(a.length, null); // lent to a retry: dropped
+    budget.give(b.length, b);
+    expect(budget.used).toBe(0);
+    expect(budget.spareUploadBytes).toBe(3 * MiB);
+    expect(budget.takeUploadBuffer(4 * MiB) === a).toBe(false);
+  });
+
+  it('counts spare buffers against the limit and drops them when a body needs the room', () => {
+    const budget = new BufferBudget(10 * MiB);
+    const bufs = [0, 1].map(() => budget.takeUploadBuffer(4 * MiB) as Buffer);
+    // A third does not fit: it streams instead.
+    expect(budget.takeUploadBuffer(4 * MiB)).toBeNull();
+    for (const b of bufs) budget.give(b.length, b);
+    expect(budget.spareUploadBytes).toBe(8 * MiB);
+    // 6 MiB for a body read whole: one spare buffer goes.
+    expect(budget.tryTake(6 * MiB)).toBe(true);
+    expect(budget.spareUploadBytes).toBe(4 * MiB);
+    expect(budget.used + budget.spareUploadBytes).toBeLessThanOrEqual(10 * MiB);
+    // Given back while the budget is full of other bodies: not kept.
+    const c = budget.takeUploadBuffer(4 * MiB) as Buffer;
+    expect(budget.tryTake(2 * MiB)).toBe(false);
+    budget.give(6 * MiB);
+    budget.give(c.length, c);
+    expect(budget.spareUploadBytes).toBe(4 * MiB);
+    budget.dropSpare();
+    expect(budget.spareUploadBytes).toBe(0);
+    expect(budget.used).toBe(0);
+  });
+
+  it('an idle watchdog says so once its last sweep finds nothing in flight', () => {
+    const w = new IdleWatchdog(8000);
+    let quiet = 0;
+    w.onQuiet = () => quiet++;
+    const ex = {
+      uploading: false,
+      req: { complete: true },
+      res: { headersSent: false, writableFinished: false, socket: null },
+    } as unknown as Exchange;
+    w.add(ex, 0);
+    w.sweep(1000);
+    expect(quiet).toBe(0);
+    w.delete(ex);
+    w.sweep(2000);
+    expect(quiet).toBe(1);
     w.stop();
   });
 });

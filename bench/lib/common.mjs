@@ -15,7 +15,7 @@ import {
   waitForHttp,
 } from './proc.mjs';
 
-export const DIST = join(ROOT, 'dist');
+export const DIST = process.env.BENCH_DIST ?? join(ROOT, 'dist');
 export const RESULTS = join(ROOT, 'bench', 'results');
 export const TOKEN = 'Bearer bench-token';
 // CPU used by others (builds, tests) while this benchmark ran: measured from when the benchmark is loaded.

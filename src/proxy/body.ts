@@ -42,19 +42,30 @@ export class HeldBody {
 }
 
 /**
- * A write's body sent upstream as it arrives, each chunk kept as it passes, so that a retry (after a 429) can
- * send it again. The upload and the call overlap as in a plain proxy, instead of the call waiting for the
- * whole upload: on 4 MiB uploads reading first cost 5-10 % of the throughput and held every queued upload in
- * memory before its turn. It is taken only for writes: a read's body is read first, because its partition
- * and cache key are checked before it queues. While it is still arriving, the app's upload holds the call's
- * slot as any streamed body does, and the idle watchdog ends it if it stalls (issue #13).
+ * A write's body sent upstream as it arrives and kept, so that a retry (after a 429) can send it again. The
+ * upload and the call overlap as in a plain proxy, instead of the call waiting for the whole upload: on 4 MiB
+ * uploads reading first cost 5-10 % of the throughput and held every queued upload in memory before its turn.
+ * It is taken only for writes with a declared length: a read's body is read first, because its partition and
+ * cache key are checked before it queues. While it is still arriving, the app's upload holds the call's slot
+ * as any streamed body does, and the idle watchdog ends it if it stalls (issue #13).
+ *
+ * The first pass sends the app's chunks themselves and copies each into `kept`, a buffer of the budget's
+ * (BufferBudget.takeUploadBuffer), reused by later uploads once this call is done: the chunks then die young,
+ * as in a plain proxy. Keeping the chunks instead cost 10 % more CPU on 4 MiB uploads than the copy, in garbage
+ * collection (docs/design.md, "Uploads"). A retry sends views of `kept`: undici may hold them after the call,
+ * so a buffer lent to a retry is not reused.
  */
 export class TeeBody {
-  private readonly chunks: Buffer[] = [];
+  /** The bytes that have arrived are kept[0, size). null once released. */
+  private kept: Buffer | null;
+  private size = 0;
+  /** Whether views of `kept` went upstream. */
+  private lent = false;
   /** What is left of the app's upload; null once it has all arrived. */
   private source: AsyncIterator<Buffer> | null;
 
-  constructor(req: IncomingMessage) {
+  constructor(req: IncomingMessage, kept: Buffer) {
+    this.kept = kept;
     this.source = req[Symbol.asyncIterator]();
   }
 
@@ -64,31 +75,58 @@ export class TeeBody {
   }
 
   /**
-   * One attempt's pass over the body: the chunks kept so far, then the rest as it arrives. Always by index
-   * into the kept chunks, so that a pass and finish() pulling at once still send the bytes in order.
+   * One attempt's pass over the body: what has arrived so far (a retry), then the rest as it arrives. The
+   * kept bytes go first, so a pass that starts after finish() pulled (or while it pulls) sends them in order.
    */
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
-    for (let i = 0; ; ) {
-      if (i < this.chunks.length) yield this.chunks[i++];
-      else if (!(await this.pull()) && i >= this.chunks.length) return;
+    for (let sent = 0; ; ) {
+      if (sent < this.size && this.kept !== null) {
+        this.lent = true;
+        const view = this.kept.subarray(sent, this.size);
+        sent = this.size;
+        yield view;
+        continue;
+      }
+      const chunk = await this.pull();
+      if (chunk === null) {
+        if (sent >= this.size) return;
+        continue;
+      }
+      // Pulled here and nowhere else in between: it is kept[sent, size), sent as it came.
+      if (this.size - chunk.length === sent) {
+        sent = this.size;
+        yield chunk;
+      }
     }
   }
 
   /** Reads the rest of the upload, so that the body can be sent again. Rejects if the app goes away. */
   async finish(): Promise<void> {
-    while (await this.pull());
+    while ((await this.pull()) !== null);
   }
 
-  /** Takes the app's next chunk into the kept ones; false when the upload has ended. */
-  private async pull(): Promise<boolean> {
-    if (this.source === null) return false;
+  /**
+   * The call is done: its buffer, for reuse when no view of it went upstream, else null (and no later chunk
+   * is copied into it).
+   */
+  release(): Buffer | null {
+    const kept = this.kept;
+    this.kept = null;
+    return this.lent ? null : kept;
+  }
+
+  /** Copies the app's next chunk into the kept bytes and returns it; null when the upload has ended. */
+  private async pull(): Promise<Buffer | null> {
+    if (this.source === null) return null;
     const next = await this.source.next();
+    if (this.kept === null) throw new Error('the call is over');
     if (next.done) {
       this.source = null;
-      return false;
+      return null;
     }
-    this.chunks.push(next.value);
-    return true;
+    const chunk = next.value as Buffer;
+    this.size += chunk.copy(this.kept, this.size);
+    return chunk;
   }
 }
 
@@ -127,10 +165,15 @@ export function readRequestBody(
   if (declared === undefined && !chunked) return Promise.resolve(null);
   const length = declared === undefined ? -1 : Number(declared);
   if (length > bufferUpTo) return Promise.resolve(limited(req, [], 0, limit));
+  if (length >= teeFrom) {
+    const kept = budget.takeUploadBuffer(length);
+    if (kept === null) return Promise.resolve(limited(req, [], 0, limit));
+    holder.bufferedBytes += kept.length;
+    return Promise.resolve(new TeeBody(req, kept));
+  }
   if (length >= 0) {
     if (!budget.tryTake(length)) return Promise.resolve(limited(req, [], 0, limit));
     holder.bufferedBytes += length;
-    if (length >= teeFrom) return Promise.resolve(new TeeBody(req));
   }
   return new Promise<RequestBody>((resolve, reject) => {
     const chunks: Buffer[] = [];

@@ -18,7 +18,7 @@ import type { Telemetry } from '../metrics/telemetry.js';
 import type { AppDirectory, Bucket, QuotaTree, Scheduler } from '../quota/index.js';
 import type { Tracing } from '../tracing/types.js';
 import { sendAnswer, sendError, type UpstreamAnswer } from './answer.js';
-import { HeldBody, readRequestBody } from './body.js';
+import { HeldBody, readRequestBody, TeeBody } from './body.js';
 import type { BufferBudget } from './buffer-budget.js';
 import { GatewayError } from './errors.js';
 import { Exchange } from './exchange.js';
@@ -264,7 +264,7 @@ export class Pipeline {
   private record(ex: Exchange, answer: UpstreamAnswer | null): void {
     this.parts.watchdog.delete(ex);
     if (ex.bufferedBytes > 0) {
-      this.parts.buffers.give(ex.bufferedBytes);
+      this.parts.buffers.give(ex.bufferedBytes, ex.body instanceof TeeBody ? ex.body.release() : null);
       ex.bufferedBytes = 0;
     }
     if (!ex.res.writableFinished) {

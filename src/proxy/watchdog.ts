@@ -37,6 +37,8 @@ export class IdleWatchdog {
   ended = 0;
   /** Told, after each sweep, the bytes a second the apps' sockets moved since the last one (src/heap.ts). */
   onThroughput: ((bytesPerSecond: number, now: number) => void) | null = null;
+  /** Told when a sweep finds nothing in flight and the sweeps stop (the upload buffers are dropped then). */
+  onQuiet: (() => void) | null = null;
   private lastSweepAt = -1;
   /** Bytes the apps' sockets moved since the last sweep (requests done, and progress of those in flight). */
   private moved = 0;
@@ -111,7 +113,10 @@ export class IdleWatchdog {
       this.onThroughput((this.moved * 1000) / (now - this.lastSweepAt), now);
     this.moved = 0;
     this.lastSweepAt = now;
-    if (this.inFlight.size === 0) this.stop();
+    if (this.inFlight.size === 0) {
+      this.stop();
+      this.onQuiet?.();
+    }
   }
 
   private end(ex: Exchange, socket: Socket, what: 'response' | 'body'): void {
