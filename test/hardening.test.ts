@@ -258,6 +258,23 @@ describe('issue #13: credentials, identities, projects, paths', () => {
 });
 
 describe('issue #13: verified identities (identity.jwks) and who may use a client name', () => {
+  it('refuses a JWKS file that is not a key set, naming identity.jwks.file (jose is loaded later)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdfgw-jwks-'));
+    const issuer = 'https://issuer.example/';
+    for (const [name, text] of [
+      ['not-json.json', '{"keys": ['],
+      ['no-keys.json', '{"kty": "RSA"}'],
+      ['bad-keys.json', '{"keys": ["k1"]}'],
+    ]) {
+      const file = join(dir, name);
+      writeFileSync(file, text);
+      expect(
+        () => new IdentityResolver({ jwks: { issuer, url: null, file, audience: null }, maxCachedTokens: 10 }),
+        name,
+      ).toThrow(/^identity\.jwks\.file: /);
+    }
+  });
+
   it('verifies tokens with jose: two tokens of one oid share a bucket, a forged one does not', async () => {
     const { publicKey, privateKey } = await generateKeyPair('RS256');
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
-import type { IdentityConfig } from '../config/index.js';
+import { ConfigError, type IdentityConfig } from '../config/index.js';
 
 /** A stable digest of a credential, safe to keep in keys, logs and metrics. */
 export function hashCredential(value: string): string {
@@ -76,6 +76,23 @@ function loadJose(): Promise<Jose> {
   return jose;
 }
 
+/**
+ * The key set in `identity.jwks.file`, checked as jose checks it, here: jose is loaded later, and a bad file
+ * must stop the start (or the reload) with the key named, not fail each verification.
+ */
+function readKeySet(path: string): { keys: Record<string, unknown>[] } {
+  let set: unknown;
+  try {
+    set = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`identity.jwks.file: cannot read ${path} as JSON (${(err as Error).message})`);
+  }
+  const keys = (set as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys) || !keys.every((k) => k !== null && typeof k === 'object' && !Array.isArray(k)))
+    throw new ConfigError(`identity.jwks.file: ${path} is not a JSON Web Key Set (an object with a "keys" array)`);
+  return set as { keys: Record<string, unknown>[] };
+}
+
 /** A verification that failed is remembered this long, so a forged token costs one verification a minute. */
 const REJECTED_TTL_MS = 60_000;
 /** A verified token is remembered until it expires, at most this long. */
@@ -111,12 +128,14 @@ export class IdentityResolver {
     // The JWKS URL is the one other host the gateway contacts, and it comes from the configuration only:
     // a token's own `jku`/`x5u` headers are never followed (jose does not).
     const url = jwks.url ? new URL(jwks.url) : null;
-    const file = url === null ? JSON.parse(readFileSync(jwks.file as string, 'utf8')) : null;
+    const file = url === null ? readKeySet(jwks.file as string) : null;
     this.keys = loadJose().then((j) =>
       url !== null
         ? j.createRemoteJWKSet(url, { timeoutDuration: 5000, cooldownDuration: 30_000 })
-        : j.createLocalJWKSet(file),
+        : j.createLocalJWKSet(file as { keys: Record<string, unknown>[] }),
     );
+    // A failure shows in each verification (the caller keyed by its credential's hash), not as a crash.
+    this.keys.catch(() => {});
   }
 
   get verifying(): boolean {
