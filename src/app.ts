@@ -132,7 +132,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const buffers = new BufferBudget(config.retry.maxBufferedBytes);
   const watchdog = new IdleWatchdog(config.server.responseIdleTimeoutMs);
   // Spare upload buffers serve the next uploads of a busy stretch; an idle gateway keeps none.
-  watchdog.onQuiet = () => buffers.dropSpare();
+  watchdog.onQuiet = () => buffers.quiet();
   const heapPolicy = options.heapPolicy;
   if (heapPolicy)
     watchdog.onThroughput = (bytesPerSecond, now) => {

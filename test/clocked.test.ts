@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CircuitConfig } from '../src/config/index.js';
-import { BufferBudget, uploadCapacity } from '../src/proxy/buffer-budget.js';
+import { BufferBudget, SPARE_KEEP_MS, uploadCapacity } from '../src/proxy/buffer-budget.js';
 import type { Exchange } from '../src/proxy/exchange.js';
 import { IdleWatchdog } from '../src/proxy/watchdog.js';
 import { RetryBudget } from '../src/retry/budget.js';
@@ -271,6 +271,40 @@ describe('BufferBudget upload buffers', () => {
     budget.dropSpare();
     expect(budget.spareUploadBytes).toBe(0);
     expect(budget.used).toBe(0);
+  });
+
+  it('drops spare buffers SPARE_KEEP_MS after the last upload took one, unless uploads come back', () => {
+    let now = 0;
+    const timers: { at: number; run: () => void }[] = [];
+    const budget = new BufferBudget(20 * MiB, { now: () => now }, (run, ms) => {
+      timers.push({ at: now + ms, run });
+      return { unref() {} };
+    });
+    const fire = (until: number) => {
+      now = until;
+      for (const t of timers.splice(0).filter((t) => t.at <= until)) t.run();
+    };
+    const a = budget.takeUploadBuffer(2 * MiB) as Buffer;
+    budget.give(a.length, a);
+    now = 5_000;
+    budget.quiet();
+    budget.quiet(); // one timer at a time
+    expect(timers).toHaveLength(1);
+    expect(timers[0].at).toBe(SPARE_KEEP_MS);
+    // An upload comes back before the timer: the spare stays, and the next quiet moment decides.
+    now = 10_000;
+    const again = budget.takeUploadBuffer(2 * MiB) as Buffer;
+    expect(again === a).toBe(true);
+    budget.give(again.length, again);
+    fire(SPARE_KEEP_MS);
+    expect(budget.spareUploadBytes).toBe(2 * MiB);
+    budget.quiet();
+    expect(timers[0].at).toBe(10_000 + SPARE_KEEP_MS);
+    fire(10_000 + SPARE_KEEP_MS);
+    expect(budget.spareUploadBytes).toBe(0);
+    // Nothing spare: no timer.
+    budget.quiet();
+    expect(timers).toHaveLength(0);
   });
 
   it('an idle watchdog says so once its last sweep finds nothing in flight', () => {

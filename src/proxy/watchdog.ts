@@ -37,7 +37,7 @@ export class IdleWatchdog {
   ended = 0;
   /** Told, after each sweep, the bytes a second the apps' sockets moved since the last one (src/heap.ts). */
   onThroughput: ((bytesPerSecond: number, now: number) => void) | null = null;
-  /** Told when a sweep finds nothing in flight and the sweeps stop (the upload buffers are dropped then). */
+  /** Told when a sweep finds nothing in flight and the sweeps stop (spare upload buffers go some time later). */
   onQuiet: (() => void) | null = null;
   private lastSweepAt = -1;
   /** Bytes the apps' sockets moved since the last sweep (requests done, and progress of those in flight). */
