@@ -332,6 +332,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
         clearTimeout(grace);
         scheduler.close();
         watchdog.stop();
+        buffers.close();
         cache.close();
         await Promise.allSettled([upstream.close(), store.close(), metrics.close(), tracing.shutdown()]);
       }

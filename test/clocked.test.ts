@@ -276,10 +276,15 @@ describe('BufferBudget upload buffers', () => {
   it('drops spare buffers SPARE_KEEP_MS after the last upload took one, unless uploads come back', () => {
     let now = 0;
     const timers: { at: number; run: () => void }[] = [];
-    const budget = new BufferBudget(20 * MiB, { now: () => now }, (run, ms) => {
-      timers.push({ at: now + ms, run });
-      return { unref() {} };
-    });
+    const budget = new BufferBudget(
+      20 * MiB,
+      { now: () => now },
+      (run, ms) => {
+        timers.push({ at: now + ms, run });
+        return { unref() {} } as ReturnType<typeof setTimeout>;
+      },
+      () => timers.splice(0),
+    );
     const fire = (until: number) => {
       now = until;
       for (const t of timers.splice(0).filter((t) => t.at <= until)) t.run();
@@ -305,6 +310,14 @@ describe('BufferBudget upload buffers', () => {
     // Nothing spare: no timer.
     budget.quiet();
     expect(timers).toHaveLength(0);
+    // Closing drops the spares and the pending timer.
+    const b = budget.takeUploadBuffer(2 * MiB) as Buffer;
+    budget.give(b.length, b);
+    budget.quiet();
+    expect(timers).toHaveLength(1);
+    budget.close();
+    expect(timers).toHaveLength(0);
+    expect(budget.spareUploadBytes).toBe(0);
   });
 
   it('an idle watchdog says so once its last sweep finds nothing in flight', () => {

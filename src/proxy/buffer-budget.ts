@@ -39,12 +39,13 @@ export class BufferBudget {
   private readonly spare = new Map<number, Buffer[]>();
   private spareBytes = 0;
   private lastTakenAt = Number.NEGATIVE_INFINITY;
-  private dropTimer: { unref(): void } | null = null;
+  private dropTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     readonly limit: number,
     private readonly clock: { now(): number } = performance,
-    private readonly later: (run: () => void, ms: number) => { unref(): void } = setTimeout,
+    private readonly later: (run: () => void, ms: number) => ReturnType<typeof setTimeout> = setTimeout,
+    private readonly cancel: (timer: ReturnType<typeof setTimeout>) => void = clearTimeout,
   ) {}
 
   tryTake(bytes: number): boolean {
@@ -105,6 +106,13 @@ export class BufferBudget {
       if (this.lastTakenAt <= armedAt && this.used === 0) this.dropSpare();
     }, wait);
     this.dropTimer.unref();
+  }
+
+  /** The gateway closes: spare buffers go now, and the timer with them. */
+  close(): void {
+    if (this.dropTimer !== null) this.cancel(this.dropTimer);
+    this.dropTimer = null;
+    this.dropSpare();
   }
 
   /** Drops spare upload buffers, at least `bytes` of them (all by default), to the garbage collector. */
