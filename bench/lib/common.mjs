@@ -24,6 +24,8 @@ const background = backgroundMeter();
 export const BACKGROUND_WARN = 0.05;
 
 export const AUTOCANNON = join(ROOT, 'node_modules', 'autocannon', 'autocannon.js');
+/** Preloaded into autocannon: answers' bodies are counted, not kept as strings (see the file). */
+export const AUTOCANNON_PRELOAD = join(ROOT, 'bench', 'lib', 'autocannon-drop-bodies.cjs');
 
 export function requireDist() {
   if (!existsSync(join(DIST, 'index.js')) || !existsSync(join(DIST, 'sim', 'main.js'))) {
@@ -118,7 +120,19 @@ export async function autocannon(
   url,
   { connections = 50, duration = 5, method = 'GET', body, input, headers = {}, core = LOAD_CORE, rate } = {},
 ) {
-  const args = [AUTOCANNON, '--json', '-n', '-c', String(connections), '-d', String(duration), '-m', method];
+  const args = [
+    '-r',
+    AUTOCANNON_PRELOAD,
+    AUTOCANNON,
+    '--json',
+    '-n',
+    '-c',
+    String(connections),
+    '-d',
+    String(duration),
+    '-m',
+    method,
+  ];
   // A steady load: `rate` requests per second in all, whatever the latency.
   if (rate !== undefined) args.push('-R', String(rate));
   for (const [k, v] of Object.entries({ authorization: TOKEN, ...headers })) args.push('-H', `${k}=${v}`);
