@@ -6,6 +6,7 @@ import {
   autocannon,
   fmt,
   header,
+  IMAGE_LAUNCH,
   median,
   ROOMY_LIMITS,
   requireDist,
@@ -55,12 +56,22 @@ async function warm(url) {
 async function footprint(sim) {
   // Defaults but for the limits: the default assets bucket per identity is 150/s, which 150 calls/s of one
   // token would sit exactly at (queueing, not overhead).
-  const gw = await startGateway(sim.url, { limits: ROOMY_LIMITS }, { name: 'sidecar gateway' });
-  const bare = await startBare(sim.url);
-  const targets = [
-    { name: 'gateway (defaults, roomy limit)', url: gw.url, pid: gw.proc.pid },
-    { name: 'bare fastify+http-proxy', url: bare.url, pid: bare.proc.pid },
+  // Each launched two ways: `node <script>`, and as the Docker image launches the gateway (its node flags and
+  // glibc variables, IMAGE_LAUNCH), which is how a sidecar runs; the bare proxy gets the same for comparison.
+  const launches = [
+    ['gateway (defaults, roomy limit)', () => startGateway(sim.url, { limits: ROOMY_LIMITS }, { name: 'gateway' })],
+    [
+      'gateway, launched as the image does',
+      () => startGateway(sim.url, { limits: ROOMY_LIMITS }, { name: 'image-launched gateway', ...IMAGE_LAUNCH }),
+    ],
+    ['bare fastify+http-proxy', () => startBare(sim.url)],
+    ['bare, launched as the image does', () => startBare(sim.url, IMAGE_LAUNCH)],
   ];
+  const targets = [];
+  for (const [name, launch] of launches) {
+    const { proc, url } = await launch();
+    targets.push({ name, url, pid: proc.pid, proc });
+  }
   await sleep(2000);
   for (const t of targets) t.freshRssMiB = memory(t.pid).rssMiB;
   for (const t of targets) await warm(t.url);
@@ -91,7 +102,7 @@ async function footprint(sim) {
     t.steadyCpuPct = (t.cpuUsPerCall * t.steadyRps) / 1e4;
     t.steadyRssMiB = memory(t.pid).rssMiB;
   }
-  await Promise.all([stop(gw.proc), stop(bare.proc)]);
+  await Promise.all(targets.map((t) => stop(t.proc)));
   return targets;
 }
 
@@ -246,7 +257,7 @@ async function main() {
     },
     rows,
     // Each target's figures, without where it ran.
-    sidecar: sidecar.map(({ url: _url, pid: _pid, ...figures }) => figures),
+    sidecar: sidecar.map(({ url: _url, pid: _pid, proc: _proc, ...figures }) => figures),
     notes,
   });
 }

@@ -20,6 +20,7 @@ import { createMetrics, type Telemetry } from './metrics/index.js';
 import { BufferBudget, Forwarder, IdleWatchdog, Pipeline, Upstream } from './proxy/index.js';
 import { AppDirectory, type QuotaStore, QuotaTree, Scheduler, ShadowLedger } from './quota/index.js';
 import { CircuitBreaker } from './retry/index.js';
+import { SCHEMALESS } from './schemaless.js';
 import { createTracing, type Tracing } from './tracing/index.js';
 
 export interface GatewayOptions {
@@ -131,9 +132,13 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const forwarder = new Forwarder({ config, upstream, scheduler, quota, circuit, telemetry, shadow, log });
   const buffers = new BufferBudget(config.retry.maxBufferedBytes);
   const watchdog = new IdleWatchdog(config.server.responseIdleTimeoutMs);
-  // Spare upload buffers serve the next uploads of a busy stretch; an idle gateway keeps none.
-  watchdog.onQuiet = () => buffers.quiet();
   const heapPolicy = options.heapPolicy;
+  // Spare upload buffers serve the next uploads of a busy stretch; an idle gateway keeps none, and gives its
+  // heap back.
+  watchdog.onQuiet = () => {
+    buffers.quiet();
+    heapPolicy?.quiet(performance.now());
+  };
   if (heapPolicy)
     watchdog.onThroughput = (bytesPerSecond, now) => {
       const was = heapPolicy.factorRaised;
@@ -169,6 +174,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   let idCounter = 0;
 
   const app: FastifyInstance = Fastify({
+    ...SCHEMALESS,
     loggerInstance: log as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     // One log line per request, written by the pipeline: no child logger per request.
@@ -333,6 +339,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
         scheduler.close();
         watchdog.stop();
         buffers.close();
+        heapPolicy?.close();
         cache.close();
         await Promise.allSettled([upstream.close(), store.close(), metrics.close(), tracing.shutdown()]);
       }

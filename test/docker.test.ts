@@ -330,8 +330,9 @@ describe('Dockerfile', () => {
     expect(cmd[2]).toContain('process.exit(1)');
   });
 
-  it('starts node itself (exec form) so SIGTERM reaches it', () => {
-    expect(args('CMD').map((c) => JSON.parse(c))).toEqual([['node', 'dist/main.js']]);
+  it('starts node itself (exec form) so SIGTERM reaches it, with a sidecar runtime', () => {
+    expect(args('CMD').map((c) => JSON.parse(c))).toEqual([['node', '--v8-pool-size=1', 'dist/main.js']]);
+    expect(envOf(runStage)).toMatchObject({ MALLOC_TRIM_THRESHOLD_: '131072' });
     expect(args('ENTRYPOINT')).toEqual([]);
   });
 

@@ -1,11 +1,47 @@
 import { describe, expect, it } from 'vitest';
 import {
   cliHeapPolicy,
+  fullCollection,
   HEAP_GROWING_FACTOR,
   HeapPolicy,
   LOWER_AFTER_MS,
   RAISE_AT_BYTES_PER_SECOND,
+  RELEASE_AFTER_MS,
+  RELEASE_EVERY_MS,
 } from '../src/heap.js';
+
+/** Timers on a hand-moved clock: `advance` runs what falls due, in order. */
+function manualTimers() {
+  let now = 0;
+  const due: Array<{ at: number; run: () => void; timer: ReturnType<typeof setTimeout> }> = [];
+  return {
+    now: () => now,
+    later(run: () => void, ms: number) {
+      const timer = { unref() {} } as unknown as ReturnType<typeof setTimeout>;
+      due.push({ at: now + ms, run, timer });
+      return timer;
+    },
+    cancel(timer: ReturnType<typeof setTimeout>) {
+      const i = due.findIndex((d) => d.timer === timer);
+      if (i >= 0) due.splice(i, 1);
+    },
+    advance(ms: number) {
+      const until = now + ms;
+      for (;;) {
+        due.sort((a, b) => a.at - b.at);
+        const next = due[0];
+        if (!next || next.at > until) break;
+        due.shift();
+        now = next.at;
+        next.run();
+      }
+      now = until;
+    },
+    get pending() {
+      return due.length;
+    },
+  };
+}
 
 describe('heap policy (src/heap.ts)', () => {
   it('raises the growing factor while large bodies flow and gives it back to V8 after a quiet spell', () => {
@@ -35,5 +71,88 @@ describe('heap policy (src/heap.ts)', () => {
     expect(cliHeapPolicy(['--heap-growing-percent=50'])).toBeNull();
     expect(cliHeapPolicy(['--max-old-space-size=512', '--heap_growing_percent=20'])).toBeNull();
     expect(cliHeapPolicy(['--max-old-space-size=512'])).toBeInstanceOf(HeapPolicy);
+  });
+
+  it('collects once when the gateway has been quiet for RELEASE_AFTER_MS, and gives V8 its factor back', () => {
+    const timers = manualTimers();
+    const flags: string[] = [];
+    let collections = 0;
+    const policy = new HeapPolicy(
+      (f) => flags.push(f),
+      () => collections++,
+      timers,
+    );
+    // Large bodies raise the factor; then the last request ends (the sweeps stop: quiet).
+    policy.observe(RAISE_AT_BYTES_PER_SECOND * 8, timers.now());
+    expect(policy.factorRaised).toBe(true);
+    policy.quiet(timers.now());
+    expect(timers.pending).toBe(1);
+    timers.advance(RELEASE_AFTER_MS - 1);
+    expect(collections).toBe(0);
+    timers.advance(1);
+    expect(collections).toBe(1);
+    expect(policy.factorRaised).toBe(false);
+    expect(flags.at(-1)).toBe('--heap-growing-percent=0');
+    // Nothing more while it stays quiet: one collection per quiet stretch, no timer left behind.
+    timers.advance(10 * RELEASE_EVERY_MS);
+    expect(collections).toBe(1);
+    expect(timers.pending).toBe(0);
+  });
+
+  it('does not collect while traffic flows, and at most once per RELEASE_EVERY_MS under sparse traffic', () => {
+    const timers = manualTimers();
+    let collections = 0;
+    const policy = new HeapPolicy(
+      () => {},
+      () => collections++,
+      timers,
+    );
+    // Busy: a burst ends, another starts 1 s later and runs past the release time (sweeps keep observing).
+    policy.observe(1000, timers.now());
+    policy.quiet(timers.now());
+    timers.advance(1000);
+    for (let i = 0; i < 10; i++) {
+      policy.observe(1000, timers.now());
+      timers.advance(1000);
+    }
+    expect(collections).toBe(0);
+    // It ends: quiet again, and the release comes RELEASE_AFTER_MS later.
+    policy.quiet(timers.now());
+    timers.advance(RELEASE_AFTER_MS);
+    expect(collections).toBe(1);
+    // A call every 6 s (each its own quiet stretch): one more collection only after RELEASE_EVERY_MS.
+    const start = timers.now();
+    for (let t = 0; t < RELEASE_EVERY_MS * 2; t += 6000) {
+      policy.observe(1000, timers.now());
+      policy.quiet(timers.now());
+      timers.advance(6000);
+    }
+    expect(collections).toBeGreaterThanOrEqual(2);
+    expect(collections).toBeLessThanOrEqual(1 + Math.ceil((timers.now() - start) / RELEASE_EVERY_MS));
+  });
+
+  it('never collects after close, and a policy without a collector arms nothing', () => {
+    const timers = manualTimers();
+    let collections = 0;
+    const policy = new HeapPolicy(
+      () => {},
+      () => collections++,
+      timers,
+    );
+    policy.quiet(timers.now());
+    policy.close();
+    expect(timers.pending).toBe(0);
+    timers.advance(RELEASE_AFTER_MS * 2);
+    expect(collections).toBe(0);
+    const without = new HeapPolicy(() => {}, null, timers);
+    without.quiet(timers.now());
+    expect(timers.pending).toBe(0);
+  });
+
+  it("takes V8's full collection from a fresh context", () => {
+    const collect = fullCollection();
+    expect(collect).toBeTypeOf('function');
+    expect(() => collect?.()).not.toThrow();
+    expect((globalThis as { gc?: unknown }).gc).toBeUndefined();
   });
 });

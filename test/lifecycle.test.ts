@@ -27,10 +27,14 @@ interface Child {
 }
 
 /** `node dist/main.js` in its own process, configured by the environment like an operator would. */
-async function spawnGateway(upstream: string, env: Record<string, string> = {}): Promise<Child> {
+async function spawnGateway(
+  upstream: string,
+  env: Record<string, string> = {},
+  nodeArgs: string[] = [],
+): Promise<Child> {
   const base = { ...process.env };
   for (const name of ['GATEWAY_CONFIG', 'CDF_BASE_URL', 'PORT', 'HOST', 'LOG_LEVEL']) delete base[name];
-  const proc = spawn(process.execPath, [MAIN], {
+  const proc = spawn(process.execPath, [...nodeArgs, MAIN], {
     env: { ...base, CDF_BASE_URL: upstream, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -152,6 +156,45 @@ describe('gateway process lifecycle', () => {
     const proxied = await call(child.url, `${P}/_sim/echo`);
     expect(proxied.status).toBe(200);
     expect(sim.stats().calls).toBe(1);
+  });
+
+  it('runs as the image launches it, without the modules an idle sidecar need not hold', async () => {
+    // The Dockerfile's CMD flags and glibc variable (a sidecar's runtime; docs/design.md, "Idle footprint").
+    const dockerfile = readFileSync(fileURLToPath(new URL('../Dockerfile', import.meta.url)), 'utf8');
+    const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
+    const trim = /\bMALLOC_TRIM_THRESHOLD_=(\d+)/.exec(dockerfile)?.[1];
+    expect(cmd).toEqual(['node', '--v8-pool-size=1', 'dist/main.js']);
+    expect(trim).toBeDefined();
+    const probe = fileURLToPath(new URL('./fixtures/loaded-modules.cjs', import.meta.url));
+    child = await spawnGateway(sim.url, { MALLOC_TRIM_THRESHOLD_: trim as string }, [
+      ...cmd.slice(1, -1),
+      '--require',
+      probe,
+    ]);
+    // A read and a write through the pool, a 404 from fastify and the admin routes: every path of a warm sidecar.
+    expect((await call(child.url, `${P}/assets?limit=2`)).status).toBe(200);
+    expect((await call(child.url, `${P}/_sim/echo`)).status).toBe(200);
+    expect((await call(child.url, '/nowhere')).status).toBe(404);
+    expect((await call(child.url, '/metrics')).status).toBe(200);
+    const before = child.stderr().length;
+    child.proc.kill('SIGUSR2');
+    await until(() => child!.stderr().slice(before).includes('loadedModules'), 'the module list');
+    const line = child
+      .stderr()
+      .slice(before)
+      .split('\n')
+      .find((l) => l.includes('loadedModules')) as string;
+    const { loadedModules, bundledUndici } = JSON.parse(line) as { loadedModules: string[]; bundledUndici: boolean };
+    const loaded = (prefix: string) => loadedModules.some((m) => m.startsWith(prefix));
+    expect(loaded('undici/lib/dispatcher/pool.js')).toBe(true);
+    expect(loaded('fastify/')).toBe(true);
+    // Not resident: undici's index (fetch, WebSocket, caches, mocks) nor node's bundled undici it would pull in;
+    // fastify's schema compilers (no route has a schema); yaml (released once the settings are read).
+    expect(loadedModules).not.toContain('undici/index.js');
+    expect(bundledUndici).toBe(false);
+    expect(loaded('ajv/')).toBe(false);
+    expect(loaded('fast-json-stringify/index.js')).toBe(false);
+    expect(loaded('yaml/')).toBe(false);
   });
 
   it('on SIGTERM finishes the request in flight, refuses new connections, and exits 0', async () => {

@@ -1,16 +1,18 @@
 // What every benchmark needs: the simulator, the gateway, autocannon, tables, result files.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   backgroundMeter,
   freePort,
   LOAD_CORE,
+  NODE,
   PINNING,
   PROXY_CORE,
   ROOT,
   run,
+  start,
   startNode,
   waitForHttp,
 } from './proc.mjs';
@@ -72,17 +74,27 @@ export async function startSim(options = {}, { core = LOAD_CORE, nofile = 0 } = 
 export async function startGateway(
   upstreamUrl,
   config,
-  { core = PROXY_CORE, logLevel = 'info', logTo = '/dev/null', nofile = 0, name = 'gateway', dist = DIST } = {},
+  {
+    core = PROXY_CORE,
+    logLevel = 'info',
+    logTo = '/dev/null',
+    nofile = 0,
+    name = 'gateway',
+    dist = DIST,
+    nodeArgs = [],
+    env = {},
+  } = {},
 ) {
   const port = await freePort();
   const dir = tempDir('gw');
   const file = join(dir, 'gateway.yaml');
   writeFileSync(file, JSON.stringify(config, null, 2));
-  const proc = startNode(name, join(dist, 'main.js'), [], {
+  const proc = start(name, NODE, [...nodeArgs, join(dist, 'main.js')], {
     core,
     nofile,
     stdout: logTo,
     env: {
+      ...env,
       CDF_BASE_URL: upstreamUrl,
       PORT: String(port),
       HOST: '127.0.0.1',
@@ -95,12 +107,25 @@ export async function startGateway(
   return { proc, url, configFile: file };
 }
 
+/**
+ * How the Docker image launches the gateway, read from the Dockerfile: CMD's node flags and the glibc
+ * variables (MALLOC_*) its ENV sets. A sidecar runs so; `nodeArgs` and `env` for startGateway or startBare.
+ */
+export const IMAGE_LAUNCH = (() => {
+  const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(text)?.[1] ?? '[]');
+  const env = Object.fromEntries([...text.matchAll(/\b(MALLOC_\w+)=(\S+)/g)].map((m) => [m[1], m[2]]));
+  if (cmd[0] !== 'node' || cmd.at(-1) !== 'dist/main.js')
+    throw new Error('Dockerfile: CMD is not ["node", ..., "dist/main.js"]');
+  return { nodeArgs: cmd.slice(1, -1), env };
+})();
+
 /** The bare baseline: fastify + @fastify/http-proxy to `upstream` (bench/baseline-proxy.mjs), on the proxy core. */
-export async function startBare(upstream, { core = PROXY_CORE } = {}) {
+export async function startBare(upstream, { core = PROXY_CORE, nodeArgs = [], env = {} } = {}) {
   const port = await freePort();
-  const proc = startNode('bare proxy', join(ROOT, 'bench', 'baseline-proxy.mjs'), [], {
+  const proc = start('bare proxy', NODE, [...nodeArgs, join(ROOT, 'bench', 'baseline-proxy.mjs')], {
     core,
-    env: { UPSTREAM: upstream, PORT: String(port) },
+    env: { ...env, UPSTREAM: upstream, PORT: String(port) },
   });
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(proc, `${url}/`);

@@ -2,9 +2,10 @@
 //   BENCH_TRACING=1       the gateway with OpenTelemetry tracing on, every request sampled (0 < ratio < 1 samples less),
 //                         spans exported over OTLP/HTTP to a local sink (bench/lib/otlp-sink.mjs) on the load core;
 //   BENCH_BASELINE_DIST=/path/to/dist   another build of the gateway (e.g. main before a change, tracing off);
-//   BENCH_RATELIMIT_OFF=1 this build with headers.rateLimit: false (what the RateLimit headers cost).
+//   BENCH_RATELIMIT_OFF=1 this build with headers.rateLimit: false (what the RateLimit headers cost);
+//   BENCH_IMAGE_LAUNCH=1  this build launched as the Docker image launches it (IMAGE_LAUNCH: node flags, glibc env).
 import { join } from 'node:path';
-import { fmt, median, ROOMY_LIMITS, startGateway, table } from './common.mjs';
+import { fmt, IMAGE_LAUNCH, median, ROOMY_LIMITS, startGateway, table } from './common.mjs';
 import { freePort, LOAD_CORE, ROOT, startNode, waitForHttp } from './proc.mjs';
 
 export async function extraGatewayTargets(upstreamUrl) {
@@ -13,6 +14,14 @@ export async function extraGatewayTargets(upstreamUrl) {
   if (baseline) {
     const gw = await startGateway(upstreamUrl, { limits: ROOMY_LIMITS }, { dist: baseline, name: 'baseline gateway' });
     targets.push({ name: 'gateway (baseline build)', ...gw });
+  }
+  if (process.env.BENCH_IMAGE_LAUNCH === '1') {
+    const gw = await startGateway(
+      upstreamUrl,
+      { limits: ROOMY_LIMITS },
+      { name: 'image-launched gateway', ...IMAGE_LAUNCH },
+    );
+    targets.push({ name: 'gateway, launched as the image does', ...gw });
   }
   if (process.env.BENCH_RATELIMIT_OFF === '1') {
     const config = { limits: ROOMY_LIMITS, headers: { rateLimit: false } };

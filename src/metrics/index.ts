@@ -5,6 +5,7 @@ import type { GatewayParts } from '../app.js';
 import { ErrorCodes, gatewayErrorBody } from '../cdf/index.js';
 import { ConfigError, type GatewayConfig } from '../config/index.js';
 import { registerDashboard } from '../dashboard/index.js';
+import { SCHEMALESS } from '../schemaless.js';
 import { adminAuth } from './admin-auth.js';
 import { History } from './history.js';
 import { PrometheusExport } from './prometheus.js';
@@ -69,7 +70,7 @@ export function createMetrics(config: GatewayConfig): Metrics {
         await routes(app);
         return;
       }
-      admin = Fastify({ logger: false, forceCloseConnections: true });
+      admin = Fastify({ ...SCHEMALESS, logger: false, forceCloseConnections: true });
       await routes(admin);
       admin.setNotFoundHandler((_req, reply) => {
         reply

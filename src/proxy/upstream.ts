@@ -1,7 +1,6 @@
+import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
-// The whole of undici, not its pool alone (3 MiB less heap idle): loaded alone, the same pool and request()
-// cost ~12 % more CPU per ~1 KB call and 35 MiB more peak RSS under load (bench notes in docs/design.md).
-import { Pool } from 'undici';
+import type { Pool as UndiciPool } from 'undici';
 import type { UpstreamConfig } from '../config/index.js';
 import type { Failure } from '../retry/index.js';
 import type { AbortLike } from './client-gone.js';
@@ -22,6 +21,18 @@ export interface UpstreamResponse {
   headers: Record<string, string | string[] | undefined>;
   body: Readable & { dump(opts?: { limit: number }): Promise<void>; arrayBuffer(): Promise<ArrayBuffer> };
 }
+
+const requireUndici = createRequire(import.meta.url);
+/**
+ * undici's pool and its request API, not its index: the index also loads fetch, WebSocket, the caches and the
+ * mocks, and its cookie helpers read `globalThis.Headers`, which makes node load its own bundled undici too.
+ * An idle sidecar holds 4-8 MiB less (docs/design.md, "Idle footprint"), for ~2.5 % more CPU in scavenges
+ * under heavy ~1 KB traffic. The API goes onto the dispatchers'
+ * prototype exactly as the index puts it there (a later load of the index assigns the same functions).
+ */
+const Pool: typeof UndiciPool = requireUndici('undici/lib/dispatcher/pool.js');
+Object.assign(requireUndici('undici/lib/dispatcher/dispatcher.js').prototype, requireUndici('undici/lib/api/index.js'));
+type Pool = UndiciPool;
 
 /** Codes for errors raised before the request could have left the gateway. */
 const NOT_SENT = new Set([
