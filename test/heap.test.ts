@@ -120,12 +120,14 @@ describe('heap policy (src/heap.ts)', () => {
     policy.quiet(timers.now());
     timers.advance(RELEASE_AFTER_MS);
     expect(collections).toBe(1);
-    // A call every 6 s (each its own quiet stretch): one more collection only after RELEASE_EVERY_MS.
+    // A call every RELEASE_AFTER_MS + 2 s (each its own quiet stretch, long enough for a release): one more
+    // collection only after RELEASE_EVERY_MS.
+    const gap = RELEASE_AFTER_MS + 2000;
     const start = timers.now();
-    for (let t = 0; t < RELEASE_EVERY_MS * 2; t += 6000) {
+    for (let t = 0; t < RELEASE_EVERY_MS * 2; t += gap) {
       policy.observe(1000, timers.now());
       policy.quiet(timers.now());
-      timers.advance(6000);
+      timers.advance(gap);
     }
     expect(collections).toBeGreaterThanOrEqual(2);
     expect(collections).toBeLessThanOrEqual(1 + Math.ceil((timers.now() - start) / RELEASE_EVERY_MS));
