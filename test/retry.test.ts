@@ -383,9 +383,10 @@ describe('adaptive limits (AIMD)', () => {
     expect(firstHalf).toBeGreaterThan(0);
     // CDF's 429s state its 50/s, which the gateway learns within the first half's first 429s (issue #12), so
     // both halves mostly run on the learned bucket and the second is not reliably lower than the first (run
-    // alone, 0.09-0.12 in both). What must hold: no storm, and no more throttling once cut than before.
+    // alone, 0.09-0.12 in both; a CI run had 0.07 then 0.105, so a ratio of the two is noise). What must hold:
+    // no storm, and not clearly more throttling once cut than before (5 points: ~35 of the ~700 calls a half).
     expect(secondHalf).toBeLessThan(0.2);
-    expect(secondHalf).toBeLessThanOrEqual(firstHalf * 1.5);
+    expect(secondHalf).toBeLessThanOrEqual(firstHalf + 0.05);
 
     stack.sim.update({ project: { rate: 200, burst: 40, concurrency: 20 } });
     await drive(3000);
