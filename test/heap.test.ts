@@ -43,6 +43,18 @@ function manualTimers() {
   };
 }
 
+/** A policy on manual timers whose collections are counted. */
+function releasing() {
+  const timers = manualTimers();
+  let collections = 0;
+  const policy = new HeapPolicy(
+    () => {},
+    () => collections++,
+    timers,
+  );
+  return { timers, policy, collected: () => collections };
+}
+
 describe('heap policy (src/heap.ts)', () => {
   it('raises the growing factor while large bodies flow and gives it back to V8 after a quiet spell', () => {
     const flags: string[] = [];
@@ -100,13 +112,7 @@ describe('heap policy (src/heap.ts)', () => {
   });
 
   it('does not collect while traffic flows, and at most once per RELEASE_EVERY_MS under sparse traffic', () => {
-    const timers = manualTimers();
-    let collections = 0;
-    const policy = new HeapPolicy(
-      () => {},
-      () => collections++,
-      timers,
-    );
+    const { timers, policy, collected } = releasing();
     // Busy: a burst ends, another starts 1 s later and runs past the release time (sweeps keep observing).
     policy.observe(1000, timers.now());
     policy.quiet(timers.now());
@@ -115,11 +121,11 @@ describe('heap policy (src/heap.ts)', () => {
       policy.observe(1000, timers.now());
       timers.advance(1000);
     }
-    expect(collections).toBe(0);
+    expect(collected()).toBe(0);
     // It ends: quiet again, and the release comes RELEASE_AFTER_MS later.
     policy.quiet(timers.now());
     timers.advance(RELEASE_AFTER_MS);
-    expect(collections).toBe(1);
+    expect(collected()).toBe(1);
     // A call every RELEASE_AFTER_MS + 2 s (each its own quiet stretch, long enough for a release): one more
     // collection only after RELEASE_EVERY_MS.
     const gap = RELEASE_AFTER_MS + 2000;
@@ -129,23 +135,17 @@ describe('heap policy (src/heap.ts)', () => {
       policy.quiet(timers.now());
       timers.advance(gap);
     }
-    expect(collections).toBeGreaterThanOrEqual(2);
-    expect(collections).toBeLessThanOrEqual(1 + Math.ceil((timers.now() - start) / RELEASE_EVERY_MS));
+    expect(collected()).toBeGreaterThanOrEqual(2);
+    expect(collected()).toBeLessThanOrEqual(1 + Math.ceil((timers.now() - start) / RELEASE_EVERY_MS));
   });
 
   it('never collects after close, and a policy without a collector arms nothing', () => {
-    const timers = manualTimers();
-    let collections = 0;
-    const policy = new HeapPolicy(
-      () => {},
-      () => collections++,
-      timers,
-    );
+    const { timers, policy, collected } = releasing();
     policy.quiet(timers.now());
     policy.close();
     expect(timers.pending).toBe(0);
     timers.advance(RELEASE_AFTER_MS * 2);
-    expect(collections).toBe(0);
+    expect(collected()).toBe(0);
     const without = new HeapPolicy(() => {}, null, timers);
     without.quiet(timers.now());
     expect(timers.pending).toBe(0);
