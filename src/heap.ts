@@ -79,8 +79,6 @@ export class HeapPolicy {
   private closed = false;
   /** Times the factor changed, for tests and the log. */
   changes = 0;
-  /** Idle collections run, for tests and the log. */
-  releases = 0;
 
   constructor(
     private readonly setFlags: (flags: string) => void = setFlagsFromString,
@@ -142,7 +140,6 @@ export class HeapPolicy {
     }
     if (this.raised) this.set(false);
     this.lastReleaseAt = now;
-    this.releases++;
     this.collect?.();
   }
 
