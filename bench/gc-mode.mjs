@@ -5,6 +5,9 @@
 // Usage: node bench/gc-mode.mjs [gateway|bare] [processes=4] [connections=8] [seconds=5] [bytes=1048576]
 // BENCH_DIST: another build of the gateway (its dist/ directory) instead of this one.
 // BENCH_METHOD=POST: uploads `bytes` to _sim/echo instead (a write: the gateway keeps its body for a retry).
+// BENCH_STALL_MS: after the warm-up, the proxy's event loop stalls this long under load (a busy loop), and
+// the count starts once it has run a second after: whether the proxy comes back to the mode it was in (with
+// ~1 KB answers a Map of requests in flight did not: src/slot-list.ts).
 // NODE_ARGS: extra node flags for the proxy, e.g. NODE_ARGS=--heap-growing-percent=0 (V8's own heap policy:
 // a flag on node's command line overrides the gateway's).
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -46,6 +49,7 @@ for (let i = 0; i < Number(processes); i++) {
     stdout: '/dev/null',
     env: {
       GC_OBSERVER_OUT: out,
+      GC_OBSERVER_STALL_MS: process.env.BENCH_STALL_MS ?? '0',
       ...(which === 'gateway'
         ? { CDF_BASE_URL: sim.url, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', GATEWAY_CONFIG: config }
         : { UPSTREAM: sim.url, PORT: String(port) }),
@@ -54,6 +58,12 @@ for (let i = 0; i < Number(processes); i++) {
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(proc, `${url}/api/v1/projects/p/assets?limit=1`);
   await autocannon(url + path, { ...load, connections: Number(connections), duration: 1 });
+  const stallMs = Number(process.env.BENCH_STALL_MS ?? 0);
+  if (stallMs > 0) {
+    const stalled = autocannon(url + path, { ...load, connections: Number(connections), duration: 2 });
+    setTimeout(() => process.kill(proc.pid, 'SIGWINCH'), 300);
+    await stalled;
+  }
   process.kill(proc.pid, 'SIGUSR2');
   const cpu0 = cpuMicros(proc.pid);
   const r = await autocannon(url + path, { ...load, connections: Number(connections), duration: Number(seconds) });

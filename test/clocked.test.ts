@@ -200,6 +200,28 @@ describe('IdleWatchdog', () => {
     w.stop();
   });
 
+  it('ends only the stalled answers among several in flight, and forgets those whose record stage ran', () => {
+    const w = new IdleWatchdog(8000);
+    const five = Array.from({ length: 5 }, () => fakeExchange({ answering: true }));
+    const watched = five.map(({ ex }) => w.add(ex as unknown as Exchange, 0));
+    w.delete(watched[4]);
+    w.delete(watched[4]); // a second record stage changes nothing
+    expect(w.size).toBe(4);
+    for (let t = 0; t <= 10_000; t += 1000) {
+      // 0 and 2 keep moving, 1 and 3 stall.
+      five[0].socket.bytesWritten += 4096;
+      five[2].socket.bytesWritten += 4096;
+      w.sweep(t);
+    }
+    expect(five.map(({ socket }) => socket.destroyed)).toEqual([false, true, false, true, false]);
+    expect(w.ended).toBe(2);
+    expect(w.size).toBe(2);
+    w.delete(watched[0]);
+    w.delete(watched[2]);
+    expect(w.size).toBe(0);
+    w.stop();
+  });
+
   it('does not count time spent waiting for quota or for CDF, and watches a streamed body by bytes read', () => {
     const w = new IdleWatchdog(8000);
     const { ex, socket } = fakeExchange({ answering: false });
@@ -329,10 +351,10 @@ describe('BufferBudget upload buffers', () => {
       req: { complete: true },
       res: { headersSent: false, writableFinished: false, socket: null },
     } as unknown as Exchange;
-    w.add(ex, 0);
+    const watched = w.add(ex, 0);
     w.sweep(1000);
     expect(quiet).toBe(0);
-    w.delete(ex);
+    w.delete(watched);
     w.sweep(2000);
     expect(quiet).toBe(1);
     w.stop();

@@ -25,7 +25,7 @@ import { Exchange } from './exchange.js';
 import type { Forwarder } from './forwarder.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { setRateLimitHeaders } from './ratelimit-headers.js';
-import type { IdleWatchdog } from './watchdog.js';
+import type { IdleWatchdog, Watched } from './watchdog.js';
 
 export interface PipelineParts {
   config: GatewayConfig;
@@ -89,13 +89,13 @@ export class Pipeline {
         ? OUTSIDE_PROJECT_READ
         : OUTSIDE_PROJECT_WRITE;
     const ex = new Exchange(req, res, requestId, target, route);
-    this.parts.watchdog.add(ex);
+    const watched = this.parts.watchdog.add(ex);
     if (this.tracing !== null) ex.trace = this.tracing.start(ex);
     let answer: UpstreamAnswer | null = null;
     let closed = false;
     res.once('close', () => {
       closed = true;
-      this.record(ex, answer);
+      this.record(ex, answer, watched);
     });
     this.run(ex).then(
       (a) => {
@@ -261,8 +261,8 @@ export class Pipeline {
   }
 
   /** The record stage: once per request, when the app's connection is done with it. */
-  private record(ex: Exchange, answer: UpstreamAnswer | null): void {
-    this.parts.watchdog.delete(ex);
+  private record(ex: Exchange, answer: UpstreamAnswer | null, watched: Watched): void {
+    this.parts.watchdog.delete(watched);
     if (ex.bufferedBytes > 0) {
       this.parts.buffers.give(ex.bufferedBytes, ex.body instanceof TeeBody ? ex.body.release() : null);
       ex.bufferedBytes = 0;

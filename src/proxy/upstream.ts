@@ -1,8 +1,6 @@
+import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
-// The whole of undici, not its pool and request API alone, though that would hold 4-8 MiB less in an idle
-// sidecar: loaded alone, the same pool promotes far more of each scavenge under ~1 KB calls and costs 10-14 %
-// more CPU per call (round 3, and again in round 4's third session; docs/design.md, "Idle footprint").
-import { Pool } from 'undici';
+import type { Pool as UndiciPool } from 'undici';
 import type { UpstreamConfig } from '../config/index.js';
 import type { Failure } from '../retry/index.js';
 import type { AbortLike } from './client-gone.js';
@@ -23,6 +21,19 @@ export interface UpstreamResponse {
   headers: Record<string, string | string[] | undefined>;
   body: Readable & { dump(opts?: { limit: number }): Promise<void>; arrayBuffer(): Promise<ArrayBuffer> };
 }
+
+const requireUndici = createRequire(import.meta.url);
+/**
+ * undici's pool and its request API, not its index: the index also loads fetch, WebSocket, the caches and
+ * the mocks, and its cookie helpers read `globalThis.Headers`, which makes node load its own bundled undici
+ * too. An idle sidecar holds 4-8 MiB less (docs/design.md, "Idle footprint"). The API goes onto the
+ * dispatchers' prototype exactly as the index puts it there (a later load of the index assigns the same
+ * functions). Rounds 3 and 4 measured this import 10-14 % slower on ~1 KB calls and went back to the whole:
+ * the cause was the watchdog's Map (src/slot-list.ts), which the smaller heap let fall into its slow state.
+ */
+const Pool: typeof UndiciPool = requireUndici('undici/lib/dispatcher/pool.js');
+Object.assign(requireUndici('undici/lib/dispatcher/dispatcher.js').prototype, requireUndici('undici/lib/api/index.js'));
+type Pool = UndiciPool;
 
 /** Codes for errors raised before the request could have left the gateway. */
 const NOT_SENT = new Set([

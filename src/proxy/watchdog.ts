@@ -1,12 +1,15 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { ErrorCodes, gatewayErrorBody } from '../cdf/index.js';
+import { SlotList, type Slotted } from '../slot-list.js';
 import type { Exchange } from './exchange.js';
 
 /** Less than this many bytes moved between two sweeps is no progress: a trickle must not hold a slot. */
 export const MIN_PROGRESS_BYTES = 1024;
 
-interface Watched {
+/** A request the watchdog follows; add() hands it out and delete() takes it back. */
+export interface Watched extends Slotted {
+  readonly ex: Exchange;
   /** Socket byte count (written for answers, read for bodies) at the last sweep. */
   bytes: number;
   /** When it last moved at least MIN_PROGRESS_BYTES. */
@@ -29,7 +32,8 @@ function socketBytes(ex: Exchange): number {
  * backpressure stops). Ending the socket runs the request's record stage, which frees its slot.
  */
 export class IdleWatchdog {
-  private readonly inFlight = new Map<Exchange, Watched>();
+  /** Not a Map: one keyed by request grew a chain of V8 tables that kept done requests alive (slot-list.ts). */
+  private readonly inFlight = new SlotList<Watched>();
   private timer: NodeJS.Timeout | null = null;
   readonly sweepMs: number;
   private readonly endAfterMs: number;
@@ -57,22 +61,26 @@ export class IdleWatchdog {
     return this.inFlight.size;
   }
 
-  add(ex: Exchange, now = performance.now()): void {
-    this.inFlight.set(ex, { bytes: -1, movedAt: now, counted: this.onThroughput === null ? 0 : socketBytes(ex) });
+  add(ex: Exchange, now = performance.now()): Watched {
+    const w: Watched = {
+      ex,
+      slot: -1,
+      bytes: -1,
+      movedAt: now,
+      counted: this.onThroughput === null ? 0 : socketBytes(ex),
+    };
+    this.inFlight.add(w);
     if (this.timer === null) {
       this.timer = setInterval(() => this.sweep(), this.sweepMs);
       this.timer.unref();
     }
+    return w;
   }
 
-  delete(ex: Exchange): void {
-    if (this.onThroughput !== null) {
-      const w = this.inFlight.get(ex);
-      if (w !== undefined) this.moved += socketBytes(ex) - w.counted;
-    }
+  delete(w: Watched): void {
     // The sweep stops itself once it finds nothing in flight: stopping here, at every moment nothing is,
     // re-armed the interval per request under load, so that it rarely ran at all.
-    this.inFlight.delete(ex);
+    if (this.inFlight.delete(w) && this.onThroughput !== null) this.moved += socketBytes(w.ex) - w.counted;
   }
 
   stop(): void {
@@ -82,7 +90,8 @@ export class IdleWatchdog {
 
   sweep(now = performance.now()): void {
     const counting = this.onThroughput !== null;
-    for (const [ex, w] of this.inFlight) {
+    this.inFlight.forEach((w) => {
+      const ex = w.ex;
       if (counting) {
         const total = socketBytes(ex);
         this.moved += total - w.counted;
@@ -96,19 +105,19 @@ export class IdleWatchdog {
         // Waiting for quota or for CDF (bounded by their own deadlines): not the app's doing.
         w.bytes = -1;
         w.movedAt = now;
-        continue;
+        return;
       }
       const bytes = answering ? socket.bytesWritten : socket.bytesRead;
       if (w.bytes === -1 || bytes - w.bytes >= MIN_PROGRESS_BYTES) {
         w.bytes = bytes;
         w.movedAt = now;
-        continue;
+        return;
       }
-      if (now - w.movedAt < this.endAfterMs) continue;
-      this.inFlight.delete(ex);
+      if (now - w.movedAt < this.endAfterMs) return;
+      this.inFlight.delete(w);
       this.ended++;
       this.end(ex, socket, answering ? 'response' : 'body');
-    }
+    });
     if (this.onThroughput !== null && this.lastSweepAt >= 0 && now > this.lastSweepAt)
       this.onThroughput((this.moved * 1000) / (now - this.lastSweepAt), now);
     this.moved = 0;

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { LimitConfig, QueueConfig } from '../config/index.js';
 import type { AbortLike } from '../proxy/client-gone.js';
+import { SlotList } from '../slot-list.js';
 import { Bucket } from './bucket.js';
 import type { AppRef } from './fair-queue.js';
 import type { Lease } from './lease.js';
@@ -57,7 +58,8 @@ interface Scopes {
  */
 export class Scheduler {
   private readonly byName = new Map<string, Scopes>();
-  private readonly waiting = new Set<Waiter>();
+  /** Not a Set: one churned by waiters grew a chain of V8 tables that kept them alive (slot-list.ts). */
+  private readonly waiting = new SlotList<Waiter>();
   private sweepTimer: NodeJS.Timeout | null = null;
   /** Forgets buckets unused for a while; runs only while there are buckets to forget. */
   private idleTimer: NodeJS.Timeout | null = null;
@@ -186,13 +188,14 @@ export class Scheduler {
   refreshWaiting(): void {
     if (this.refresh === null) return;
     const touched = new Set<Bucket>();
-    for (const w of this.waiting) {
-      if (w.path === undefined) continue;
-      const fresh = this.refresh(w.path);
-      if (fresh === w.buckets) continue;
+    const refresh = this.refresh;
+    this.waiting.forEach((w) => {
+      if (w.path === undefined) return;
+      const fresh = refresh(w.path);
+      if (fresh === w.buckets) return;
       w.buckets = fresh;
       touched.add(w.home);
-    }
+    });
     for (const b of touched) void this.drain(b);
   }
 
@@ -212,7 +215,7 @@ export class Scheduler {
     this.idleTimer = null;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
-    for (const w of [...this.waiting]) this.drop(w, 'timeout');
+    for (const w of this.waiting.toArray()) this.drop(w, 'timeout');
     for (const b of this.allBuckets()) if (b.timer) clearTimeout(b.timer);
   }
 
@@ -231,6 +234,7 @@ export class Scheduler {
     if (signal?.aborted) return this.refuse(home, 'aborted');
     return new Promise<Lease>((resolve, reject) => {
       const w: Waiter = {
+        slot: -1,
         buckets,
         app,
         deadline,
@@ -347,7 +351,9 @@ export class Scheduler {
 
   private sweep(): void {
     const now = performance.now();
-    for (const w of this.waiting) if (w.deadline <= now) this.drop(w, 'timeout');
+    this.waiting.forEach((w) => {
+      if (w.deadline <= now) this.drop(w, 'timeout');
+    });
     if (this.waiting.size === 0 && this.sweepTimer) {
       clearInterval(this.sweepTimer);
       this.sweepTimer = null;

@@ -1,11 +1,12 @@
 import type { AbortLike } from '../proxy/client-gone.js';
+import type { Slotted } from '../slot-list.js';
 import type { Bucket } from './bucket.js';
 import type { AppRef } from './fair-queue.js';
 import type { Lease } from './lease.js';
 import type { BucketPath } from './path.js';
 
 /** A request waiting for a token and a slot in every one of its buckets. */
-export interface Waiter {
+export interface Waiter extends Slotted {
   /** Replaced when the quota tree learns a bucket on its path while it waits (Scheduler.refreshWaiting). */
   buckets: readonly Bucket[];
   readonly app: AppRef;
