@@ -11,9 +11,10 @@ export interface Slotted {
  * pointer to the new one (for iterators still walking it). Once one table has reached the old generation,
  * each dead table keeps its successor, and the requests that successor holds, alive through every
  * scavenge until the next full collection, which promotes the table in use and starts the chain again.
- * A 400 ms stall under ~1 KB calls at 50 connections put the gateway in that state for good: 1 MiB
- * promoted per scavenge instead of 0.07, scavenges 3-4x as long, 25-30 % less throughput
- * (`bench/gc-mode.mjs`; docs/design.md, "Idle footprint"). An array's slots are cleared as entries leave.
+ * A 400 ms stall under ~1 KB calls at 50 connections put the gateway in that state for good: about 1 MB
+ * promoted per scavenge instead of 0.04-0.1, 3.5x the time in scavenges, a full collection every 1-2 s,
+ * 5 % to half less throughput (`bench/gc-mode.mjs`; docs/design.md, "Idle footprint"). An array's slots
+ * are cleared as entries leave, and a dead array points at nothing newer than itself.
  */
 export class SlotList<T extends Slotted> {
   private readonly entries: T[] = [];
