@@ -54,7 +54,7 @@ interface Scopes {
 /**
  * Admits requests into their buckets: straight through when every bucket has a token and a slot and
  * nobody is waiting, else into the fair queue of the bucket that said no. No timer per request: one
- * timer per bucket waiting for tokens, one sweep for deadlines while anything waits.
+ * timer per bucket waiting for tokens, one sweep for deadlines and apps gone while anything waits.
  */
 export class Scheduler {
   private readonly byName = new Map<string, Scopes>();
@@ -243,14 +243,9 @@ export class Scheduler {
         cancelled: false,
         resolve,
         reject,
-        onAbort: null,
         signal,
         path,
       };
-      if (signal) {
-        w.onAbort = () => this.drop(w, 'aborted');
-        signal.addEventListener('abort', w.onAbort, { once: true });
-      }
       home.queue.push(w.app, w);
       this.waiting.add(w);
       if (!this.sweepTimer) {
@@ -303,6 +298,10 @@ export class Scheduler {
         for (;;) {
           const w = bucket.queue.peek();
           if (!w) break;
+          if (w.signal?.aborted) {
+            this.drop(w, 'aborted');
+            continue;
+          }
           // Its buckets as taken: refreshWaiting() may replace w.buckets while a shared store answers.
           const buckets = w.buckets;
           let blocked = this.store.take(buckets, performance.now(), w.app, bucket.queue.size > 1 ? bucket : undefined);
@@ -337,14 +336,12 @@ export class Scheduler {
 
   private grant(w: Waiter, buckets: readonly Bucket[]): void {
     this.waiting.delete(w);
-    if (w.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
     w.resolve(this.lease(buckets, performance.now() - w.enqueuedAt));
   }
 
   private drop(w: Waiter, reason: QueueRejected['reason']): void {
     if (!this.waiting.delete(w)) return;
     w.home.queue.cancel(w);
-    if (w.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
     this.observer?.onRejected(w.home, reason);
     w.reject(new QueueRejected(reason, w.home, this.retryAfter(w.home)));
   }
@@ -353,6 +350,7 @@ export class Scheduler {
     const now = performance.now();
     this.waiting.forEach((w) => {
       if (w.deadline <= now) this.drop(w, 'timeout');
+      else if (w.signal?.aborted) this.drop(w, 'aborted');
     });
     if (this.waiting.size === 0 && this.sweepTimer) {
       clearInterval(this.sweepTimer);

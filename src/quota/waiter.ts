@@ -17,8 +17,12 @@ export interface Waiter extends Slotted {
   cancelled: boolean;
   resolve(lease: Lease): void;
   reject(err: Error): void;
-  onAbort: (() => void) | null;
-  signal: AbortLike | undefined;
+  /**
+   * Read at the deadline sweep (every 25 ms while anything waits) and when its turn comes, not listened to:
+   * a listener on the request's signal per waiter kept served waiters, and their requests, alive through
+   * scavenges (docs/design.md, "Idle footprint").
+   */
+  readonly signal: AbortLike | undefined;
   /** The request's way through the tree, to choose its buckets again while it waits; none in tests. */
   path: BucketPath | undefined;
 }
