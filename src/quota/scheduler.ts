@@ -58,7 +58,7 @@ interface Scopes {
  */
 export class Scheduler {
   private readonly byName = new Map<string, Scopes>();
-  /** Not a Set: one churned by waiters grew a chain of V8 tables that kept them alive (slot-list.ts). */
+  /** Not a Set: churned by every waiter, its V8 tables would chain as the watchdog's Map did (slot-list.ts). */
   private readonly waiting = new SlotList<Waiter>();
   private sweepTimer: NodeJS.Timeout | null = null;
   /** Forgets buckets unused for a while; runs only while there are buckets to forget. */
