@@ -196,6 +196,11 @@ describe('gateway process lifecycle', () => {
     expect(loaded('ajv/')).toBe(false);
     expect(loaded('fast-json-stringify/index.js')).toBe(false);
     expect(loaded('yaml/')).toBe(false);
+    // prom-client's parts without its index, whose default CPU metric loads @opentelemetry/api for exemplars
+    // (src/metrics/prom.ts); /metrics was scraped above, so the process metrics were read.
+    expect(loaded('prom-client/lib/registry.js')).toBe(true);
+    expect(loaded('prom-client/index.js')).toBe(false);
+    expect(loaded('@opentelemetry/')).toBe(false);
   });
 
   it('on SIGTERM finishes the request in flight, refuses new connections, and exits 0', async () => {

@@ -1,6 +1,5 @@
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Registry } from 'prom-client';
 import type { GatewayParts } from '../app.js';
 import { ErrorCodes, gatewayErrorBody } from '../cdf/index.js';
 import { ConfigError, type GatewayConfig } from '../config/index.js';
@@ -8,6 +7,7 @@ import { registerDashboard } from '../dashboard/index.js';
 import { SCHEMALESS } from '../schemaless.js';
 import { adminAuth } from './admin-auth.js';
 import { History } from './history.js';
+import { Registry } from './prom.js';
 import { PrometheusExport } from './prometheus.js';
 import { Recorder } from './recorder.js';
 import { noTelemetry, type Telemetry } from './telemetry.js';

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { GatewayParts } from '../app.js';
 import { GATEWAY_VERSION } from '../version.js';
+import { Counter, collectProcessMetrics, Gauge, Registry } from './prom.js';
 import { type Cells, type Labels, REJECT_REASONS, type Recorder } from './recorder.js';
 import { type BucketView, bucketViews, type CacheStats, CIRCUIT_VALUE, cacheStats } from './state.js';
 
@@ -19,7 +19,7 @@ function sharedProcessRegistry(): Registry {
     // The event-loop delay is sampled once a second rather than every 10 ms (prom-client's default): an
     // idle sidecar then wakes once a second for it, not 100 times (about 1 % of a core when idle). A stall
     // still shows, as the delay of the one-second timer it held up.
-    collectDefaultMetrics({ register: processRegistry, eventLoopMonitoringPrecision: EVENT_LOOP_RESOLUTION_MS });
+    collectProcessMetrics(processRegistry, EVENT_LOOP_RESOLUTION_MS);
   }
   return processRegistry;
 }

@@ -1,8 +1,8 @@
-import { Histogram, type Registry } from 'prom-client';
 import type { LimitConfig } from '../config/index.js';
 import type { Exchange } from '../proxy/exchange.js';
 import type { Bucket, LimitChange, QueueRejected, ShadowOutcome } from '../quota/index.js';
 import type { CircuitState } from '../retry/index.js';
+import { Histogram, type Registry } from './prom.js';
 import type { Telemetry } from './telemetry.js';
 
 const noop = () => {};
