@@ -203,6 +203,25 @@ describe('gateway process lifecycle', () => {
     expect(loaded('@opentelemetry/')).toBe(false);
   });
 
+  it('writes its log lines in batches while it runs, and what waits when it crashes', async () => {
+    const crash = fileURLToPath(new URL('./fixtures/crash-on-signal.cjs', import.meta.url));
+    child = await spawnGateway(sim.url, {}, ['--require', crash]);
+    // Lines reach stdout while the process runs (within src/log.ts's LOG_FLUSH_MS), not only at exit.
+    for (let i = 0; i < 3; i++) expect((await call(child.url, `${P}/assets?limit=1&i=${i}`)).status).toBe(200);
+    await until(() => child!.lines.filter((l) => l.msg === 'request').length === 3, 'three request lines');
+    expect(child.proc.exitCode).toBe(null);
+    // A line still in the batch when the process crashes is written by the exit hook: the crash comes well
+    // inside the flush window after the answer.
+    expect((await call(child.url, `${P}/assets?limit=1&i=last`)).status).toBe(200);
+    await sleep(10);
+    child.proc.kill('SIGUSR2');
+    const { code } = await child.exited;
+    expect(code).toBe(1);
+    expect(child.stderr()).toContain('crash requested by the test');
+    const paths = child.lines.filter((l) => l.msg === 'request').map((l) => l.path);
+    expect(paths).toHaveLength(4);
+  });
+
   it('on SIGTERM finishes the request in flight, refuses new connections, and exits 0', async () => {
     child = await spawnGateway(sim.url);
     const port = child.port;
