@@ -2,7 +2,8 @@ import type { LimitConfig } from '../config/index.js';
 import type { Exchange } from '../proxy/exchange.js';
 import type { Bucket, LimitChange, QueueRejected, ShadowOutcome } from '../quota/index.js';
 import type { CircuitState } from '../retry/index.js';
-import { Histogram, type Registry } from './prom.js';
+import { LabelledHistogram } from './histogram.js';
+import type { Registry } from './prom.js';
 import type { Telemetry } from './telemetry.js';
 
 const noop = () => {};
@@ -118,14 +119,12 @@ export class Recorder implements Telemetry {
   /** Per limit name, in config order first. */
   readonly limits = new Map<string, LimitTally>();
 
-  readonly requestSeconds: Histogram<'family'>;
-  readonly upstreamSeconds: Histogram<'family'>;
-  readonly queueWaitSeconds: Histogram<'bucket'>;
+  readonly requestSeconds: LabelledHistogram;
+  readonly upstreamSeconds: LabelledHistogram;
+  readonly queueWaitSeconds: LabelledHistogram;
 
   private readonly clients: ClientLabels;
   private readonly byLimit = new WeakMap<LimitConfig, LimitTally>();
-  private readonly requestObservers = new Map<string, (seconds: number) => void>();
-  private readonly upstreamObservers = new Map<string, (seconds: number) => void>();
 
   constructor(
     registry: Registry,
@@ -137,27 +136,27 @@ export class Recorder implements Telemetry {
     // Both results exist from the start, at 0, so an alert on failures has a series to watch.
     this.configReloads.add('success', { result: 'success' });
     this.configReloads.add('failure', { result: 'failure' });
-    this.requestSeconds = new Histogram({
-      name: 'cdf_gateway_request_duration_seconds',
-      help: 'Time from the request reaching the gateway to the answer sent to the app (queue, retries and upstream included), by API family.',
-      labelNames: ['family'],
-      buckets: DURATION_BUCKETS,
-      registers: [registry],
-    });
-    this.upstreamSeconds = new Histogram({
-      name: 'cdf_gateway_upstream_duration_seconds',
-      help: 'Time of one upstream attempt to CDF, until the response headers (or the failure), by API family.',
-      labelNames: ['family'],
-      buckets: DURATION_BUCKETS,
-      registers: [registry],
-    });
-    this.queueWaitSeconds = new Histogram({
-      name: 'cdf_gateway_queue_wait_seconds',
-      help: "Time an attempt waited in the gateway's queue for a token and a slot, by bucket (limit name).",
-      labelNames: ['bucket'],
-      buckets: WAIT_BUCKETS,
-      registers: [registry],
-    });
+    this.requestSeconds = new LabelledHistogram(
+      'cdf_gateway_request_duration_seconds',
+      'Time from the request reaching the gateway to the answer sent to the app (queue, retries and upstream included), by API family.',
+      'family',
+      DURATION_BUCKETS,
+      registry,
+    );
+    this.upstreamSeconds = new LabelledHistogram(
+      'cdf_gateway_upstream_duration_seconds',
+      'Time of one upstream attempt to CDF, until the response headers (or the failure), by API family.',
+      'family',
+      DURATION_BUCKETS,
+      registry,
+    );
+    this.queueWaitSeconds = new LabelledHistogram(
+      'cdf_gateway_queue_wait_seconds',
+      "Time an attempt waited in the gateway's queue for a token and a slot, by bucket (limit name).",
+      'bucket',
+      WAIT_BUCKETS,
+      registry,
+    );
     for (const limit of limits) this.tallyOf(limit);
   }
 
@@ -178,7 +177,7 @@ export class Recorder implements Telemetry {
     const status = ex.status;
     const key = `${method} ${family} ${status} ${client}`;
     (this.requests.get(key) ?? this.requests.add(key, { method, family, status: String(status), client })).n++;
-    observer(this.requestObservers, this.requestSeconds, family)(durationMs / 1000);
+    this.requestSeconds.of(family).observe(durationMs / 1000);
     let wait = this.appWaits.get(client);
     if (wait === undefined) {
       wait = { requests: 0, waitSumMs: 0 };
@@ -192,7 +191,7 @@ export class Recorder implements Telemetry {
     const family = ex.family;
     const key = `${family} ${status}`;
     (this.attempts.get(key) ?? this.attempts.add(key, { family, status: status === 0 ? 'error' : String(status) })).n++;
-    observer(this.upstreamObservers, this.upstreamSeconds, family)(durationMs / 1000);
+    this.upstreamSeconds.of(family).observe(durationMs / 1000);
     let slot = 0;
     while (slot < LATENCY_BOUNDS_MS.length && durationMs > LATENCY_BOUNDS_MS[slot]) slot++;
     this.upstreamLatency[slot]++;
@@ -268,32 +267,18 @@ export class Recorder implements Telemetry {
     if (t !== undefined) return t;
     t = this.limits.get(limit.name);
     if (t === undefined) {
-      const child = this.queueWaitSeconds.labels(limit.name);
+      const series = this.queueWaitSeconds.of(limit.name);
       t = {
         name: limit.name,
         admitted: 0,
         waitSumMs: 0,
         waitMaxMs: 0,
         rejected: { full: 0, timeout: 0, aborted: 0 },
-        observeWait: (s) => child.observe(s),
+        observeWait: (s) => series.observe(s),
       };
       this.limits.set(limit.name, t);
     }
     this.byLimit.set(limit, t);
     return t;
   }
-}
-
-function observer(
-  cache: Map<string, (seconds: number) => void>,
-  histogram: Histogram<'family'>,
-  family: string,
-): (seconds: number) => void {
-  let fn = cache.get(family);
-  if (fn === undefined) {
-    const child = histogram.labels(family);
-    fn = (s) => child.observe(s);
-    cache.set(family, fn);
-  }
-  return fn;
 }
