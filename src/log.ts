@@ -36,8 +36,8 @@ let stdout: pino.DestinationStream | null = null;
 
 /**
  * Standard output, written in batches: a synchronous write per line cost 5.0-5.5 µs of CPU per request
- * line, batches of 8 KiB 2.4-2.8 (pino 10 to /dev/null, 200,000 lines, 3 runs), about 1.5 % of a ~1 KB
- * call's CPU. A line waits at most LOG_FLUSH_MS: the first line of a batch arms one timer, so a busy gateway
+ * line, batches of 8 KiB 2.4-2.8 (pino 10 to /dev/null, 200,000 lines, 3 runs); ~1 KB calls through a
+ * gateway writing each line cost 5-6 % more CPU (docs/design.md). A line waits at most LOG_FLUSH_MS: the first line of a batch arms one timer, so a busy gateway
  * runs ten a second and an idle one none. What waits is written when the process exits, a crash included
  * (node's `exit` event); a SIGKILL or the OOM killer loses at most the last LOG_FLUSH_MS. One per process,
  * however many gateways it runs, as there is one standard output.

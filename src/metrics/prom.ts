@@ -2,11 +2,12 @@ import { createRequire } from 'node:module';
 import type * as PromClient from 'prom-client';
 
 /**
- * prom-client's registry, metric types and process metrics, not its index. The index also loads the
- * pushgateway and cluster aggregator, and its default metrics' CPU counter loads `@opentelemetry/api` (47
- * modules) for exemplars the gateway never records: 3.0-3.6 MiB of an idle sidecar's RSS, measured in a
- * process with fastify, pino and undici loaded (docs/design.md, "Idle footprint"). The files are the ones the
- * index exports; the types are the package's own.
+ * prom-client's registry, counter, gauge and process metrics, not its index (the histograms are the
+ * recorder's own: histogram.ts). The index also loads the pushgateway and cluster aggregator, and its
+ * default metrics' CPU counter loads `@opentelemetry/api` (47 modules) for exemplars the gateway never
+ * records: 3.0-3.6 MiB of RSS in a process with fastify, pino and undici loaded, ~1 MiB in a warm idle
+ * gateway (docs/design.md, "Idle footprint"). The files are the ones the index exports; the types are the
+ * package's own.
  */
 const requirePromClient = createRequire(import.meta.url);
 const lib = (file: string): unknown => requirePromClient(`prom-client/lib/${file}.js`);
@@ -17,8 +18,6 @@ export const Counter = lib('counter') as typeof PromClient.Counter;
 export type Counter<T extends string = string> = PromClient.Counter<T>;
 export const Gauge = lib('gauge') as typeof PromClient.Gauge;
 export type Gauge<T extends string = string> = PromClient.Gauge<T>;
-export const Histogram = lib('histogram') as typeof PromClient.Histogram;
-export type Histogram<T extends string = string> = PromClient.Histogram<T>;
 
 type DefaultMetric = (register: Registry, config: { eventLoopMonitoringPrecision: number }) => void;
 

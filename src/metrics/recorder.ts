@@ -267,14 +267,16 @@ export class Recorder implements Telemetry {
     if (t !== undefined) return t;
     t = this.limits.get(limit.name);
     if (t === undefined) {
-      const series = this.queueWaitSeconds.of(limit.name);
+      const waits = this.queueWaitSeconds;
+      const name = limit.name;
       t = {
         name: limit.name,
         admitted: 0,
         waitSumMs: 0,
         waitMaxMs: 0,
         rejected: { full: 0, timeout: 0, aborted: 0 },
-        observeWait: (s) => series.observe(s),
+        // Looked up per call rather than kept, so a reset of the histogram leaves nothing detached.
+        observeWait: (s) => waits.of(name).observe(s),
       };
       this.limits.set(limit.name, t);
     }
