@@ -24,13 +24,11 @@ RUN npm run build
 
 # --- run: production dependencies, dist/ and config/ only --------------------------------------
 FROM node:22-slim
-# A sidecar's runtime: glibc gives freed memory back above 128 KiB of free top (its own threshold rises to
-# 64 MiB after the first large free and then never trims), and CMD's --v8-pool-size=1 keeps one V8 helper
-# thread instead of four (a sidecar has a core or less). Together 7-9 MiB less idle RSS; ~1 KB calls as fast,
-# GET 1 MiB answers at 8 connections 10-30 % slower in 2 runs of 3 (docs/design.md, "Idle footprint";
-# `npm run bench -- memory` measures the gateway launched as here). A shared gateway with cores to spare: run
-# the image with the command `node dist/main.js`.
-ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 METRICS_PORT=9464 MALLOC_TRIM_THRESHOLD_=131072
+# CMD is the gateway's one launch, as `npm start` and the package's bin launch it: --v8-pool-size=1 keeps
+# one V8 helper thread instead of four (a sidecar has a core or less): 6-7 MiB less idle RSS, no more CPU per
+# call or per MiB (docs/design.md, "Idle footprint"; `npm run bench -- memory` and `-- overhead` measure the
+# gateway launched so). glibc's MALLOC_TRIM_THRESHOLD_ would take 2-3 MiB more, at ~10 % more CPU per MiB.
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 METRICS_PORT=9464
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force

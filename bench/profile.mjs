@@ -4,7 +4,7 @@
 // Not part of `npm run bench`: a tool for looking at the request path (docs/design.md quotes its output).
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { autocannon, ROOMY_LIMITS, requireDist, startSim, tempDir } from './lib/common.mjs';
+import { autocannon, ROOMY_LIMITS, requireDist, SHIPPED_LAUNCH, startSim, tempDir } from './lib/common.mjs';
 import { freePort, PROXY_CORE, ROOT, start, stop, stopAll, waitForHttp } from './lib/proc.mjs';
 
 const [which = 'gateway', workload = 'get16', connRaw = '8', secRaw = '8'] = process.argv.slice(2);
@@ -32,7 +32,9 @@ writeFileSync(config, JSON.stringify({ limits: ROOMY_LIMITS }));
 const proc = start(
   which,
   process.execPath,
-  [...nodeArgs, join(ROOT, which === 'gateway' ? 'dist/main.js' : 'bench/baseline-proxy.mjs')],
+  which === 'gateway'
+    ? [...SHIPPED_LAUNCH.nodeArgs, ...nodeArgs, join(ROOT, 'dist/main.js')]
+    : [...nodeArgs, join(ROOT, 'bench/baseline-proxy.mjs')],
   {
     core: PROXY_CORE,
     stdout: '/dev/null',

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --v8-pool-size=1
 import { parseArgs } from 'node:util';
 import { buildGateway } from './app.js';
 import { ConfigError, ConfigReloader, loadConfig } from './config/index.js';

@@ -68,8 +68,8 @@ export async function startSim(options = {}, { core = LOAD_CORE, nofile = 0 } = 
 }
 
 /**
- * Starts the gateway CLI (node dist/main.js) on `core` with `config` (written as a YAML file: JSON is
- * YAML). Its log goes to `logTo` (a file or /dev/null), never to a pipe.
+ * Starts the gateway CLI (dist/main.js, launched as shipped: SHIPPED_LAUNCH) on `core` with `config`
+ * (written as a YAML file: JSON is YAML). Its log goes to `logTo` (a file or /dev/null), never to a pipe.
  */
 export async function startGateway(
   upstreamUrl,
@@ -81,7 +81,7 @@ export async function startGateway(
     nofile = 0,
     name = 'gateway',
     dist = DIST,
-    nodeArgs = [],
+    nodeArgs = SHIPPED_LAUNCH.nodeArgs,
     env = {},
   } = {},
 ) {
@@ -108,16 +108,20 @@ export async function startGateway(
 }
 
 /**
- * How the Docker image launches the gateway, read from the Dockerfile: CMD's node flags and the glibc
- * variables (MALLOC_*) its ENV sets. A sidecar runs so; `nodeArgs` and `env` for startGateway or startBare.
+ * How the gateway is shipped to run: the node flags of `npm start`, which the Docker image's CMD and the
+ * package's bin (dist/main.js's `#!/usr/bin/env -S node ...` line) repeat; start-up throws when they
+ * disagree. startGateway launches so unless told `nodeArgs: []` (a plain `node dist/main.js`).
  */
-export const IMAGE_LAUNCH = (() => {
-  const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
-  const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(text)?.[1] ?? '[]');
-  const env = Object.fromEntries([...text.matchAll(/\b(MALLOC_\w+)=(\S+)/g)].map((m) => [m[1], m[2]]));
-  if (cmd[0] !== 'node' || cmd.at(-1) !== 'dist/main.js')
-    throw new Error('Dockerfile: CMD is not ["node", ..., "dist/main.js"]');
-  return { nodeArgs: cmd.slice(1, -1), env };
+export const SHIPPED_LAUNCH = (() => {
+  const start = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start.split(' ');
+  const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))?.[1] ?? '[]');
+  const shebang = readFileSync(join(ROOT, 'src', 'main.ts'), 'utf8').split('\n', 1)[0];
+  const nodeArgs = start.slice(1, -1);
+  if (start[0] !== 'node' || start.at(-1) !== 'dist/main.js' || cmd.join(' ') !== start.join(' '))
+    throw new Error(`npm start (${start.join(' ')}) and the Dockerfile's CMD (${cmd.join(' ')}) disagree`);
+  if (shebang !== `#!/usr/bin/env -S node ${nodeArgs.join(' ')}`.trimEnd())
+    throw new Error(`src/main.ts's first line (${shebang}) does not launch node as npm start does`);
+  return { nodeArgs };
 })();
 
 /** The bare baseline: fastify + @fastify/http-proxy to `upstream` (bench/baseline-proxy.mjs), on the proxy core. */

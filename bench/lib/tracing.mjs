@@ -3,9 +3,9 @@
 //                         spans exported over OTLP/HTTP to a local sink (bench/lib/otlp-sink.mjs) on the load core;
 //   BENCH_BASELINE_DIST=/path/to/dist   another build of the gateway (e.g. main before a change, tracing off);
 //   BENCH_RATELIMIT_OFF=1 this build with headers.rateLimit: false (what the RateLimit headers cost);
-//   BENCH_IMAGE_LAUNCH=1  this build launched as the Docker image launches it (IMAGE_LAUNCH: node flags, glibc env).
+//   BENCH_PLAIN_LAUNCH=1  this build launched as a plain `node dist/main.js`, without the node flags it ships with.
 import { join } from 'node:path';
-import { fmt, IMAGE_LAUNCH, median, ROOMY_LIMITS, startGateway, table } from './common.mjs';
+import { fmt, median, ROOMY_LIMITS, startGateway, table } from './common.mjs';
 import { freePort, LOAD_CORE, ROOT, startNode, waitForHttp } from './proc.mjs';
 
 export async function extraGatewayTargets(upstreamUrl) {
@@ -15,13 +15,9 @@ export async function extraGatewayTargets(upstreamUrl) {
     const gw = await startGateway(upstreamUrl, { limits: ROOMY_LIMITS }, { dist: baseline, name: 'baseline gateway' });
     targets.push({ name: 'gateway (baseline build)', ...gw });
   }
-  if (process.env.BENCH_IMAGE_LAUNCH === '1') {
-    const gw = await startGateway(
-      upstreamUrl,
-      { limits: ROOMY_LIMITS },
-      { name: 'image-launched gateway', ...IMAGE_LAUNCH },
-    );
-    targets.push({ name: 'gateway, launched as the image does', ...gw });
+  if (process.env.BENCH_PLAIN_LAUNCH === '1') {
+    const gw = await startGateway(upstreamUrl, { limits: ROOMY_LIMITS }, { name: 'plain gateway', nodeArgs: [] });
+    targets.push({ name: 'gateway, plain node dist/main.js', ...gw });
   }
   if (process.env.BENCH_RATELIMIT_OFF === '1') {
     const config = { limits: ROOMY_LIMITS, headers: { rateLimit: false } };
