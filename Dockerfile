@@ -25,9 +25,10 @@ RUN npm run build
 # --- run: production dependencies, dist/ and config/ only --------------------------------------
 FROM node:22-slim
 # CMD is the gateway's one launch, as `npm start` and the package's bin launch it: --v8-pool-size=1 keeps
-# one V8 helper thread instead of four (a sidecar has a core or less): 6-7 MiB less idle RSS, no more CPU per
-# call or per MiB (docs/design.md, "Idle footprint"; `npm run bench -- memory` and `-- overhead` measure the
-# gateway launched so). glibc's MALLOC_TRIM_THRESHOLD_ would take 2-3 MiB more, at ~10 % more CPU per MiB.
+# one V8 helper thread instead of four (a sidecar has a core or less): 5-7 MiB less idle RSS, CPU per call
+# and per MiB within the benchmarks' noise (docs/design.md, "Idle footprint"; `npm run bench -- memory` and
+# `-- overhead` measure the gateway launched so). glibc's MALLOC_TRIM_THRESHOLD_ would take 2-3 MiB more, at
+# 12 % more CPU per MiB of 1 MiB answers in one measurement; `docker run -e MALLOC_TRIM_THRESHOLD_=131072`.
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 METRICS_PORT=9464
 WORKDIR /app
 COPY package.json package-lock.json ./
