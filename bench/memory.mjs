@@ -60,7 +60,10 @@ async function footprint(sim) {
   // with its node flags), which is how a sidecar runs, and as a plain `node <script>`; the bare proxy both
   // ways too, for comparison.
   const launches = [
-    ['gateway (defaults, roomy limit)', () => startGateway(sim.url, { limits: ROOMY_LIMITS }, { name: 'gateway' })],
+    [
+      'gateway as it ships (defaults, roomy limit)',
+      () => startGateway(sim.url, { limits: ROOMY_LIMITS }, { name: 'gateway' }),
+    ],
     [
       'gateway, plain node dist/main.js',
       () => startGateway(sim.url, { limits: ROOMY_LIMITS }, { name: 'plain gateway', nodeArgs: [] }),

@@ -464,8 +464,8 @@ describe('the image start command', () => {
     expect(existsSync(join(pkg, 'node_modules/vitest'))).toBe(false);
   });
 
-  it('runs as the installed bin, its first line giving node the flags of npm start', async () => {
-    // npm links bins executable when it installs the package; tar kept the mode npm pack gave it.
+  it('runs as the installed bin, through the env -S of its first line', async () => {
+    // npm makes a bin executable when it installs the package; the unpacked tarball is not installed.
     chmodSync(join(pkg, 'dist/main.js'), 0o755);
     const { stdout } = await run(join(pkg, 'dist/main.js'), ['--help'], { cwd: pkg });
     expect(stdout).toContain('Usage: cdf-gateway');
