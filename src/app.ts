@@ -126,8 +126,10 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
   const cache: ResponseCache = createResponseCache(config, telemetry, log);
   const tracing = await createTracing(config);
   if (tracing.enabled) log.info({ endpoint: config.tracing.endpoint ?? 'OTEL_EXPORTER_OTLP_*' }, 'tracing on');
-  const shadow = new ShadowLedger(config.queue, (bucket, outcome, waitMs) =>
-    telemetry.shadowDecision(bucket, outcome, waitMs),
+  const shadow = new ShadowLedger(
+    config.queue,
+    (bucket, outcome, waitMs) => telemetry.shadowDecision(bucket, outcome, waitMs),
+    scheduler,
   );
   const forwarder = new Forwarder({ config, upstream, scheduler, quota, circuit, telemetry, shadow, log });
   const buffers = new BufferBudget(config.retry.maxBufferedBytes);

@@ -37,11 +37,9 @@ export function bucketViews(parts: Pick<GatewayParts, 'scheduler'>): Map<string,
       views.set(name, v);
     }
     v.scopes++;
-    v.queued += b.queue.size;
+    v.queued += parts.scheduler.queuedAt(b);
     v.inFlight += b.inFlight;
-    // What refill() would give now, without touching the bucket.
-    const elapsed = now - b.refilledAt;
-    v.tokens += elapsed > 0 ? Math.min(b.burst, b.tokens + (elapsed * b.rate) / 1000) : b.tokens;
+    v.tokens += b.tokensAt(now);
     v.rate += b.rate;
     v.configuredRate += b.limit.rate;
     v.concurrency += b.concurrency;
