@@ -139,6 +139,8 @@ export interface LabCdfOptions {
   charge?: boolean;
   /** How a 429's text reads: CDF's JSON message (default), or plain text in another wording. */
   wording?: 'cdf' | 'other';
+  /** Calls that take longer than `latencyMs` ("POST /functions/1/call" taking 2 s). */
+  slow?: Array<{ match: RegExp; ms: number }>;
 }
 
 interface LimiterState {
@@ -180,7 +182,8 @@ export class LabCdf {
         const held: LimiterState[] = [];
         const refusal = this.admit(key, project, identity, held);
         const second = Math.floor(this.clock.now() / 1000);
-        const latency = (this.o.latencyMs ?? 20) + this.random() * (this.o.jitterMs ?? 5);
+        const base = this.o.slow?.find((x) => x.match.test(key))?.ms ?? this.o.latencyMs ?? 20;
+        const latency = base + this.random() * (this.o.jitterMs ?? 5);
         if (refusal === null) {
           for (const s of held) s.inFlight++;
           this.clock.setTimeout(() => {
@@ -343,7 +346,7 @@ export class LabGateway {
       const now = this.clock.now();
       try {
         if (res.status !== 429) {
-          this.tree.passed(lease.buckets, route, now);
+          this.tree.passed(lease.buckets, route, now, sentAt);
           return res.status;
         }
         this.tree.throttled(lease.buckets, method, route, res.message, now, sentAt);

@@ -40,8 +40,8 @@ export class AdaptiveLimits {
     private readonly apply: (change: LimitChange, rateSource: Provenance, concurrencySource: Provenance) => void,
   ) {}
 
-  /** A call through `bucket` got an answer that was not a 429. */
-  passed(bucket: Bucket, now: number): void {
+  /** A call through `bucket`, sent at `sentAt`, got an answer that was not a 429. */
+  passed(bucket: Bucket, now: number, sentAt: number): void {
     let s = this.state.get(bucket);
     const d = this.demandOf(bucket, now);
     if (s === undefined) {
@@ -49,8 +49,8 @@ export class AdaptiveLimits {
       if (!d.rate && !d.slots) return;
       s = this.learningOf(bucket);
     }
-    const rate = s.rate.passed(bucket.rate, now, d.rate);
-    const concurrency = s.concurrency.passed(bucket.concurrency, now, d.slots);
+    const rate = s.rate.passed(bucket.rate, now, d.rate, sentAt);
+    const concurrency = s.concurrency.passed(bucket.concurrency, now, d.slots, sentAt);
     if (rate === bucket.rate && concurrency === bucket.concurrency) return;
     this.apply(
       { bucket, direction: 'increase', kind: 'both', rate, concurrency },
@@ -66,7 +66,7 @@ export class AdaptiveLimits {
    */
   charge(bucket: Bucket, kind: ThrottleKind, stated: number | null, now: number, sentAt: number, share = 0): void {
     // One token for the throttled call, which CDF may have charged, and one of margin.
-    bucket.indebt(2);
+    bucket.indebt(2, now);
     const s = this.learningOf(bucket);
     const learned = bucket.limit.learned;
     // A learned bucket's figures are younger than the call: its 429 says nothing about them.
@@ -96,13 +96,16 @@ export class AdaptiveLimits {
 
   /** A 429 of the bucket's calls that its figures do not explain (or not yet): its tokens follow CDF's. */
   follow(bucket: Bucket, now: number): void {
-    bucket.indebt(2);
+    bucket.indebt(2, now);
     this.state.get(bucket)?.rate.noted(now);
   }
 
-  /** Starts learning a bucket now (one just learned: its answers count from the start). */
-  watch(bucket: Bucket): void {
-    this.learningOf(bucket);
+  /**
+   * Starts learning a bucket now (one just learned: its answers count from the start); `aim`: where a rate
+   * estimated during a storm climbs to.
+   */
+  watch(bucket: Bucket, aim?: number): void {
+    this.learningOf(bucket, aim);
   }
 
   /** Starts over from the bucket's figures now (a reload changed its limit). */
@@ -110,7 +113,7 @@ export class AdaptiveLimits {
     this.state.delete(bucket);
   }
 
-  private learningOf(bucket: Bucket): Learning {
+  private learningOf(bucket: Bucket, aim?: number): Learning {
     let s = this.state.get(bucket);
     if (s === undefined) {
       const limit = bucket.limit;
@@ -121,7 +124,13 @@ export class AdaptiveLimits {
         learned?.statedRate !== undefined ? Math.min(limit.maxRate, learned.statedRate * UNDER_STATED) : limit.maxRate;
       const concurrencyCeiling = Math.min(limit.maxConcurrency, learned?.statedConcurrency ?? limit.maxConcurrency);
       s = {
-        rate: new CubicRate(this.config, bucket.rate, rateCeiling, Math.min(bucket.rate, start * this.config.floor)),
+        rate: new CubicRate(
+          this.config,
+          bucket.rate,
+          rateCeiling,
+          Math.min(bucket.rate, start * this.config.floor),
+          aim,
+        ),
         concurrency: new AimdConcurrency(
           this.config,
           bucket.concurrency,

@@ -33,6 +33,7 @@ export class Bucket {
   private _tokens: number;
   private _refilledAt: number;
   private _inFlight = 0;
+  private _indebtedAt = Number.NEGATIVE_INFINITY;
   private _rateSource: Provenance;
   private _concurrencySource: Provenance;
 
@@ -78,6 +79,10 @@ export class Bucket {
   }
   get inFlight(): number {
     return this._inFlight;
+  }
+  /** When a 429 last put it in debt: calls waiting then wait for CDF to recover, not for more rate. */
+  get indebtedAt(): number {
+    return this._indebtedAt;
   }
   get rateSource(): Provenance {
     return this._rateSource;
@@ -143,8 +148,9 @@ export class Bucket {
    * CDF answered 429: its bucket is empty and may have charged the throttled call. Ours follows it down, `n`
    * tokens under zero, never more than one burst in debt.
    */
-  indebt(n: number): void {
+  indebt(n: number, now: number): void {
     this._tokens = Math.max(-this._burst, Math.min(this._tokens, 0) - n);
+    this._indebtedAt = now;
   }
 
   /** The shared bucket's token count, as a shared store answered it at `at` (the view for metrics). */

@@ -6,8 +6,11 @@
  */
 
 export interface RateEstimator {
-  /** A call through the bucket got an answer that was not a 429; `demand`: calls waited lately for its tokens. */
-  passed(rate: number, now: number, demand: boolean): number;
+  /**
+   * A call through the bucket, sent at `sentAt`, got an answer that was not a 429; `demand`: calls waited
+   * lately for its tokens. No step until a call sent after the last one has been answered.
+   */
+  passed(rate: number, now: number, demand: boolean, sentAt?: number): number;
   /**
    * A 429 charged to the bucket, for a call sent at `sentAt`; `stated`: the rate CDF's message named;
    * `share`: the share of 429s among the operation's answers lately, for when the bucket has seen too few.
@@ -22,7 +25,7 @@ export interface RateEstimator {
 
 export interface ConcurrencyEstimator {
   /** As RateEstimator.passed; `demand`: calls waited lately for a free slot. */
-  passed(limit: number, now: number, demand: boolean): number;
+  passed(limit: number, now: number, demand: boolean, sentAt?: number): number;
   /** A concurrency 429 charged to the bucket; `inFlight`: its calls in flight when it came. */
   throttled(limit: number, now: number, sentAt: number, stated: number | null, inFlight: number): number;
   readonly ceiling: number;
@@ -162,7 +165,9 @@ export class CubicRate implements RateEstimator {
   private pushedAt: number;
   private cutAt = Number.NEGATIVE_INFINITY;
   private steppedAt = Number.NEGATIVE_INFINITY;
-  /** Seconds from the last cut to the plateau. */
+  /** When the estimate began (the climb of an aimed start counts from it). */
+  private since = Number.NaN;
+  /** Seconds from the last cut (or the start) to the plateau. */
   private k = 0;
   /** Cuts in a row at about the same point: the climb back slows with each (CDF's figure is confirmed). */
   private steady = 0;
@@ -172,10 +177,13 @@ export class CubicRate implements RateEstimator {
     start: number,
     ceiling: number,
     private readonly floor: number,
+    /** Where a rate estimated during a storm should climb to (what CDF refused lies above it): no slow start. */
+    aim?: number,
   ) {
     this._ceiling = ceiling;
-    this._phase = ceiling > start ? 'start' : 'probing';
-    this.pushedAt = start;
+    this._phase = aim === undefined && ceiling > start ? 'start' : 'probing';
+    this.pushedAt = aim ?? start;
+    if (aim !== undefined) this.k = this.climbSeconds(start);
   }
 
   /** The cubic's steepness: a cut of a tenth climbs back to the plateau in holdMs, slower once confirmed. */
@@ -196,9 +204,11 @@ export class CubicRate implements RateEstimator {
     this._ceiling = ceiling;
   }
 
-  passed(rate: number, now: number, demand: boolean): number {
+  passed(rate: number, now: number, demand: boolean, sentAt = now): number {
     this.slots.pass(now);
-    if (!demand || now - this.steppedAt < this.settings.intervalMs || rate >= this._ceiling) return rate;
+    if (Number.isNaN(this.since)) this.since = now;
+    if (!demand || now - this.steppedAt < this.settings.intervalMs || sentAt < this.steppedAt || rate >= this._ceiling)
+      return rate;
     this.steppedAt = now;
     let next: number;
     if (this._phase === 'start') next = rate * SLOW_START_PER_SECOND ** (this.settings.intervalMs / 1000);
@@ -275,6 +285,9 @@ export class AimdConcurrency implements ConcurrencyEstimator {
   private refusedAt = Number.POSITIVE_INFINITY;
   private cutAt = Number.NEGATIVE_INFINITY;
   private steppedAt = Number.NEGATIVE_INFINITY;
+  /** Refusals in a row at the same figure: each holds longer under it before the next probe. */
+  private steady = 0;
+  private refusedLimit = 0;
 
   constructor(
     private readonly settings: EstimatorSettings,
@@ -294,11 +307,12 @@ export class AimdConcurrency implements ConcurrencyEstimator {
     this._ceiling = ceiling;
   }
 
-  passed(limit: number, now: number, demand: boolean): number {
-    if (!demand || now - this.steppedAt < this.settings.intervalMs || limit >= this._ceiling) return limit;
+  passed(limit: number, now: number, demand: boolean, sentAt = now): number {
+    if (!demand || now - this.steppedAt < this.settings.intervalMs || sentAt < this.steppedAt || limit >= this._ceiling)
+      return limit;
     this.steppedAt = now;
-    // Held just under where CDF refused, a while after it did.
-    if (now - this.cutAt < this.settings.holdMs && limit + 1 >= this.refusedAt) return limit;
+    // Held just under where CDF refused, a while after it did (longer once it refused there again).
+    if (now - this.cutAt < this.settings.holdMs * (1 + this.steady) && limit + 1 >= this.refusedAt) return limit;
     const step = this.refused ? 1 : Math.max(1, Math.floor(limit / 2));
     return Math.min(this._ceiling, limit + step);
   }
@@ -315,6 +329,8 @@ export class AimdConcurrency implements ConcurrencyEstimator {
     if (sentAt <= this.cutAt) return limit;
     // CDF had no slot for a call while this many of ours were out: its figure is below that.
     const over = Math.min(limit, Math.max(1, inFlight));
+    this.steady = limit === this.refusedLimit ? Math.min(MAX_STEADY, this.steady + 1) : 0;
+    this.refusedLimit = limit;
     this.refusedAt = over;
     this.cutAt = now;
     return Math.max(this.floor, Math.min(limit - 1, Math.floor(over * 0.75)));

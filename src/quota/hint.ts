@@ -20,7 +20,7 @@ const FIGURES = [
   /maximum number\s*=\s*'?(\d+(?:\.\d+)?)/i,
   /(\d+(?:\.\d+)?)\s*(?:requests?|calls?|req)\s*(?:\/\s*|per\s+)(?:s\b|sec|second)/i,
   /(\d+(?:\.\d+)?)\s+(?:concurrent|parallel|simultaneous)/i,
-  /\b(?:limit|max(?:imum)?|quota|allowed)\b(?:\s+(?:is|of|at|=))?\s*[:=(]?\s*'?(\d+(?:\.\d+)?)'?(?!\s*(?:%|minutes?|min\b|hours?|h\b|seconds?|ms\b|[kmg]i?b\b|bytes?))/i,
+  /\b(?:limit|max(?:imum)?|quota|allowed)\b(?:\s+(?:is|of|at|=))?\s*[:=(]?\s*'?(\d+(?:\.\d+)?)(?![\d.])(?!'?\s*(?:%|minutes?|min\b|hours?|h\b|seconds?|ms\b|[kmg]i?b\b|bytes?))/i,
 ];
 const IDENTITY = /\b(?:identity|principal|user|client)\b/i;
 const PROJECT = /\bproject\b/i;

@@ -272,11 +272,15 @@ export class Scheduler {
     }
   }
 
-  /** Notes which bucket refused a take, and why: calls wanted its tokens or its slots. */
+  /**
+   * Notes which bucket refused a take, and why: calls wanted its tokens or its slots. Tokens owed after a 429
+   * (the bucket follows CDF's debt) are not calls wanting more rate.
+   */
   private wanted(blocked: Blocked, now: number): void {
-    const lane = laneOf(blocked.bucket);
+    const b = blocked.bucket;
+    const lane = laneOf(b);
     if (blocked.waitMs === -1) lane.slotsWantedAt = now;
-    else if (blocked.waitMs >= 0) lane.tokensWantedAt = now;
+    else if (blocked.waitMs >= 0 && now - b.indebtedAt > DEMAND_MS) lane.tokensWantedAt = now;
   }
 
   private wait(

@@ -134,13 +134,13 @@ export class QuotaTree {
     this.changed();
   }
 
-  /** A call the buckets admitted got an answer that was not a 429. */
-  passed(buckets: readonly Bucket[], route: RouteInfo, now: number): void {
+  /** A call the buckets admitted at `sentAt` got an answer that was not a 429. */
+  passed(buckets: readonly Bucket[], route: RouteInfo, now: number, sentAt = now): void {
     if (!this.config.enabled) return;
     this.tally.passed(projectOf(buckets), route, now);
     for (let i = 0; i < buckets.length; i++) {
       const b = buckets[i];
-      this.adaptive.passed(b, now);
+      this.adaptive.passed(b, now, sentAt);
       const f = b.limit.learned;
       if (f !== undefined && now - f.throttledAt > RETIRE_MS && b.rate >= b.limit.maxRate) this.retire(f.key, b.limit);
     }
@@ -285,7 +285,10 @@ export class QuotaTree {
     this.scheduler.store.publishLearned?.(limit);
     const bucket = this.bucketOf(limit, c);
     if (bucket !== undefined) {
-      this.adaptive.watch(bucket);
+      // A rate estimated from what got through during a storm is low: CDF refused the parents' rate, so the
+      // climb aims halfway between.
+      const estimated = hint.kind === 'rate' && hint.stated === null;
+      this.adaptive.watch(bucket, estimated ? (limit.learned!.rate + parentRate(c.buckets)) / 2 : undefined);
       if (hint.stated !== null && hint.kind === 'rate')
         this.adaptive.charge(bucket, 'rate', hint.stated, now, c.sentAt);
       else this.adaptive.follow(bucket, now);
@@ -485,6 +488,13 @@ function figureOf(limit: LimitConfig, kind: ThrottleKind): number {
   const f = limit.learned;
   if (f) return kind === 'rate' ? f.rate : f.concurrency;
   return kind === 'rate' ? limit.rate : limit.concurrency;
+}
+
+/** The lowest effective rate of the configured buckets on the path (where CDF refused, or above). */
+function parentRate(buckets: readonly Bucket[]): number {
+  let rate = Number.POSITIVE_INFINITY;
+  for (const b of buckets) if (!b.limit.learned) rate = Math.min(rate, b.rate);
+  return Number.isFinite(rate) ? rate : 0;
 }
 
 /** What got through for the calls a level covers, per second, over the tally's window. */
