@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../src/config/index.js';
 import { type Simulator, startSimulator } from '../src/sim/index.js';
+import { args, envOf, healthcheckCommand, runStage, stages } from './dockerfile.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -254,44 +255,6 @@ describe('config files for compose', () => {
 });
 
 // --- Dockerfile ----------------------------------------------------------------------------------
-
-interface Instruction {
-  op: string;
-  args: string;
-}
-
-/** Instructions with continuation lines joined and comments dropped, split into stages at FROM. */
-function dockerfile(text: string): Instruction[][] {
-  const stages: Instruction[][] = [];
-  let pending = '';
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (pending === '' && (line === '' || line.startsWith('#'))) continue;
-    if (line.endsWith('\\')) {
-      pending += `${line.slice(0, -1).trim()} `;
-      continue;
-    }
-    const full = (pending + line).trim();
-    pending = '';
-    if (full === '' || full.startsWith('#')) continue;
-    const [, op, args] = /^(\S+)\s*(.*)$/.exec(full)!;
-    if (op.toUpperCase() === 'FROM') stages.push([]);
-    stages.at(-1)?.push({ op: op.toUpperCase(), args });
-  }
-  return stages;
-}
-
-const stages = dockerfile(read('Dockerfile'));
-const runStage = stages.at(-1) ?? [];
-const args = (op: string, stage = runStage) => stage.filter((i) => i.op === op).map((i) => i.args);
-/** ENV KEY=value pairs of a stage. */
-const envOf = (stage: Instruction[]) =>
-  Object.fromEntries(
-    args('ENV', stage).flatMap((a) => [...a.matchAll(/([A-Z_][A-Z0-9_]*)=(\S+)/g)].map((m) => [m[1], m[2]])),
-  );
-/** The exec-form command of HEALTHCHECK [options] CMD [...]. */
-const healthcheckCommand = (): string[] =>
-  JSON.parse(/\bCMD\s+(\[.*\])$/.exec(args('HEALTHCHECK')[0] ?? '')?.[1] ?? 'null');
 
 describe('Dockerfile', () => {
   it('builds in one stage and runs in another, both on node:22-slim', () => {
