@@ -319,6 +319,17 @@ describe('Dockerfile', () => {
     for (const path of ['src', 'config', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']) {
       expect(ignored).not.toContain(path);
     }
+    // Nor what any COPY takes from the context, or a folder it is in (issue #28: scripts/ was ignored).
+    const sources = stages.flatMap((stage) =>
+      args('COPY', stage)
+        .filter((a) => !a.startsWith('--from='))
+        .flatMap((a) => a.split(/\s+/).slice(0, -1)),
+    );
+    expect(sources).toContain('scripts/copy-static.mjs');
+    for (const source of sources) {
+      const parts = source.split('/');
+      for (let i = 1; i <= parts.length; i++) expect(ignored, source).not.toContain(parts.slice(0, i).join('/'));
+    }
   });
 });
 
