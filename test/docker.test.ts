@@ -279,6 +279,17 @@ describe('Dockerfile', () => {
     ]);
   });
 
+  it('gives npm in both stages the CA of the build secret npm_ca, which no layer keeps', () => {
+    for (const stage of stages) {
+      const npmCi = stage.filter((i) => i.op === 'RUN' && i.args.startsWith('npm ci'));
+      expect(npmCi.map((i) => i.flags)).toEqual([['--mount=type=secret,id=npm_ca']]);
+      // A build argument, not ENV: the image's configuration does not keep it. npm skips a cafile that
+      // does not exist, which is the case when the build is given no secret.
+      expect(args('ARG', stage)).toEqual(['npm_config_cafile=/run/secrets/npm_ca']);
+      expect(Object.keys(envOf(stage)).filter((k) => /cafile|_CA_/i.test(k))).toEqual([]);
+    }
+  });
+
   it('runs as the non-root node user with the gateway reachable on 0.0.0.0:8080', () => {
     expect(args('USER')).toEqual(['node']);
     const env = envOf(runStage);
