@@ -3,7 +3,7 @@
  * The files are parsed and their promises checked; the image's start command is run the way the
  * image runs it (npm pack, npm ci --omit=dev --ignore-scripts, node dist/main.js with its environment).
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -251,6 +251,87 @@ describe('config files for compose', () => {
     const config = loadConfig({ file: join(ROOT, 'config/cluster.yaml'), env: {} });
     expect(config.cluster.redisUrl).toBe('redis://redis:6379');
     expect(config.cluster.expectedReplicas).toBe(2);
+  });
+});
+
+// --- docker-compose.yml, read by docker-compose ----------------------------------------------------
+
+const haveCompose = spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).status === 0;
+if (!haveCompose && !process.env.CI) {
+  console.warn(
+    'docker.test.ts: no docker-compose, so no compose implementation reads the compose file here. ' +
+      'Install it with: apt-get install docker-compose',
+  );
+}
+
+describe.skipIf(!haveCompose && !process.env.CI)('docker-compose.yml, as docker-compose reads it', () => {
+  let dir: string;
+  /** docker-compose on the file as a user runs it from the repository, without their environment or .env. */
+  const composeRun = (profiles: string[], ...argv: string[]) =>
+    run(
+      'docker-compose',
+      [
+        '--project-directory',
+        ROOT,
+        '--file',
+        join(dir, 'docker-compose.yml'),
+        '--env-file',
+        join(dir, 'empty.env'),
+        ...profiles.flatMap((p) => ['--profile', p]),
+        ...argv,
+      ],
+      { env: { PATH: process.env.PATH } },
+    );
+
+  beforeAll(() => {
+    expect(haveCompose, 'CI checks the compose file with docker-compose: apt-get install docker-compose').toBe(true);
+    dir = mkdtempSync(join(tmpdir(), 'cdf-gateway-compose-'));
+    // Debian 12's docker-compose (1.29) predates the Compose Specification's top-level `name` (Compose v2
+    // reads it); it reads the rest of the file as written, and the name is checked against the spec below.
+    const text = read('docker-compose.yml');
+    const withoutName = text.replace(/^name: .*\n/m, '');
+    expect(text.length - withoutName.length).toBe(`name: ${compose.name}\n`.length);
+    writeFileSync(join(dir, 'docker-compose.yml'), withoutName);
+    writeFileSync(join(dir, 'empty.env'), '');
+  });
+
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('names the project as the Compose Specification allows', () => {
+    expect(compose.name).toMatch(/^[a-z0-9][a-z0-9_-]*$/);
+  });
+
+  it('is valid with every profile, and each set of services it starts has what those depend on', async () => {
+    const profiles = (await composeRun([], 'config', '--profiles')).stdout.trim().split('\n');
+    expect(profiles).toEqual(['cluster', 'monitoring', 'sim']);
+    for (const active of [[], ...profiles.map((p) => [p]), profiles]) {
+      const { stdout, stderr } = await composeRun(active, 'config');
+      // No warning either: every variable has a default.
+      expect(stderr, `profiles ${active}`).toBe('');
+      const resolved = (parse(stdout) as { services: Record<string, Service> }).services;
+      const started = Object.keys(resolved).filter(
+        (name) => !resolved[name].profiles || resolved[name].profiles!.some((p) => active.includes(p)),
+      );
+      for (const name of started) {
+        for (const dep of Object.keys(dependsOn(resolved[name]))) {
+          expect(started, `${name} depends on ${dep} (profiles: ${active})`).toContain(dep);
+        }
+        // Paths resolved by compose: the build context is the repository, every mounted file exists.
+        const s = resolved[name];
+        if (s.build) expect(typeof s.build === 'string' ? s.build : s.build.context).toBe(ROOT);
+        for (const m of mounts(s)) expect(existsSync(m.host), `${name}: ${m.host}`).toBe(true);
+      }
+    }
+  });
+
+  it('publishes the defaults of .env.example, on loopback', async () => {
+    const resolved = (parse((await composeRun(['cluster'], 'config')).stdout) as { services: Record<string, Service> })
+      .services;
+    expect(resolved.gateway.ports).toEqual(['127.0.0.1:8080:8080/tcp']);
+    expect(resolved['gateway-2'].ports).toEqual(['127.0.0.1:8081:8080/tcp']);
+    expect(mounts(resolved.gateway).map((m) => m.host)).toContain(join(ROOT, 'config/example.yaml'));
   });
 });
 
