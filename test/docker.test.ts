@@ -9,6 +9,7 @@ import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../src/config/index.js';
@@ -332,6 +333,98 @@ describe.skipIf(!haveCompose && !process.env.CI)('docker-compose.yml, as docker-
     expect(resolved.gateway.ports).toEqual(['127.0.0.1:8080:8080/tcp']);
     expect(resolved['gateway-2'].ports).toEqual(['127.0.0.1:8081:8080/tcp']);
     expect(mounts(resolved.gateway).map((m) => m.host)).toContain(join(ROOT, 'config/example.yaml'));
+  });
+});
+
+// --- the Kubernetes recipes, typed as Kubernetes objects ----------------------------------------
+
+/** YAML documents of the docs' ```yaml blocks, with where they come from. */
+function yamlDocuments(path: string): Array<{ where: string; doc: Record<string, unknown> }> {
+  const blocks = [...read(path).matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
+  return blocks.flatMap((block, b) =>
+    parseAllDocuments(block).map((d, i) => ({
+      where: `${path}, yaml block ${b + 1}, document ${i + 1}`,
+      doc: d.toJS(),
+    })),
+  );
+}
+
+/**
+ * TypeScript's checks against kubernetes-types (the API's types, generated from Kubernetes' OpenAPI): the
+ * kinds, every field's name (an object literal may name no field its type lacks) and its type. A program
+ * of one file that is not on disk; the diagnostics it gives, as text, each with where its object comes from.
+ */
+function typecheck(declarations: Array<{ name: string; where: string; type: string; value: unknown }>): string[] {
+  const file = join(ROOT, 'test', 'kubernetes-recipes.generated.ts');
+  const text = [
+    "import type * as apps_v1 from 'kubernetes-types/apps/v1';",
+    "import type * as core_v1 from 'kubernetes-types/core/v1';",
+    ...declarations.map((d) => `export const ${d.name}: ${d.type} = ${JSON.stringify(d.value, null, 2)};`),
+  ].join('\n');
+  const options: ts.CompilerOptions = {
+    strict: true,
+    noEmit: true,
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.ESNext,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    types: [],
+    skipLibCheck: true,
+  };
+  const host = ts.createCompilerHost(options);
+  const { getSourceFile, fileExists, readFile } = host;
+  host.getSourceFile = (name, version, ...rest) =>
+    name === file ? ts.createSourceFile(name, text, version) : getSourceFile(name, version, ...rest);
+  host.fileExists = (name) => name === file || fileExists(name);
+  host.readFile = (name) => (name === file ? text : readFile(name));
+  const program = ts.createProgram([file], options, host);
+  return ts.getPreEmitDiagnostics(program).map((d) => {
+    const message = ts.flattenDiagnosticMessageText(d.messageText, '\n');
+    if (d.file?.fileName !== file || d.start === undefined) return message;
+    // The declaration the error is in: the last one that starts before it.
+    const line = d.file.getLineAndCharacterOfPosition(d.start).line;
+    const lines = text.split('\n').slice(0, line + 1);
+    const name = /^export const (\w+)/.exec(lines.findLast((l) => l.startsWith('export const ')) ?? '')?.[1];
+    return `${declarations.find((x) => x.name === name)?.where ?? name}: ${message}`;
+  });
+}
+
+describe('the Kubernetes recipes of docs/deploy.md and the README, as Kubernetes objects', () => {
+  it('type-check as the kinds they name, with the fields they use', { timeout: 30_000 }, () => {
+    const TYPES: Record<string, string> = {
+      'v1 ConfigMap': 'core_v1.ConfigMap',
+      'apps/v1 Deployment': 'apps_v1.Deployment',
+    };
+    const objects = yamlDocuments('docs/deploy.md').filter(({ doc }) => doc?.apiVersion || doc?.kind);
+    const kinds = objects.map(({ doc }) => `${doc.apiVersion} ${doc.kind}`);
+    expect([...new Set(kinds)].sort()).toEqual(Object.keys(TYPES).sort());
+    expect(kinds.filter((k) => k === 'apps/v1 Deployment').length).toBeGreaterThanOrEqual(2);
+    const declarations = objects.map(({ where, doc }, i) => ({
+      name: `deploy${i}`,
+      type: TYPES[`${doc.apiVersion} ${doc.kind}`],
+      value: doc,
+      where,
+    }));
+    // The README's snippet is a pod template: its spec and nothing else.
+    const readme = yamlDocuments('README.md').filter(({ doc }) => Object.keys(doc ?? {}).join() === 'spec');
+    expect(readme).toHaveLength(1);
+    declarations.push({
+      name: 'readme0',
+      type: 'core_v1.PodTemplateSpec',
+      value: readme[0].doc,
+      where: readme[0].where,
+    });
+    // And one with a misspelt field, which must be the only error: the check is as strict as it says.
+    const misspelt = structuredClone(declarations.find((d) => d.type === 'apps_v1.Deployment')!.value) as {
+      spec: { template: { spec: { initContainers: Array<Record<string, unknown>> } } };
+    };
+    misspelt.spec.template.spec.initContainers[0].restartPolcy = 'Always';
+    const errors = typecheck([
+      ...declarations,
+      { name: 'misspelt', where: 'the misspelt copy', type: 'apps_v1.Deployment', value: misspelt },
+    ]);
+    expect(errors.filter((e) => !e.startsWith('the misspelt copy: '))).toEqual([]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^the misspelt copy: .*'"?restartPolcy"?' does not exist in type 'Container'/s);
   });
 });
 
