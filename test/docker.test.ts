@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,6 +14,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../src/config/index.js';
 import { type Simulator, startSimulator } from '../src/sim/index.js';
 import { args, envOf, healthcheckCommand, runStage, stages } from './dockerfile.js';
+import { httpGet } from './helpers.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -519,21 +519,6 @@ describe('Dockerfile', () => {
 });
 
 // --- the image's start command, run the way the image runs it ------------------------------------
-
-/** GET over a fresh connection (no keep-alive left behind to slow the shutdown down). */
-function httpGet(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((done, fail) => {
-    const req = get(url, { headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', fail);
-  });
-}
 
 /** Resolves with the first JSON stdout line for which `pick` returns a value. */
 function waitForLine<T>(

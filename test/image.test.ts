@@ -6,13 +6,13 @@
  */
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Simulator, startSimulator } from '../src/sim/index.js';
 import { args, cmd, envOf, healthcheckCommand, runStage } from './dockerfile.js';
+import { httpGet } from './helpers.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const exec = promisify(execFile);
@@ -58,21 +58,6 @@ async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise<void>((done) => server.close(() => done()));
   return port;
-}
-
-/** GET over a fresh connection (no keep-alive left behind to hold the drain). */
-function httpGet(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((done, fail) => {
-    const req = get(url, { headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', fail);
-  });
 }
 
 async function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
