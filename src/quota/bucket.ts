@@ -56,7 +56,8 @@ export class Bucket {
     // A learned bucket starts at the figures learned so far, below the ceiling it may climb to.
     const learned = limit.learned;
     if (learned) this.setEffective(learned.rate, learned.concurrency, learned.rateSource, learned.concurrencySource);
-    this._tokens = this._burst;
+    // A guessed rate may be above CDF's: half its burst at first, so a wrong guess costs half the 429s.
+    this._tokens = this._rateSource === 'guessed' ? this._burst / 2 : this._burst;
   }
 
   get limit(): QuotaLimit {

@@ -275,9 +275,10 @@ export class CubicRate implements RateEstimator {
 
 /**
  * How many calls at once, found as Netflix's AIMD limit finds it: one more slot each interval while calls
- * wait for a slot and CDF answers (faster, by half, before the first 429), a quarter fewer (or CDF's stated
- * figure) on a concurrency 429, and no climb past where it was refused for `holdMs`. CDF refuses a call at
- * once when it has no slot, so no burst hides a probe: a step too far costs one 429.
+ * wait for a slot and CDF answers (faster, by half, before the first 429); on a concurrency 429, one fewer
+ * than were out (a quarter fewer when refused again soon after), or CDF's stated figure; and no climb past
+ * where it was refused for `holdMs`, longer each time it is refused there again. CDF refuses a call at once
+ * when it has no slot, so no burst hides a probe.
  */
 export class AimdConcurrency implements ConcurrencyEstimator {
   private _ceiling: number;
@@ -285,9 +286,8 @@ export class AimdConcurrency implements ConcurrencyEstimator {
   private refusedAt = Number.POSITIVE_INFINITY;
   private cutAt = Number.NEGATIVE_INFINITY;
   private steppedAt = Number.NEGATIVE_INFINITY;
-  /** Refusals in a row at the same figure: each holds longer under it before the next probe. */
+  /** Refusals in a row at about the same figure: each holds longer under it before the next probe. */
   private steady = 0;
-  private refusedLimit = 0;
 
   constructor(
     private readonly settings: EstimatorSettings,
@@ -329,10 +329,12 @@ export class AimdConcurrency implements ConcurrencyEstimator {
     if (sentAt <= this.cutAt) return limit;
     // CDF had no slot for a call while this many of ours were out: its figure is below that.
     const over = Math.min(limit, Math.max(1, inFlight));
-    this.steady = limit === this.refusedLimit ? Math.min(MAX_STEADY, this.steady + 1) : 0;
-    this.refusedLimit = limit;
+    this.steady = Math.abs(over - this.refusedAt) <= 1 ? Math.min(MAX_STEADY, this.steady + 1) : 0;
+    // Refused again soon after a cut: CDF's slots are fewer than ours by more than one (others share them).
+    const again = now - this.cutAt < this.settings.holdMs;
     this.refusedAt = over;
     this.cutAt = now;
-    return Math.max(this.floor, Math.min(limit - 1, Math.floor(over * 0.75)));
+    const next = again ? Math.floor(over * 0.75) : over - 1;
+    return Math.max(this.floor, Math.min(limit - 1, next));
   }
 }
