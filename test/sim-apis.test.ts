@@ -171,6 +171,7 @@ describe('classes and operations', () => {
     ['POST', 'functions/42/call', 'POST /functions/{id}/call'],
     ['GET', 'functions/42/calls/7', 'GET /functions/{id}/calls/{id}'],
     ['POST', 'raw/dbs/my-db/tables/t-1/rows', 'POST /raw/dbs/{id}/tables/{id}/rows'],
+    ['GET', 'raw/dbs/rows/tables/rows/rows', 'GET /raw/dbs/{id}/tables/{id}/rows'],
     ['POST', 'streams/s1/records/filter', 'POST /streams/{id}/records/filter'],
   ])('%s /%s counts as %s', (method, path, key) => {
     expect(operationKey(method, path.split('/'))).toBe(key);

@@ -152,13 +152,16 @@ const WORDS: ReadonlySet<string> = new Set([
   'views',
 ]);
 
+// Words followed by a name whatever it is (a RAW table may be called "rows").
+const NAMED: ReadonlySet<string> = new Set(['dbs', 'tables']);
+
 /** "POST /functions/{id}/call" for POST functions/42/call: `segments` is the path after the project. */
 export function operationKey(method: string, segments: readonly string[]): string {
   let key = `${method} /${segments[0] ?? ''}`;
   for (let i = 1; i < segments.length; i++) {
     const s = segments[i];
     if (s === '') continue;
-    key += WORDS.has(s) ? `/${s}` : '/{id}';
+    key += WORDS.has(s) && !NAMED.has(segments[i - 1]) ? `/${s}` : '/{id}';
   }
   return key;
 }
