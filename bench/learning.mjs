@@ -75,8 +75,7 @@ async function startGateways(scenario, simUrl, runTag, notes) {
   }
   if (g.cluster) {
     const ready = await (await fetch(`${gateways[0].url}/readyz`)).json().catch(() => ({}));
-    if (ready.store !== undefined && ready.store !== 'redis')
-      notes.add(`replicas' store: ${JSON.stringify(ready.store)}`);
+    if (ready.store !== 'redis' || ready.status !== 'ready') notes.add(`replicas' /readyz: ${JSON.stringify(ready)}`);
   }
   return { gateways, keyPrefix };
 }
