@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { SimBudget } from '../src/sim/budgets.js';
 import { type SimOptions, type Simulator, startSimulator } from '../src/sim/index.js';
 import { BudgetPlan } from '../src/sim/plan.js';
 import { type Held, isRejection, Throttle } from '../src/sim/throttle.js';
@@ -56,6 +57,19 @@ async function rate429(f: () => Promise<Answer>): Promise<Answer> {
   const second = await f();
   expect(second.status).toBe(429);
   return second;
+}
+
+/** Admissions of `n` calls at instant `now`, each slot given back at once; refusals charged when `charge`. */
+function admitted(t: Throttle, budgets: readonly SimBudget[], n: number, now: number, charge = false): number {
+  let ok = 0;
+  for (let i = 0; i < n; i++) {
+    const r = t.admit(budgets, 'proj', 'app', charge, now);
+    if (!isRejection(r)) {
+      ok++;
+      t.release(r as Held);
+    }
+  }
+  return ok;
 }
 
 describe('which 429s name their figure', () => {
@@ -216,18 +230,7 @@ describe('limiter shapes, on the throttle with an injected clock', () => {
     tight: [{ match: '/timeseries/data', rate: 10, concurrency: 1000 }],
   });
   const budgets = plan.budgetsOf('POST', ['timeseries', 'data']);
-  /** Admissions of `n` calls at instant `now`, slots given back at once; charged refusals when `charge`. */
-  function admit(t: Throttle, n: number, now: number, charge = false): number {
-    let ok = 0;
-    for (let i = 0; i < n; i++) {
-      const r = t.admit(budgets, 'proj', 'app', charge, now);
-      if (!isRejection(r)) {
-        ok++;
-        t.release(r as Held);
-      }
-    }
-    return ok;
-  }
+  const admit = (t: Throttle, n: number, now: number, charge = false) => admitted(t, budgets, n, now, charge);
 
   it('token bucket: a second of rate, then the refill', () => {
     const t = new Throttle('token-bucket');
@@ -284,27 +287,23 @@ describe('limiter shapes, on the throttle with an injected clock', () => {
 });
 
 describe('the documented tree scaled', () => {
-  /** Admissions at one instant, each slot given back at once, so only the rates count. */
-  const admitted = (scale: number, path: string, n: number) => {
-    const plan = new BudgetPlan({ project: null, identity: null, tree: true, tight: [], treeScale: scale });
-    const t = new Throttle();
-    let ok = 0;
-    for (let i = 0; i < n; i++) {
-      const r = t.admit(plan.budgetsOf('POST', path.split('/')), 'p', 'a', false, 0);
-      if (!isRejection(r)) {
-        ok++;
-        t.release(r as Held);
-      }
-    }
-    return ok;
-  };
+  const scaled = (scale: number, path: string, n: number) =>
+    admitted(
+      new Throttle(),
+      new BudgetPlan({ project: null, identity: null, tree: true, tight: [], treeScale: scale }).budgetsOf(
+        'POST',
+        path.split('/'),
+      ),
+      n,
+      0,
+    );
 
   it('2x and 0.5x the figures, per identity and per project, by the same budget names', () => {
-    expect(admitted(1, 'assets/aggregate', 100)).toBe(12);
-    expect(admitted(2, 'assets/aggregate', 100)).toBe(24);
-    expect(admitted(0.5, 'assets/aggregate', 100)).toBe(6);
-    expect(admitted(2, 'assets/byids', 1000)).toBe(260);
-    expect(admitted(0.5, 'assets/byids', 1000)).toBe(65);
+    expect(scaled(1, 'assets/aggregate', 100)).toBe(12);
+    expect(scaled(2, 'assets/aggregate', 100)).toBe(24);
+    expect(scaled(0.5, 'assets/aggregate', 100)).toBe(6);
+    expect(scaled(2, 'assets/byids', 1000)).toBe(260);
+    expect(scaled(0.5, 'assets/byids', 1000)).toBe(65);
   });
 
   it('concurrencies are rounded, over HTTP', async () => {
