@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Runs the benchmarks: `npm run bench` (all) or `npm run bench -- NAME [NAME...]`.
-// Each benchmark runs as its own process; it prints a table and writes bench/results/NAME.json.
+// Runs the benchmarks: `npm run bench` (all) or `npm run bench -- NAME [NAME...] [--runs N]`.
+// Each benchmark runs as its own process; it prints a table and writes bench/results/NAME.json. Flags
+// (`--runs N`) are handed to each benchmark; those that take none ignore them.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -11,12 +12,16 @@ import { backgroundMeter } from './lib/proc.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 const ALL = ['overhead', 'scheduler', 'quota', 'tree', 'sidecars', 'cache', 'memory', 'store', 'hardening', 'ops-path'];
+// Run only when named: a whole learning run takes the better part of an hour.
+const BY_NAME = ['learning'];
 const DESCRIPTIONS = {
   overhead:
     'gateway vs direct, bare fastify proxy and nginx, 1 KB calls and large bodies (GET 1/16 MiB, POST 4 MiB): throughput, p50/p99, CPU per request and per MiB, peak RSS',
   scheduler: 'quota scheduler vs Bottleneck: decisions/s, added latency, accuracy under contention',
   quota: 'apps on @cognite/sdk sharing one quota, direct vs through the gateway (the headline)',
   tree: "apps with their own identities on CDF's documented limit tree, direct vs the gateway's defaults",
+  learning:
+    'issue #27: a matrix of CDF stand-ins (hidden, raised and tighter figures; 429 wordings; limiter shapes; replicas), direct vs through the gateway, ranges over runs',
   cache: 'cache hit path vs proxied path, and single-flight of identical calls',
   memory:
     'sidecar footprint (idle CPU and RSS, CPU per call at 150/s) vs the bare proxy; gateway RSS with 2,000 held connections, a 512 MiB download, a full cache',
@@ -31,8 +36,16 @@ if (!existsSync(join(root, 'dist', 'index.js')) || !existsSync(join(root, 'dist'
   process.exit(1);
 }
 
-const available = ALL.filter((name) => existsSync(join(here, `${name}.mjs`)));
-const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const available = [...ALL, ...BY_NAME].filter((name) => existsSync(join(here, `${name}.mjs`)));
+// `--runs N` takes a value: it is a flag's, not a benchmark's name.
+const args = process.argv.slice(2);
+const flags = [];
+const asked = [];
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--runs' && i + 1 < args.length) flags.push(args[i], args[++i]);
+  else if (args[i].startsWith('-')) flags.push(args[i]);
+  else asked.push(args[i]);
+}
 const unknown = asked.filter((a) => !available.includes(a));
 if (unknown.length > 0) {
   console.error(
@@ -40,7 +53,7 @@ if (unknown.length > 0) {
   );
   process.exit(2);
 }
-const names = asked.length > 0 ? asked : available;
+const names = asked.length > 0 ? asked : available.filter((n) => !BY_NAME.includes(n));
 
 console.log(`cdf-gateway benchmarks: ${names.join(', ')}`);
 console.log(
@@ -58,7 +71,7 @@ for (const name of names) {
   // The benchmark and everything it started are this process's (reaped) children: the rest is others' work.
   const meter = backgroundMeter(() => []);
   const code = await new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(here, `${name}.mjs`)], { cwd: root, stdio: 'inherit' });
+    const child = spawn(process.execPath, [join(here, `${name}.mjs`), ...flags], { cwd: root, stdio: 'inherit' });
     child.once('exit', (c, signal) => resolve(c ?? (signal ? 128 : 1)));
   });
   outcomes.push({ name, code, seconds: (Date.now() - t0) / 1000, background: meter.share() });

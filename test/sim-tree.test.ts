@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { classify } from '../src/sim/classify.js';
 import { type SimOptions, type Simulator, startSimulator } from '../src/sim/index.js';
-import { parseTight, SimInputError } from '../src/sim/options.js';
+import { DEFAULT_OPTIONS, parseTight, SimInputError } from '../src/sim/options.js';
 import { BudgetPlan } from '../src/sim/plan.js';
+import { refusalMessage } from '../src/sim/refusal.js';
 import { type Held, isRejection, type Rejection, Throttle } from '../src/sim/throttle.js';
 
 // The simulator enforcing CDF's documented limit tree: counts of 200s and 429s, never timings. Over HTTP
@@ -200,10 +201,10 @@ describe('rates, on the throttle with an injected clock', () => {
     const p = plan();
     const a = admit(t, p, 20, 'assets/aggregate', 'report');
     expect(a.ok).toBe(12);
-    expect(a.refused[0]).toEqual({
-      message: 'Identity exceeded the request rate limit. Please try again later.',
-      by: 'assets/aggregate identity rate',
-    });
+    expect(a.refused[0]).toMatchObject({ by: 'assets/aggregate identity rate', kind: 'rate', figure: 12 });
+    expect(refusalMessage(a.refused[0], DEFAULT_OPTIONS)).toBe(
+      'Identity exceeded the request rate limit. Please try again later.',
+    );
     const b = admit(t, p, 20, 'assets/aggregate', 'report-2');
     expect(b.ok).toBe(3);
     expect(b.refused[0].by).toBe('assets/aggregate project rate');

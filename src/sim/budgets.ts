@@ -1,5 +1,5 @@
 import type { Classified } from './classify.js';
-import type { SimLimit } from './types.js';
+import type { SimLimit, SimTight } from './types.js';
 
 /**
  * One budget of CDF's limit tree, as the simulator enforces it: a level (API, CRUD, Analytical,
@@ -12,6 +12,8 @@ export interface SimBudget {
   identity: SimLimit | null;
   /** Rate 429s name the figure ("maximum number='30' of requests per second"); otherwise they name none. */
   statesRate: boolean;
+  /** The budget's own choice, over the options' `figures` (a `tight` budget's). */
+  figures?: SimTight['figures'];
 }
 
 /** A level of the documented tree and which requests spend it. */
@@ -95,6 +97,18 @@ export const DOCUMENTED_TREE: readonly TreeLevel[] = [
   level('instances/delete', 1, isOp('instances', 'delete'), lim(null, 2), null),
   level('instances/query', 1, isOp('instances', 'query', 'sync'), lim(null, 8), null),
 ];
+
+/** The documented tree with every figure times `scale` (concurrencies rounded, at least 1); names unchanged. */
+export function scaledTree(scale: number, tree: readonly TreeLevel[] = DOCUMENTED_TREE): readonly TreeLevel[] {
+  if (scale === 1) return tree;
+  const times = (l: SimLimit | null): SimLimit | null =>
+    l && {
+      rate: l.rate * scale,
+      burst: l.burst * scale,
+      concurrency: l.concurrency === UNLIMITED ? UNLIMITED : Math.max(1, Math.round(l.concurrency * scale)),
+    };
+  return tree.map((l) => ({ ...l, project: times(l.project), identity: times(l.identity) }));
+}
 
 /** The levels a request spends, deepest first. */
 export function treeLevelsOf(c: Classified, tree: readonly TreeLevel[] = DOCUMENTED_TREE): TreeLevel[] {

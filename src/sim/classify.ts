@@ -3,8 +3,9 @@
  * The simulator's own rules, written from CDF's docs and deliberately independent of the gateway's route
  * table, so a gateway that classifies an operation wrongly is caught by a 429 here.
  *
- * CRUD: create, retrieve (GET /{id}), byids, update, delete, upsert. Analytical: list (GET on the
- * collection, /list, /filter), search, query, sync. Aggregation: /aggregate (an Analytical sub-budget).
+ * CRUD: create, retrieve (GET /{id}), byids, update, delete, upsert, and a function call (it creates a call
+ * object). Analytical: list (GET on the collection, /list, /filter), search, query, sync. Aggregation:
+ * /aggregate (an Analytical sub-budget).
  */
 export type OpClass = 'crud' | 'analytical' | 'aggregate';
 
@@ -19,8 +20,10 @@ export interface Classified {
 }
 
 const ANALYTICAL = new Set(['list', 'filter', 'search', 'query', 'sync']);
-const CRUD = new Set(['byids', 'update', 'delete', 'upsert']);
-const KEYWORDS = new Set([...ANALYTICAL, ...CRUD, 'aggregate', 'data', 'latest', 'rows', 'records']);
+const CRUD = new Set(['byids', 'update', 'delete', 'upsert', 'call']);
+// Collections inside an item (a function's calls): GET lists them, POST creates in them.
+const COLLECTIONS = new Set(['calls']);
+const KEYWORDS = new Set([...ANALYTICAL, ...CRUD, ...COLLECTIONS, 'aggregate', 'data', 'latest', 'rows', 'records']);
 
 /** `segments` is the path after /api/v1/projects/{project}, split on '/': ['assets', 'byids']. */
 export function classify(method: string, segments: readonly string[]): Classified {
@@ -47,7 +50,7 @@ export function classify(method: string, segments: readonly string[]): Classifie
 }
 
 function classOf(method: string, op: string): OpClass | undefined {
-  if (op === '') return method === 'GET' ? 'analytical' : method === 'POST' ? 'crud' : undefined;
+  if (op === '' || COLLECTIONS.has(op)) return method === 'GET' ? 'analytical' : method === 'POST' ? 'crud' : undefined;
   if (op === '{id}') return method === 'GET' || method === 'DELETE' ? 'crud' : undefined;
   if (op === 'aggregate') return 'aggregate';
   if (ANALYTICAL.has(op)) return 'analytical';

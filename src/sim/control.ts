@@ -4,11 +4,12 @@ import { checkFault, SimInputError } from './options.js';
 import { type Call, HttpError } from './reply.js';
 
 /** /_sim/*: the Simulator methods over HTTP, for the demo and other processes. No token, never throttled. */
-export async function control(core: Core, call: Call, method: string, path: string): Promise<void> {
+export async function control(core: Core, call: Call, method: string, path: string, query = ''): Promise<void> {
   try {
     switch (`${method} ${path}`) {
       case 'GET /_sim/stats':
-        return call.json(200, core.stats.snapshot());
+        // ?requests=0 leaves out the last requests: a benchmark reading the counters every second skips them.
+        return call.json(200, core.stats.snapshot(new URLSearchParams(query).get('requests') !== '0'));
       case 'POST /_sim/reset':
         await readJson(call.req);
         core.reset();

@@ -1,13 +1,27 @@
 import { PointStore } from './points.js';
 
-export const KINDS = ['assets', 'events', 'timeseries'] as const;
+export const KINDS = ['assets', 'events', 'timeseries', 'datasets', 'labels', 'relationships', 'sequences'] as const;
 export type Kind = (typeof KINDS)[number];
+const KIND_SET: ReadonlySet<string> = new Set(KINDS);
 
 export function isKind(family: string): family is Kind {
-  return family === 'assets' || family === 'events' || family === 'timeseries';
+  return KIND_SET.has(family);
 }
 
-const PREFIX: Record<Kind, string> = { assets: 'asset-', events: 'event-', timeseries: 'timeseries-' };
+/** CDF gives label definitions and relationships no internal id: they are known by externalId alone. */
+export function hasId(kind: Kind): boolean {
+  return kind !== 'labels' && kind !== 'relationships';
+}
+
+const PREFIX: Record<Kind, string> = {
+  assets: 'asset-',
+  events: 'event-',
+  timeseries: 'timeseries-',
+  datasets: 'dataset-',
+  labels: 'label-',
+  relationships: 'relationship-',
+  sequences: 'sequence-',
+};
 
 // Fixed timestamps so every run answers byte for byte the same.
 const CREATED_TIME = 1_672_531_200_000;
@@ -83,10 +97,79 @@ function timeseries(id: number): object {
   };
 }
 
+function dataset(id: number): object {
+  return {
+    id,
+    externalId: `dataset-${id}`,
+    name: `Data set ${id}`,
+    description: `Simulated data set ${id} for ${SITES[id % SITES.length]}`,
+    metadata: { site: SITES[id % SITES.length] },
+    writeProtected: false,
+    createdTime: CREATED_TIME,
+    lastUpdatedTime: UPDATED_TIME,
+  };
+}
+
+function label(id: number): object {
+  return {
+    externalId: `label-${id}`,
+    name: `Label ${id}`,
+    description: `Simulated label ${id}`,
+    dataSetId: 1 + (id % 3),
+    createdTime: CREATED_TIME,
+  };
+}
+
+function relationship(id: number, count: number): object {
+  return {
+    externalId: `relationship-${id}`,
+    sourceExternalId: `asset-${id}`,
+    sourceType: 'asset',
+    targetExternalId: `timeseries-${((id * 7) % count) + 1}`,
+    targetType: 'timeSeries',
+    confidence: 1,
+    dataSetId: 1 + (id % 3),
+    labels: [],
+    createdTime: CREATED_TIME,
+    lastUpdatedTime: UPDATED_TIME,
+  };
+}
+
+function sequence(id: number): object {
+  return {
+    id,
+    externalId: `sequence-${id}`,
+    name: `Sequence ${id}`,
+    description: `Simulated pump curve ${id} at ${SITES[id % SITES.length]}`,
+    assetId: id,
+    dataSetId: 1 + (id % 3),
+    metadata: { site: SITES[id % SITES.length] },
+    columns: [
+      { externalId: 'flow', name: 'Flow', valueType: 'DOUBLE', metadata: {}, createdTime: CREATED_TIME },
+      { externalId: 'head', name: 'Head', valueType: 'DOUBLE', metadata: {}, createdTime: CREATED_TIME },
+    ],
+    createdTime: CREATED_TIME,
+    lastUpdatedTime: UPDATED_TIME,
+  };
+}
+
 function generate(kind: Kind, id: number, count: number): object {
-  if (kind === 'assets') return asset(id);
-  if (kind === 'events') return event(id, count);
-  return timeseries(id);
+  switch (kind) {
+    case 'assets':
+      return asset(id);
+    case 'events':
+      return event(id, count);
+    case 'timeseries':
+      return timeseries(id);
+    case 'datasets':
+      return dataset(id);
+    case 'labels':
+      return label(id);
+    case 'relationships':
+      return relationship(id, count);
+    case 'sequences':
+      return sequence(id);
+  }
 }
 
 /** One deterministic value per (series, timestamp), so any page of any range is reproducible. */
@@ -122,16 +205,10 @@ export type ItemRef = { id: number } | { externalId: string };
 /** Items as pre-serialized JSON: answers splice strings instead of serializing objects per request. */
 export class Dataset {
   private readonly generated: Partial<Record<Kind, string[]>> = {};
-  private readonly created: Record<Kind, CreatedStore> = {
-    assets: { json: new Map(), byExternalId: new Map() },
-    events: { json: new Map(), byExternalId: new Map() },
-    timeseries: { json: new Map(), byExternalId: new Map() },
-  };
-  private readonly changes: Record<Kind, Changes | undefined> = {
-    assets: undefined,
-    events: undefined,
-    timeseries: undefined,
-  };
+  private readonly created = Object.fromEntries(
+    KINDS.map((k) => [k, { json: new Map(), byExternalId: new Map() }]),
+  ) as Record<Kind, CreatedStore>;
+  private readonly changes: Partial<Record<Kind, Changes>> = {};
   private nextId = FIRST_CREATED_ID;
   private readonly pages = new Map<string, Buffer>();
   private pageBytes = 0;
@@ -178,7 +255,7 @@ export class Dataset {
 
   /** The item a reference names, or undefined. */
   resolve(kind: Kind, ref: ItemRef): number | undefined {
-    const id = 'id' in ref ? ref.id : this.idOfExternalId(kind, ref.externalId);
+    const id = 'id' in ref ? (hasId(kind) ? ref.id : undefined) : this.idOfExternalId(kind, ref.externalId);
     return id !== undefined && this.get(kind, id) !== undefined ? id : undefined;
   }
 
@@ -231,7 +308,7 @@ export class Dataset {
       this.created[kind].json.clear();
       this.created[kind].byExternalId.clear();
       if (this.changes[kind]) {
-        this.changes[kind] = undefined;
+        delete this.changes[kind];
         delete this.generated[kind];
       }
     }
@@ -267,7 +344,11 @@ export class Dataset {
     const store = this.created[kind];
     const id = this.nextId++;
     const now = Date.now();
-    const json = JSON.stringify({ ...input, id, createdTime: now, lastUpdatedTime: now });
+    const item = hasId(kind) ? { ...input, id } : { ...input };
+    const json = JSON.stringify(
+      // A label definition is never updated: it has no lastUpdatedTime.
+      kind === 'labels' ? { ...item, createdTime: now } : { ...item, createdTime: now, lastUpdatedTime: now },
+    );
     if (store.json.size >= MAX_CREATED) this.forgetOldest(store);
     store.json.set(id, json);
     if (typeof input.externalId === 'string') store.byExternalId.set(input.externalId, id);
@@ -318,8 +399,12 @@ export class Dataset {
   }
 
   private changesOf(kind: Kind): Changes {
-    this.changes[kind] ??= { deleted: new Set(), goneExternalIds: new Set() };
-    return this.changes[kind];
+    let changes = this.changes[kind];
+    if (!changes) {
+      changes = { deleted: new Set(), goneExternalIds: new Set() };
+      this.changes[kind] = changes;
+    }
+    return changes;
   }
 
   /** Puts `json` (or nothing, for a delete) where item `id` was, keeping the externalId index right. */

@@ -1,16 +1,22 @@
-import type { Fault, SimLimit, SimOptions, SimTight } from './types.js';
+import type { Fault, SimFigures, SimLimit, SimOptions, SimRouteLatency, SimTight } from './types.js';
 
 export const DEFAULT_OPTIONS: Readonly<SimOptions> = Object.freeze({
   host: '127.0.0.1',
   port: 0,
   latencyMs: 0,
+  latency: [],
   project: null,
   identity: null,
   chargeThrottled: false,
+  limiter: 'token-bucket',
+  figures: Object.freeze({ rate: 'budget', concurrency: 'always' }) as SimFigures,
   statesFigures: true,
+  wording: 'cdf',
+  throttleBody: 'json',
   retryAfterSeconds: null,
   items: 1000,
   tree: true,
+  treeScale: 1,
   tight: [],
 });
 
@@ -42,22 +48,41 @@ export function toLimit(value: unknown, name: string): SimLimit | null {
   return { rate, burst, concurrency };
 }
 
-const TIGHT_KEYS = new Set(['match', 'method', 'rate', 'burst', 'concurrency', 'per']);
+function oneOf<T extends string>(value: unknown, name: string, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !allowed.includes(value as T)) {
+    throw new SimInputError(`${name} must be one of ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
 
-export function toTight(value: unknown, name: string): SimTight {
+function objectOf(value: unknown, name: string, keys: readonly string[]): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new SimInputError(`${name} must be an object`);
   }
   const v = value as Record<string, unknown>;
-  for (const key of Object.keys(v)) if (!TIGHT_KEYS.has(key)) throw new SimInputError(`${name}: unknown key '${key}'`);
+  for (const key of Object.keys(v)) if (!keys.includes(key)) throw new SimInputError(`${name}: unknown key '${key}'`);
+  return v;
+}
+
+/** `match` (a glob after the project) and an optional `method`, shared by `tight` and `latency` entries. */
+function routeOf(v: Record<string, unknown>, name: string): { match: string; method?: string } {
   if (typeof v.match !== 'string' || !v.match.startsWith('/')) {
     throw new SimInputError(`${name}.match must be a path glob starting with '/'`);
   }
-  const out: SimTight = { match: v.match };
+  const out: { match: string; method?: string } = { match: v.match };
   if (v.method !== undefined) {
     if (typeof v.method !== 'string') throw new SimInputError(`${name}.method must be a string`);
     out.method = v.method.toUpperCase();
   }
+  return out;
+}
+
+const TIGHT_KEYS = ['match', 'method', 'rate', 'burst', 'concurrency', 'per', 'figures'];
+const STATED = ['always', 'never'] as const;
+
+export function toTight(value: unknown, name: string): SimTight {
+  const v = objectOf(value, name, TIGHT_KEYS);
+  const out: SimTight = routeOf(v, name);
   for (const key of ['rate', 'burst', 'concurrency'] as const) {
     const n = optionalNonNegative(v[key], `${name}.${key}`);
     if (n !== undefined) out[key] = n;
@@ -66,7 +91,29 @@ export function toTight(value: unknown, name: string): SimTight {
     if (v.per !== 'project' && v.per !== 'identity') throw new SimInputError(`${name}.per must be project or identity`);
     out.per = v.per;
   }
+  if (v.figures !== undefined) {
+    const f = objectOf(v.figures, `${name}.figures`, ['rate', 'concurrency']);
+    out.figures = {};
+    if (f.rate !== undefined) out.figures.rate = oneOf(f.rate, `${name}.figures.rate`, STATED);
+    if (f.concurrency !== undefined)
+      out.figures.concurrency = oneOf(f.concurrency, `${name}.figures.concurrency`, STATED);
+  }
   return out;
+}
+
+export function toRouteLatency(value: unknown, name: string): SimRouteLatency {
+  const v = objectOf(value, name, ['match', 'method', 'ms']);
+  return { ...routeOf(v, name), ms: nonNegative(v.ms, `${name}.ms`) };
+}
+
+/** A partial `figures` is laid over the defaults: `{ concurrency: 'never' }` keeps rate as each budget has it. */
+function toFigures(value: unknown): SimFigures {
+  const f = objectOf(value, 'figures', ['rate', 'concurrency']);
+  const d = DEFAULT_OPTIONS.figures;
+  return {
+    rate: f.rate === undefined ? d.rate : oneOf(f.rate, 'figures.rate', ['budget', 'always', 'never'] as const),
+    concurrency: f.concurrency === undefined ? d.concurrency : oneOf(f.concurrency, 'figures.concurrency', STATED),
+  };
 }
 
 /** `/assets/byids=10/4` (10/s, 4 concurrent), `/assets/byids=10` or `/assets/byids=/4`; the CLI's --tight. */
@@ -107,6 +154,28 @@ export function checkOptions(input: unknown): Partial<SimOptions> {
       case 'latencyMs':
         out.latencyMs = nonNegative(value, 'latencyMs');
         break;
+      case 'latency':
+        if (!Array.isArray(value)) throw new SimInputError('latency must be a list');
+        out.latency = value.map((l, i) => toRouteLatency(l, `latency[${i}]`));
+        break;
+      case 'limiter':
+        out.limiter = oneOf(value, 'limiter', ['token-bucket', 'fixed-window', 'sliding-window'] as const);
+        break;
+      case 'figures':
+        out.figures = toFigures(value);
+        break;
+      case 'wording':
+        out.wording = oneOf(value, 'wording', ['cdf', 'alternate'] as const);
+        break;
+      case 'throttleBody':
+        out.throttleBody = oneOf(value, 'throttleBody', ['json', 'text', 'large-json'] as const);
+        break;
+      case 'treeScale': {
+        const n = nonNegative(value, 'treeScale');
+        if (n === 0 || !Number.isFinite(n)) throw new SimInputError('treeScale must be a positive number');
+        out.treeScale = n;
+        break;
+      }
       case 'project':
       case 'identity':
         out[key] = toLimit(value, key);

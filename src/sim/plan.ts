@@ -1,4 +1,4 @@
-import { DOCUMENTED_TREE, type SimBudget, treeLevelsOf } from './budgets.js';
+import { type SimBudget, scaledTree, type TreeLevel, treeLevelsOf } from './budgets.js';
 import { type Classified, classify } from './classify.js';
 import type { SimLimit, SimOptions, SimTight } from './types.js';
 
@@ -17,11 +17,16 @@ const MAX_CACHED = 1000;
  */
 export class BudgetPlan {
   private readonly tight: TightBudget[];
+  private readonly tree: readonly TreeLevel[];
   private readonly treeCache = new Map<string, SimBudget[]>();
   private readonly flatCache = new Map<string, SimBudget>();
 
-  constructor(private readonly options: Pick<SimOptions, 'project' | 'identity' | 'tree' | 'tight'>) {
+  constructor(
+    private readonly options: Pick<SimOptions, 'project' | 'identity' | 'tree' | 'tight'> &
+      Partial<Pick<SimOptions, 'treeScale'>>,
+  ) {
     this.tight = options.tight.map(tightBudget);
+    this.tree = scaledTree(options.treeScale ?? 1);
   }
 
   /** `segments`: the path after /api/v1/projects/{project}, split on '/'. */
@@ -41,7 +46,7 @@ export class BudgetPlan {
     const key = `${c.method}\u0000${c.api}\u0000${c.op}`;
     let levels = this.treeCache.get(key);
     if (!levels) {
-      levels = treeLevelsOf(c, DOCUMENTED_TREE);
+      levels = treeLevelsOf(c, this.tree);
       if (this.treeCache.size >= MAX_CACHED) this.treeCache.clear();
       this.treeCache.set(key, levels);
     }
@@ -73,6 +78,7 @@ function tightBudget(t: SimTight): TightBudget {
     identity: t.per === 'identity' ? limit : null,
     // CDF publishes no figure for these; its rate messages name none either.
     statesRate: false,
+    figures: t.figures,
     test: globToRegExp(t.match),
     method: t.method,
   };

@@ -1,6 +1,6 @@
 import { readJson } from './body.js';
 import { decodeCursor, encodeCursor, type IdRange, parsePartition } from './cursor.js';
-import { DataError, type Dataset, type Kind } from './data.js';
+import { DataError, type Dataset, hasId, type Kind } from './data.js';
 import { datapoints } from './datapoints.js';
 import { itemsOf, limitOf, optionalString, type Ref, refOf } from './params.js';
 import { filterOf, searchOf } from './query.js';
@@ -15,7 +15,7 @@ export interface Env {
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
 
-/** Routes under /{assets|events|timeseries}; `rest` is the path after the family. */
+/** Routes under /{assets|events|timeseries|datasets|labels|relationships|sequences}; `rest` is the path after the family. */
 export async function resources(call: Call, env: Env, method: string, kind: Kind, rest: string[], query: string) {
   try {
     return await route(call, env, method, kind, rest, query);
@@ -72,7 +72,7 @@ async function route(call: Call, env: Env, method: string, kind: Kind, rest: str
         await readJson(req);
         return call.send(200, `{"items":[{"count":${env.data.count}}]}`);
     }
-  } else if (rest.length === 1 && method === 'GET' && /^[0-9]{1,16}$/.test(rest[0])) {
+  } else if (rest.length === 1 && method === 'GET' && hasId(kind) && /^[0-9]{1,16}$/.test(rest[0])) {
     const json = env.data.get(kind, Number(rest[0]));
     if (json === undefined) throw missing([{ id: Number(rest[0]) }]);
     return call.send(200, json);

@@ -8,9 +8,10 @@ import { isKind } from './data.js';
 import { simHelper } from './helpers.js';
 import { budgetKeyOf, identityOf } from './identity.js';
 import { raw } from './raw.js';
+import { refusalBody, refusalMessage } from './refusal.js';
 import { Call, HttpError } from './reply.js';
 import { resources } from './resources.js';
-import { type Held, isRejection, unstated } from './throttle.js';
+import { type Held, isRejection } from './throttle.js';
 import type { Fault, IdentityStats } from './types.js';
 
 /** The node:http request listener: /_sim/* control, /api/* CDF, everything else 404. */
@@ -26,7 +27,8 @@ export function createHandler(core: Core): (req: IncomingMessage, res: ServerRes
       return;
     }
     const call = new Call(req, res, requestId, undefined);
-    if (path.startsWith('/_sim/')) void control(core, call, req.method ?? 'GET', path);
+    if (path.startsWith('/_sim/'))
+      void control(core, call, req.method ?? 'GET', path, q === -1 ? '' : url.slice(q + 1));
     else call.error(404, `Unknown path: ${path}`);
   };
 }
@@ -36,6 +38,8 @@ class ApiCall extends Call {
   private held: Held | undefined;
   /** "assets/crud" etc. when the simulator gave the call a class. */
   private cls: IdentityStats | undefined;
+  /** "POST /assets/byids" etc. */
+  private op: IdentityStats | undefined;
 
   constructor(req: IncomingMessage, res: ServerResponse, requestId: string, core: Core) {
     super(req, res, requestId, core.stats);
@@ -47,7 +51,10 @@ class ApiCall extends Call {
 
   override counted(status: number): void {
     super.counted(status);
-    if (status >= 200 && status < 300 && this.cls) this.cls.ok++;
+    if (status >= 200 && status < 300) {
+      if (this.cls) this.cls.ok++;
+      if (this.op) this.op.ok++;
+    }
   }
 
   /**
@@ -58,6 +65,8 @@ class ApiCall extends Call {
     const o = core.options;
     const method = this.req.method ?? 'GET';
     const c = classify(method, segments);
+    this.op = core.stats.operation(method, segments);
+    this.op.calls++;
     if (c.cls !== undefined) {
       this.cls = core.stats.classOf(`${c.api}/${c.cls}`);
       this.cls.calls++;
@@ -74,17 +83,17 @@ class ApiCall extends Call {
       return true;
     }
     core.stats.throttle(result.by);
+    this.op.throttled++;
     if (this.cls) this.cls.throttled++;
     if (this.identity) this.identity.throttled++;
-    const headers = o.retryAfterSeconds === null ? undefined : { 'retry-after': String(o.retryAfterSeconds) };
-    const message = o.statesFigures ? result.message : unstated(result.message);
-    later(core, () => this.error(429, message, undefined, headers));
+    const [body, type] = refusalBody(refusalMessage(result, o), o);
+    const headers = o.retryAfterSeconds === null ? type : { ...type, 'retry-after': String(o.retryAfterSeconds) };
+    later(core, () => this.send(429, body, headers));
     return false;
   }
 }
 
-function later(core: Core, fn: () => void): void {
-  const ms = core.options.latencyMs;
+function later(core: Core, fn: () => void, ms = core.options.latencyMs): void {
   if (ms > 0) setTimeout(fn, ms);
   else fn();
 }
@@ -123,16 +132,28 @@ function route(core: Core, call: ApiCall, method: string, identity: string, path
     later(core, () => call.error(404, `Unknown path: ${path}`));
     return;
   }
-  const rest = segments.slice(6);
-  if (family !== '_sim' && !call.admit(core, project, identity, segments.slice(5))) return;
-  later(core, () => {
-    dispatch(core, call, method, family, rest, query).catch((err: unknown) => call.fail(err));
-  });
+  const after = segments.slice(5);
+  if (family !== '_sim' && !call.admit(core, project, identity, after)) return;
+  const ms = core.latency.msOf(method, after);
+  later(
+    core,
+    () => dispatch(core, call, method, family, after.slice(1), query, ms).catch((err: unknown) => call.fail(err)),
+    ms,
+  );
 }
 
-async function dispatch(core: Core, call: Call, method: string, family: string, rest: string[], query: string) {
+async function dispatch(
+  core: Core,
+  call: Call,
+  method: string,
+  family: string,
+  rest: string[],
+  query: string,
+  ms: number,
+) {
   if (isKind(family)) return resources(call, core, method, family, rest, query);
   if (family === 'raw') return raw(call, core.raw, method, rest, query);
+  if (family === 'functions') return core.functions.route(call, method, rest, ms);
   if (family === '_sim') return simHelper(call, method, rest, query);
   throw new HttpError(404, `Unknown path: ${method} ${family}/${rest.join('/')}`);
 }

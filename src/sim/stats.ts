@@ -16,6 +16,7 @@ export class Stats {
   private throttledBy = new Map<string, number>();
   private byClass = new Map<string, IdentityStats>();
   private byPath = new Map<string, number>();
+  private byOperation = new Map<string, IdentityStats>();
   // A ring buffer: recording a request is one store, not an array shift.
   private ring: RequestRecord[] = [];
   private ringNext = 0;
@@ -56,15 +57,15 @@ export class Stats {
 
   /** The counters of an API's operation class ("assets/crud"); the key space is the simulator's own, small. */
   classOf(key: string): IdentityStats {
-    let s = this.byClass.get(key);
-    if (!s) {
-      s = { calls: 0, ok: 0, throttled: 0 };
-      if (this.byClass.size < MAX_KEYS) this.byClass.set(key, s);
-    }
-    return s;
+    return countersOf(this.byClass, key);
   }
 
-  snapshot(): SimStats {
+  /** The counters of an operation ("POST /assets/byids"); a throwaway object past MAX_KEYS operations. */
+  operation(method: string, segments: readonly string[]): IdentityStats {
+    return countersOf(this.byOperation, operationKey(method, segments));
+  }
+
+  snapshot(withRequests = true): SimStats {
     const full = this.ring.length === MAX_REQUESTS;
     return {
       calls: this.calls,
@@ -77,8 +78,13 @@ export class Stats {
       maxInFlight: this.maxInFlight,
       byIdentity: Object.fromEntries([...this.byIdentity].map(([k, v]) => [k, { ...v }])),
       byPath: Object.fromEntries(this.byPath),
+      byOperation: Object.fromEntries([...this.byOperation].map(([k, v]) => [k, { ...v }])),
       created: this.created,
-      requests: full ? [...this.ring.slice(this.ringNext), ...this.ring.slice(0, this.ringNext)] : [...this.ring],
+      requests: !withRequests
+        ? []
+        : full
+          ? [...this.ring.slice(this.ringNext), ...this.ring.slice(0, this.ringNext)]
+          : [...this.ring],
     };
   }
 
@@ -94,7 +100,68 @@ export class Stats {
     this.throttledBy = new Map();
     this.byClass = new Map();
     this.byPath = new Map();
+    this.byOperation = new Map();
     this.ring = [];
     this.ringNext = 0;
   }
+}
+
+function countersOf(map: Map<string, IdentityStats>, key: string): IdentityStats {
+  let s = map.get(key);
+  if (!s) {
+    s = { calls: 0, ok: 0, throttled: 0 };
+    if (map.size < MAX_KEYS) map.set(key, s);
+  }
+  return s;
+}
+
+// Path words that name an operation or a sub-collection; every other segment is an id or a name.
+const WORDS: ReadonlySet<string> = new Set([
+  'aggregate',
+  'byids',
+  'call',
+  'calls',
+  'containers',
+  'cursors',
+  'data',
+  'datamodels',
+  'dbs',
+  'delete',
+  'filter',
+  'inspect',
+  'instances',
+  'latest',
+  'limits',
+  'list',
+  'logs',
+  'query',
+  'records',
+  'response',
+  'rows',
+  'schedules',
+  'search',
+  'spaces',
+  'statistics',
+  'status',
+  'subscriptions',
+  'sync',
+  'synthetic',
+  'tables',
+  'update',
+  'upsert',
+  'views',
+]);
+
+// Words followed by a name whatever it is (a RAW table may be called "rows").
+const NAMED: ReadonlySet<string> = new Set(['dbs', 'tables']);
+
+/** "POST /functions/{id}/call" for POST functions/42/call: `segments` is the path after the project. */
+export function operationKey(method: string, segments: readonly string[]): string {
+  let key = `${method} /${segments[0] ?? ''}`;
+  for (let i = 1; i < segments.length; i++) {
+    const s = segments[i];
+    if (s === '') continue;
+    key += WORDS.has(s) && !NAMED.has(segments[i - 1]) ? `/${s}` : '/{id}';
+  }
+  return key;
 }

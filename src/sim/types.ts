@@ -5,6 +5,34 @@ export interface SimLimit {
   concurrency: number;
 }
 
+/**
+ * Whether 429 messages name the figure of the budget that refused. `budget` (rate): as the budget does: the
+ * flat limit's messages name it, the documented tree's and `tight` ones' do not (CDF's rate messages may
+ * name none).
+ */
+export interface SimFigures {
+  rate: 'budget' | 'always' | 'never';
+  concurrency: 'always' | 'never';
+}
+
+/** How a budget counts calls per second; concurrency is counted the same way in all three. */
+export type SimLimiter = 'token-bucket' | 'fixed-window' | 'sliding-window';
+
+/** The words of a throttle 429's message: CDF's, or another service's that names the figure differently. */
+export type SimWording = 'cdf' | 'alternate';
+
+/** The body of a throttle 429: CDF's JSON, plain text, or CDF's JSON padded past 64 KiB. */
+export type SimThrottleBody = 'json' | 'text' | 'large-json';
+
+/** An answer delay for the calls a glob matches (the work of a function call, a slow API). */
+export interface SimRouteLatency {
+  /** Glob on the path after /api/v1/projects/{project}, as in `tight`. */
+  match: string;
+  /** HTTP method; omitted = every method. */
+  method?: string;
+  ms: number;
+}
+
 /** An undocumented budget of its own, e.g. `{ match: '/assets/byids', rate: 10, concurrency: 4 }`. */
 export interface SimTight {
   /** Glob on the path after /api/v1/projects/{project}: `*` one segment, `**` any number. */
@@ -19,6 +47,8 @@ export interface SimTight {
   concurrency?: number;
   /** Default project. */
   per?: 'project' | 'identity';
+  /** This budget's own choice of naming its figures, over the global `figures` (and `statesFigures`). */
+  figures?: { rate?: 'always' | 'never'; concurrency?: 'always' | 'never' };
 }
 
 export interface SimOptions {
@@ -28,6 +58,11 @@ export interface SimOptions {
   port: number;
   /** Added before answering each /api call (default 0). */
   latencyMs: number;
+  /**
+   * Per-route answer delays, first match wins, instead of `latencyMs` for the admitted calls they match;
+   * 429s still answer after `latencyMs` (a refusal costs CDF no work).
+   */
+  latency: SimRouteLatency[];
   /**
    * A flat limit per project AND per API family (first path segment after the project); null = unlimited.
    * With the tree on, an extra outermost level checked after the tree's levels.
@@ -40,15 +75,31 @@ export interface SimOptions {
    * src/sim/budgets.ts). Default true; false leaves only the flat limits and the tight endpoints.
    */
   tree: boolean;
+  /**
+   * The documented tree's figures times this (default 1): 2 stands in for a project whose limits Cognite
+   * raised, 0.5 for one whose quota other consumers share. Concurrencies are rounded, at least 1.
+   */
+  treeScale: number;
   /** Extra budgets CDF does not publish (an endpoint tighter than its API); checked before everything else. */
   tight: SimTight[];
-  /** A 429 still takes a token from the rate bucket (CDF's docs warn throttled calls may use budget). */
-  chargeThrottled: boolean;
   /**
-   * 429 messages name the figure of the budget that refused (default true, as CDF's concurrency messages
-   * do); false: no message names any number (a CDF stand-in that states none), the kind words stay.
+   * A 429 still spends the rate of the budgets checked up to the one that refused (CDF's docs warn throttled
+   * calls may use budget): a token of a token bucket, a call of the window's count in the windowed shapes.
+   */
+  chargeThrottled: boolean;
+  /** How every budget counts its rate (default token-bucket: burst = one second of rate unless set). */
+  limiter: SimLimiter;
+  /** Which 429 messages name their figure (default: rate as each budget does, concurrency always). */
+  figures: SimFigures;
+  /**
+   * false: no message names any number, whatever `figures` says (a stand-in that states none; the kind
+   * words stay); `tight` budgets' own `figures` still apply. Default true.
    */
   statesFigures: boolean;
+  /** The words of throttle 429 messages (default cdf). */
+  wording: SimWording;
+  /** The body of throttle 429s (default json, CDF's). */
+  throttleBody: SimThrottleBody;
   /** When set, throttle 429s carry `Retry-After: N`. */
   retryAfterSeconds: number | null;
   /** Items per resource type (assets, events, timeseries), default 1000. */
@@ -107,6 +158,12 @@ export interface SimStats {
   byIdentity: Record<string, IdentityStats>;
   /** "METHOD /path/without/query" -> count, first 1000 distinct keys. */
   byPath: Record<string, number>;
+  /**
+   * Calls by operation, "METHOD /family/op" with ids and names replaced by {id} ("POST /assets/byids",
+   * "GET /assets/{id}", "POST /functions/{id}/call"), first 1000 distinct keys; counted from the throttle's
+   * check on (authenticated, routed calls).
+   */
+  byOperation: Record<string, IdentityStats>;
   /** Items created via create calls. */
   created: number;
   /** The last 200 requests seen, oldest first. */
