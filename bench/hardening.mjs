@@ -3,7 +3,8 @@
 //   bomb     a 512 MiB gzip bomb (several, some at once): /healthz latency while they are handled, RSS growth
 //   uploads  1,000 queued 8 MiB uploads behind a 1/s quota: the gateway's RSS against retry.maxBufferedBytes
 //   readers  40 clients that stop reading 1 GB answers (concurrency 10): how soon each slot comes back
-// Usage: node bench/hardening.mjs [bomb] [uploads] [readers]   (all three by default; needs `npm run build`)
+//   callers  30,000 made-up project names, each with its own token, through the default table: RSS added
+// Usage: node bench/hardening.mjs [bomb] [uploads] [readers] [callers]   (all by default; needs `npm run build`)
 // 1,000 client connections need open files: it re-runs itself under `ulimit -n 8192` once.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -11,7 +12,17 @@ import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createGzip } from 'node:zlib';
-import { fmt, header, requireDist, startGateway, startSim, TOKEN, tempDir, writeResult } from './lib/common.mjs';
+import {
+  fmt,
+  header,
+  ROOMY_LIMITS,
+  requireDist,
+  startGateway,
+  startSim,
+  TOKEN,
+  tempDir,
+  writeResult,
+} from './lib/common.mjs';
 import { memory, sleep, stopAll } from './lib/proc.mjs';
 
 if (!process.env.CDFGW_BENCH_NOFILE) {
@@ -258,7 +269,75 @@ async function readers() {
   await stopAll();
 }
 
+/**
+ * Issue #29: every per-caller structure bounded by what it costs. 30,000 made-up projects, each called with
+ * its own token (so per-identity buckets and hashed credentials too), through the default table; RSS right
+ * after and 30 s into the quiet, against the same gateway warmed up with a few callers.
+ */
+async function callers() {
+  const n = Number(process.env.BENCH_CALLERS ?? 30_000);
+  // BENCH_CALLERS_SAME=1: the same calls from one project and token (what the churn alone costs).
+  const same = process.env.BENCH_CALLERS_SAME === '1';
+  const quietSec = Number(process.env.BENCH_CALLERS_QUIET_SEC ?? 30);
+  header('callers', `${n} made-up project names, each with its own token, through the default table`);
+  const sim = await startSim();
+  // The same calls from one project would wait for its Analytical budget: room to spare instead.
+  const gw = await startGateway(sim.url, same ? { limits: ROOMY_LIMITS } : {});
+  const agent = new Agent({ keepAlive: true, maxSockets: 50 });
+  const get = (i) =>
+    new Promise((resolve) => {
+      const req = request(
+        `${gw.url}/api/v1/projects/made-up-${same ? 0 : i}/assets?limit=1`,
+        { agent, headers: { authorization: `Bearer caller-${same ? 0 : i}` } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode));
+        },
+      );
+      req.on('error', () => resolve(0));
+      req.end();
+    });
+  const run = async (from, to) => {
+    const statuses = new Map();
+    let next = from;
+    await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        while (next < to) {
+          const status = await get(next++);
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+        }
+      }),
+    );
+    return Object.fromEntries(statuses);
+  };
+  // Warm: the same calls for a few callers, then the quiet the measurement ends with.
+  await run(0, 200);
+  await sleep(quietSec * 1000);
+  const before = memory(gw.proc.pid).rssMiB;
+  const t0 = performance.now();
+  const statuses = await run(200, 200 + n);
+  const seconds = (performance.now() - t0) / 1000;
+  const right = memory(gw.proc.pid).rssMiB;
+  await sleep(quietSec * 1000);
+  const after = memory(gw.proc.pid).rssMiB;
+  agent.destroy();
+  const r = {
+    callers: n,
+    callsPerSecond: Math.round(n / seconds),
+    statuses: JSON.stringify(statuses),
+    rssBeforeMiB: fmt(before, 1),
+    rssRightAfterMiB: fmt(right, 1),
+    [`rss${quietSec}sAfterMiB`]: fmt(after, 1),
+    addedRightAfterMiB: fmt(right - before, 1),
+    [`added${quietSec}sAfterMiB`]: fmt(after - before, 1),
+  };
+  console.table(r);
+  results.callers = r;
+  await stopAll();
+}
+
 try {
+  if (all || which.has('callers')) await callers();
   if (all || which.has('bomb')) await bomb();
   if (all || which.has('uploads')) await uploads();
   if (all || which.has('readers')) await readers();
