@@ -321,6 +321,13 @@ async function callers() {
   await sleep(quietSec * 1000);
   const after = memory(gw.proc.pid).rssMiB;
   agent.destroy();
+  // Where the memory is: V8's heap spaces (used and committed) from the gateway's own /metrics.
+  const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+  const space = (name) =>
+    [...metrics.matchAll(new RegExp(`^nodejs_heap_space_size_${name}_bytes\\{space="([a-z_]+)"\\} (\\d+)`, 'gm'))]
+      .map((m) => `${m[1]} ${fmt(Number(m[2]) / 2 ** 20, 1)}`)
+      .join(', ');
+  console.log(`heap spaces used (MiB): ${space('used')}\nheap spaces committed (MiB): ${space('total')}`);
   const r = {
     callers: n,
     callsPerSecond: Math.round(n / seconds),
