@@ -4,16 +4,10 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { createResponseCache, type ResponseCache } from './cache/index.js';
-import {
-  ErrorCodes,
-  gatewayErrorBody,
-  IdentityResolver,
-  normalizeTarget,
-  unsafeTargetReason,
-  VersionPolicy,
-} from './cdf/index.js';
+import { IdentityResolver, normalizeTarget, unsafeTargetReason, VersionPolicy } from './cdf/index.js';
 import { createQuotaStore } from './cluster/index.js';
 import { effectiveConfig, type GatewayConfig, restartOnlyChanges } from './config/index.js';
+import { FastifyRefused, type GatewayError, GatewayErrors } from './errors.js';
 import { HEAP_GROWING_FACTOR, type HeapPolicy } from './heap.js';
 import { createLogger } from './log.js';
 import { createMetrics, type Telemetry } from './metrics/index.js';
@@ -188,15 +182,15 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     // Malformed HTTP (a bad header, an overflow, a timeout) answered in CDF's shape, like every other error.
     clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
       if (err.code === 'ECONNRESET' || socket.destroyed) return;
-      const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      const message =
-        status === 408
-          ? 'The request did not arrive in time.'
-          : status === 431
-            ? 'The request headers are too large.'
-            : `Malformed HTTP request (${err.code ?? 'parse error'}).`;
-      const body = gatewayErrorBody(status, ErrorCodes.BAD_REQUEST, message);
-      log.info({ status, err: message, errCode: ErrorCodes.BAD_REQUEST }, 'request');
+      const refused: GatewayError =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? new GatewayErrors.REQUEST_TIMEOUT()
+          : err.code === 'HPE_HEADER_OVERFLOW'
+            ? new GatewayErrors.HEADERS_TOO_LARGE()
+            : new GatewayErrors.MALFORMED_REQUEST(err.code ?? 'parse error');
+      const body = refused.body();
+      const status = refused.status;
+      log.info({ status, err: refused.message, errCode: refused.code }, 'request');
       if (socket.writable) {
         socket.write(
           `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
@@ -217,14 +211,15 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
             req.url = normalizeTarget(req.url as string);
             return handler(req, res);
           }
-          const body = gatewayErrorBody(400, ErrorCodes.BAD_TARGET, `Bad request target: ${reason}.`);
-          res.writeHead(400, {
+          const refused = new GatewayErrors.BAD_TARGET(reason);
+          const body = refused.body();
+          res.writeHead(refused.status, {
             'content-type': 'application/json',
             'content-length': Buffer.byteLength(body),
-            connection: 'close',
+            ...refused.headers,
           });
           res.end(body);
-          log.info({ method: req.method, status: 400, err: reason, errCode: ErrorCodes.BAD_TARGET }, 'request');
+          log.info({ method: req.method, status: refused.status, err: reason, errCode: refused.code }, 'request');
         },
       ),
   });
@@ -250,25 +245,14 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     app.route({ method: ['POST', 'PUT', 'PATCH', 'DELETE'], url: path, handler: forward });
   }
   app.setNotFoundHandler((_req, reply) => {
-    reply
-      .code(404)
-      .type('application/json')
-      .send(gatewayErrorBody(404, ErrorCodes.NOT_FOUND, 'Not found.'));
+    const missing = new GatewayErrors.NOT_FOUND();
+    reply.code(missing.status).type('application/json').send(missing.body());
   });
   app.setErrorHandler((err, _req, reply) => {
     const status = (err as { statusCode?: number }).statusCode ?? 500;
     if (status >= 500) log.error({ err }, 'gateway error');
-    const code = status >= 500 ? ErrorCodes.INTERNAL : ErrorCodes.BAD_REQUEST;
-    reply
-      .code(status)
-      .type('application/json')
-      .send(
-        gatewayErrorBody(
-          status,
-          code,
-          status >= 500 ? 'The gateway failed to handle the request.' : (err as Error).message,
-        ),
-      );
+    const answer = status >= 500 ? new GatewayErrors.INTERNAL() : new FastifyRefused(status, (err as Error).message);
+    reply.code(answer.status).type('application/json').send(answer.body());
   });
 
   const parts: GatewayParts = {

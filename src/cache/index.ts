@@ -1,9 +1,8 @@
 import type { Logger } from 'pino';
-import { ErrorCodes } from '../cdf/errors.js';
 import type { CacheConfig, GatewayConfig } from '../config/index.js';
+import { GatewayError, GatewayErrors } from '../errors.js';
 import type { Telemetry } from '../metrics/telemetry.js';
 import type { UpstreamAnswer } from '../proxy/answer.js';
-import { GatewayError } from '../proxy/errors.js';
 import type { CacheOutcome, Exchange } from '../proxy/exchange.js';
 import type { HeaderMap } from '../proxy/headers.js';
 import { collect } from './body.js';
@@ -263,11 +262,11 @@ class Plan implements CachePlan {
       cache.counts.notStored++;
       if (this.ex.abort.signal.aborted) {
         this.report('MISS');
-        throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
+        throw new GatewayErrors.CLIENT_GONE();
       }
       if (stale !== undefined) return this.serveStale(stale);
       this.report('MISS');
-      throw new GatewayError(502, ErrorCodes.UPSTREAM_BROKEN, `CDF's answer broke off (${collected.error.message}).`);
+      throw new GatewayErrors.UPSTREAM_BROKEN(collected.error.message);
     }
 
     // Read whole: the quota slot can go back now (the pipeline's release later is a no-op).

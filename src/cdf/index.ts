@@ -1,4 +1,4 @@
-export { cdfErrorBody, cdfErrorMessage, type ErrorCode, ErrorCodes, gatewayErrorBody } from './errors.js';
+export { cdfErrorMessage } from './errors.js';
 export {
   ANONYMOUS,
   type Caller,

@@ -1,9 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { GatewayParts } from '../app.js';
-import { ErrorCodes, gatewayErrorBody } from '../cdf/index.js';
 import { ConfigError, type GatewayConfig } from '../config/index.js';
 import { registerDashboard } from '../dashboard/index.js';
+import { GatewayErrors } from '../errors.js';
 import { SCHEMALESS } from '../schemaless.js';
 import { adminAuth } from './admin-auth.js';
 import { History } from './history.js';
@@ -73,12 +73,8 @@ export function createMetrics(config: GatewayConfig): Metrics {
       admin = Fastify({ ...SCHEMALESS, logger: false, forceCloseConnections: true });
       await routes(admin);
       admin.setNotFoundHandler((_req, reply) => {
-        reply
-          .code(404)
-          .type('application/json')
-          .send(
-            gatewayErrorBody(404, ErrorCodes.NOT_FOUND, 'Not found: the admin port serves /metrics and /dashboard.'),
-          );
+        const missing = new GatewayErrors.ADMIN_NOT_FOUND();
+        reply.code(missing.status).type('application/json').send(missing.body());
       });
       const listenHost = config.metrics.host ?? config.server.host;
       try {

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { type ErrorCode, gatewayErrorBody } from '../cdf/index.js';
+import type { GatewayError } from '../errors.js';
 import type { Exchange } from './exchange.js';
 import type { HeaderMap } from './headers.js';
 
@@ -41,21 +41,19 @@ export function sendAnswer(ex: Exchange, answer: UpstreamAnswer): void {
 /** The gateway's own answer, in CDF's error shape, with the request id the app can quote. */
 export function sendError(
   ex: Exchange,
-  status: number,
-  code: ErrorCode,
-  message: string,
-  headers: Record<string, string> = {},
+  err: GatewayError,
+  headers: Readonly<Record<string, string>> = err.headers,
 ): void {
   const res = ex.res;
-  ex.status = status;
-  ex.error ??= message;
-  ex.errorCode ??= code;
+  ex.status = err.status;
+  ex.error ??= err.message;
+  ex.errorCode ??= err.code;
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
-  const body = gatewayErrorBody(status, code, message);
-  res.writeHead(status, {
+  const body = err.body();
+  res.writeHead(err.status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
     'x-request-id': ex.requestId,

@@ -1,8 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
-import { ErrorCodes } from '../cdf/errors.js';
+import { GatewayErrors } from '../errors.js';
 import type { BufferBudget } from './buffer-budget.js';
-import { GatewayError } from './errors.js';
 
 /**
  * A request body: none, read whole (can be sent again), sent as it arrives and kept (can be sent again once
@@ -130,15 +129,6 @@ export class TeeBody {
   }
 }
 
-// The rest of the body is not read: the connection cannot carry another request.
-const tooLarge = (limit: number) =>
-  new GatewayError(
-    413,
-    ErrorCodes.BODY_TOO_LARGE,
-    `Request body is larger than the gateway's limit of ${limit} bytes.`,
-    { connection: 'close' },
-  );
-
 /** Who holds the bytes taken from the budget, to give them back when the request is done. */
 export interface BufferHolder {
   bufferedBytes: number;
@@ -201,7 +191,7 @@ export function readRequestBody(
         // Checked on every chunk: the limit may be below bufferUpTo (a chunked body has no declared size).
         cleanup();
         req.pause();
-        reject(tooLarge(limit));
+        reject(new GatewayErrors.BODY_TOO_LARGE(limit));
       } else if (size > bufferUpTo) {
         // Too big to keep: stream what was read and the rest.
         cleanup();
@@ -219,13 +209,7 @@ export function readRequestBody(
     };
     const onClose = () => {
       cleanup();
-      reject(
-        new GatewayError(
-          400,
-          ErrorCodes.BODY_INCOMPLETE,
-          'The client closed the connection before sending the whole request body.',
-        ),
-      );
+      reject(new GatewayErrors.BODY_INCOMPLETE());
     };
     req.on('data', onData);
     req.on('end', onEnd);
@@ -242,7 +226,7 @@ function limited(req: IncomingMessage, head: Buffer[], already: number, limit: n
   req.on('data', (chunk: Buffer) => {
     size += chunk.length;
     if (size > limit) {
-      out.destroy(tooLarge(limit));
+      out.destroy(new GatewayErrors.BODY_TOO_LARGE(limit));
       req.destroy();
       return;
     }

@@ -1,14 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import {
-  ANONYMOUS,
-  type Caller,
-  type CdfTarget,
-  credentialOf,
-  type ErrorCode,
-  hashCredential,
-  type RouteInfo,
-} from '../cdf/index.js';
+import { ANONYMOUS, type Caller, type CdfTarget, credentialOf, hashCredential, type RouteInfo } from '../cdf/index.js';
+import type { ErrorCode } from '../errors.js';
 import type { AppRef, Bucket } from '../quota/index.js';
 import type { RequestTrace } from '../tracing/types.js';
 import { HeldBody, type RequestBody, TeeBody } from './body.js';

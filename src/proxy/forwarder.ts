@@ -1,8 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { cdfErrorMessage, type ErrorCode, ErrorCodes } from '../cdf/index.js';
+import { cdfErrorMessage } from '../cdf/index.js';
 import type { GatewayConfig } from '../config/index.js';
+import { GatewayError, GatewayErrors } from '../errors.js';
 import type { Telemetry } from '../metrics/telemetry.js';
 import {
   type Bucket,
@@ -24,7 +25,6 @@ import {
 import type { UpstreamAnswer } from './answer.js';
 import { HeldBody, TeeBody } from './body.js';
 import { sleepUnlessGone } from './client-gone.js';
-import { GatewayError } from './errors.js';
 import type { Exchange } from './exchange.js';
 import { downstreamResponseHeaders } from './headers.js';
 import { networkFailure, type Upstream, type UpstreamResponse } from './upstream.js';
@@ -109,12 +109,8 @@ export class Forwarder {
     try {
       await body.finish();
     } catch {
-      if (ex.abort.signal.aborted) throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
-      throw new GatewayError(
-        400,
-        ErrorCodes.BODY_INCOMPLETE,
-        'The client closed the connection before sending the whole request body.',
-      );
+      if (ex.abort.signal.aborted) throw new GatewayErrors.CLIENT_GONE();
+      throw new GatewayErrors.BODY_INCOMPLETE();
     } finally {
       ex.uploading = false;
     }
@@ -125,12 +121,7 @@ export class Forwarder {
     const { config, scheduler, circuit } = this.parts;
     const now = performance.now();
     if (!circuit.allow(now)) {
-      throw new GatewayError(
-        503,
-        ErrorCodes.CIRCUIT_OPEN,
-        'CDF is failing; the gateway is not sending calls for a moment. Please try again later.',
-        { 'retry-after': String(circuit.retryAfterSec(now)) },
-      );
+      throw new GatewayErrors.CIRCUIT_OPEN().withHeaders({ 'retry-after': String(circuit.retryAfterSec(now)) });
     }
     ex.trace?.queueWait();
     try {
@@ -148,13 +139,9 @@ export class Forwarder {
       ex.trace?.queueDone(err instanceof QueueRejected ? err.reason : 'error');
       if (circuit.state === 'half-open') circuit.abandon();
       if (err instanceof QueueRejected) {
-        if (err.reason === 'aborted') throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
-        throw new GatewayError(
-          429,
-          err.reason === 'full' ? ErrorCodes.QUEUE_FULL : ErrorCodes.QUEUE_TIMEOUT,
-          err.message,
-          { 'retry-after': String(err.retryAfterSec) },
-        );
+        if (err.reason === 'aborted') throw new GatewayErrors.CLIENT_GONE();
+        const refused = err.reason === 'full' ? GatewayErrors.QUEUE_FULL : GatewayErrors.QUEUE_TIMEOUT;
+        throw new refused(err.bucket.limit.name).withHeaders({ 'retry-after': String(err.retryAfterSec) });
       }
       throw err;
     }
@@ -180,7 +167,7 @@ export class Forwarder {
       const ended = performance.now();
       if (ex.abort.signal.aborted) {
         circuit.abandon();
-        throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
+        throw new GatewayErrors.CLIENT_GONE();
       }
       if (err instanceof GatewayError) {
         // The app's streamed body failed (past server.bodyLimitBytes): its answer, not a CDF failure.
@@ -193,10 +180,9 @@ export class Forwarder {
         ex,
         failure,
         now,
-        failure.timeout ? ErrorCodes.UPSTREAM_TIMEOUT : ErrorCodes.UPSTREAM_UNREACHABLE,
         failure.timeout
-          ? `CDF did not answer within ${config.upstream.timeoutMs} ms.`
-          : `CDF could not be reached (${failure.code}).`,
+          ? new GatewayErrors.UPSTREAM_TIMEOUT(config.upstream.timeoutMs)
+          : new GatewayErrors.UPSTREAM_UNREACHABLE(failure.code),
       );
     } finally {
       ex.uploading = false;
@@ -225,14 +211,15 @@ export class Forwarder {
         if (read.rest) return this.answer({ ...res, body: read.rest }, lease);
         body = read.whole;
       } catch (err) {
-        if (ex.abort.signal.aborted) throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
+        if (ex.abort.signal.aborted) throw new GatewayErrors.CLIENT_GONE();
         const failure = networkFailure(err);
         return this.brokeOff(
           ex,
           failure,
           now,
-          failure.timeout ? ErrorCodes.UPSTREAM_TIMEOUT : ErrorCodes.UPSTREAM_BROKEN,
-          `CDF's answer broke off (${failure.code}).`,
+          failure.timeout
+            ? new GatewayErrors.UPSTREAM_BODY_TIMEOUT(failure.code)
+            : new GatewayErrors.UPSTREAM_BROKEN(failure.code),
         );
       }
     }
@@ -258,12 +245,11 @@ export class Forwarder {
     ex: Exchange,
     failure: Failure & { kind: 'network' },
     startedAt: number,
-    code: ErrorCode,
-    message: string,
+    otherwise: GatewayError,
   ): TryAgain {
     this.parts.telemetry.upstreamAttempt(ex, 0, performance.now() - startedAt);
     ex.trace?.attemptDone(0, failure.code);
-    return new TryAgain(failure, undefined, false, new GatewayError(failure.timeout ? 504 : 502, code, message));
+    return new TryAgain(failure, undefined, false, otherwise);
   }
 
   /** Waits out the backoff and says yes when another attempt is allowed; no when the answer must go back. */
@@ -303,11 +289,7 @@ export class Forwarder {
       },
       'retrying upstream call',
     );
-    try {
-      await sleepUnlessGone(delay, ex.abort);
-    } catch {
-      throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
-    }
+    await sleepUnlessGone(delay, ex.abort);
     return true;
   }
 

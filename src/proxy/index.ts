@@ -1,6 +1,5 @@
 export { sendAnswer, sendError, type UpstreamAnswer } from './answer.js';
 export { BufferBudget } from './buffer-budget.js';
-export { GatewayError } from './errors.js';
 export { type CacheOutcome, Exchange } from './exchange.js';
 export { Forwarder, type ForwarderParts } from './forwarder.js';
 export { downstreamResponseHeaders, type HeaderMap, upstreamRequestHeaders } from './headers.js';
