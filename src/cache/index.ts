@@ -2,19 +2,19 @@ import type { Logger } from 'pino';
 import type { CacheConfig, GatewayConfig } from '../config/index.js';
 import { GatewayError, GatewayErrors } from '../errors.js';
 import type { Telemetry } from '../metrics/telemetry.js';
-import type { UpstreamAnswer } from '../proxy/answer.js';
-import type { CacheOutcome, Exchange } from '../proxy/exchange.js';
+import type { Exchange } from '../proxy/exchange.js';
 import type { HeaderMap } from '../proxy/headers.js';
+import type { CacheOutcome, CachePlan, UpstreamAnswer } from '../proxy/types.js';
 import { collect } from './body.js';
 import { type Flight, Flights, waitFor } from './flight.js';
 import { type ClientControl, cacheKey, clientControl } from './key.js';
 import { type CompiledRule, RuleTable } from './rules.js';
 import { type Entry, EntryStore, entrySize, scopeOf } from './store.js';
-import { type CachePlan, noCache, type ResponseCache } from './types.js';
+import { noCache, type ResponseCache } from './types.js';
 
 export { cacheKey, canonicalJson, canonicalQuery, clientControl } from './key.js';
 export { RuleTable } from './rules.js';
-export type { CachedAnswer, CachePlan, ResponseCache } from './types.js';
+export type { CachedAnswer, ResponseCache } from './types.js';
 export { noCache };
 
 /** Counters of the response cache, for tests, benchmarks and the admin side. */

@@ -1,16 +1,6 @@
-import type { Readable } from 'node:stream';
 import type { GatewayError } from '../errors.js';
 import type { Exchange } from './exchange.js';
-import type { HeaderMap } from './headers.js';
-
-/** An answer on its way to the app: streamed from CDF, or whole (an error body, a cached entry). */
-export interface UpstreamAnswer {
-  status: number;
-  headers: HeaderMap;
-  body: Readable | Buffer;
-  /** Gives back the quota slots of the attempt that produced it; idempotent. */
-  release(): void;
-}
+import type { UpstreamAnswer } from './types.js';
 
 const noop = () => {};
 

@@ -22,11 +22,11 @@ import {
   retryAfterMs,
   retryReason,
 } from '../retry/index.js';
-import type { UpstreamAnswer } from './answer.js';
 import { HeldBody, TeeBody } from './body.js';
 import { sleepUnlessGone } from './client-gone.js';
 import type { Exchange } from './exchange.js';
 import { downstreamResponseHeaders } from './headers.js';
+import type { UpstreamAnswer } from './types.js';
 import { networkFailure, type Upstream, type UpstreamResponse } from './upstream.js';
 
 /** Error bodies larger than this are passed on without being read for a retry decision. */

@@ -17,13 +17,14 @@ import { GatewayError, GatewayErrors } from '../errors.js';
 import type { Telemetry } from '../metrics/telemetry.js';
 import type { AppDirectory, Bucket, QuotaTree, Scheduler } from '../quota/index.js';
 import type { Tracing } from '../tracing/types.js';
-import { sendAnswer, sendError, type UpstreamAnswer } from './answer.js';
+import { sendAnswer, sendError } from './answer.js';
 import { HeldBody, readRequestBody, TeeBody } from './body.js';
 import type { BufferBudget } from './buffer-budget.js';
 import { Exchange } from './exchange.js';
 import type { Forwarder } from './forwarder.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { setRateLimitHeaders } from './ratelimit-headers.js';
+import type { UpstreamAnswer } from './types.js';
 import type { IdleWatchdog, Watched } from './watchdog.js';
 
 export interface PipelineParts {
@@ -265,7 +266,7 @@ export class Pipeline {
     answer?.release();
     const durationMs = performance.now() - ex.startedAt;
     this.parts.telemetry.requestDone(ex, durationMs);
-    ex.trace?.end(ex);
+    ex.trace?.end();
     const q = ex.url.indexOf('?');
     // The gateway's own 5xx and CDF's failures are an operator's business: warn, still one line.
     const log = this.parts.log;
