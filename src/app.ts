@@ -10,7 +10,7 @@ import { effectiveConfig, type GatewayConfig, restartOnlyChanges } from './confi
 import { FastifyRefused, type GatewayError, GatewayErrors } from './errors.js';
 import { HEAP_GROWING_FACTOR, type HeapPolicy } from './heap.js';
 import { createLogger } from './log.js';
-import { createMetrics, type Telemetry } from './metrics/index.js';
+import { createMetrics, type MetricsSource, type Telemetry } from './metrics/index.js';
 import { BufferBudget, Forwarder, IdleWatchdog, Pipeline, Upstream } from './proxy/index.js';
 import { AppDirectory, type QuotaStore, QuotaTree, Scheduler, ShadowLedger } from './quota/index.js';
 import { CircuitBreaker } from './retry/index.js';
@@ -73,6 +73,25 @@ function routeKnowledge(config: GatewayConfig) {
   return {
     apps: new AppDirectory(config.clients),
     versions: new VersionPolicy(config.cdfVersion),
+  };
+}
+
+/** What the metrics and the dashboard read: the parts' figures, not the parts. */
+function metricsSource(parts: GatewayParts): MetricsSource {
+  const { quota, scheduler } = parts;
+  return {
+    quota: {
+      buckets: () => scheduler.allBuckets(),
+      get limits() {
+        return quota.limits;
+      },
+      learned: () => quota.learned(),
+    },
+    circuit: parts.circuit,
+    store: parts.store,
+    cache: parts.cache,
+    upstream: parts.config.upstream.baseUrl,
+    log: parts.log,
   };
 }
 
@@ -269,7 +288,7 @@ export async function buildGateway(config: GatewayConfig, options: GatewayOption
     buffers,
     watchdog,
   };
-  await metrics.mount(app, parts);
+  await metrics.mount(app, metricsSource(parts));
 
   let url = '';
   return {

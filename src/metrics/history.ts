@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import type { GatewayParts } from '../app.js';
 import { GATEWAY_VERSION } from '../version.js';
 import { type Cells, LATENCY_BOUNDS_MS, type Labels, REJECT_REASONS, type Recorder } from './recorder.js';
+import type { MetricsSource } from './source.js';
 import { bucketViews, type CacheStats, CIRCUIT_VALUE, cacheStats } from './state.js';
 
 const CACHE_OUTCOMES = ['hit', 'miss', 'coalesced', 'bypass', 'stale'] as const;
@@ -147,7 +147,7 @@ export class History {
   private timer: NodeJS.Timeout | null = null;
   private quiet = 0;
   private stopped = false;
-  private parts: GatewayParts | null = null;
+  private source: MetricsSource | null = null;
   readonly startedAt = Date.now() / 1000;
 
   constructor(
@@ -163,8 +163,8 @@ export class History {
    * request answered or admitted and nothing queued or in flight it stops (an idle sidecar runs no timer),
    * and the recorder's next admission or answer starts it again.
    */
-  start(parts: GatewayParts): void {
-    this.parts = parts;
+  start(source: MetricsSource): void {
+    this.source = source;
     this.stopped = false;
     this.recorder.onActivity = () => this.wake();
     this.wake();
@@ -182,13 +182,13 @@ export class History {
   }
 
   private wake(): void {
-    if (this.timer !== null || this.stopped || this.parts === null) return;
+    if (this.timer !== null || this.stopped || this.source === null) return;
     const now = performance.now();
     // The quiet stretch shows as zeros up to now; the first sample after it covers one interval, not the gap.
     if (this.samples.length > 0) this.push(this.quietSample());
     this.lastAt = now;
     this.quiet = 0;
-    const log = this.parts.log;
+    const log = this.source.log;
     this.timer = setInterval(() => {
       try {
         this.sample();
@@ -274,7 +274,7 @@ export class History {
     }
     for (const key of CACHE_OUTCOMES) cache[key] = this.delta(`cache ${key}`, cache[key]);
 
-    const views = this.parts ? bucketViews(this.parts) : new Map();
+    const views = this.source ? bucketViews(this.source.quota.buckets()) : new Map();
     const buckets = new Map<string, BucketSample>();
     let gateway429 = 0;
     for (const t of rec.limits.values()) {
@@ -327,7 +327,7 @@ export class History {
       gateway429,
       cache,
       buckets,
-      circuit: this.parts ? CIRCUIT_VALUE[this.parts.circuit.state] : 0,
+      circuit: this.source ? CIRCUIT_VALUE[this.source.circuit.state] : 0,
       latency,
       errors5xx,
       upstreamFailures,
@@ -404,7 +404,7 @@ export class History {
     }
 
     const totals = this.totals();
-    const p = this.parts;
+    const p = this.source;
     const cacheSeries = {} as Record<CacheKey, Series>;
     for (const k of CACHE_OUTCOMES) cacheSeries[k] = column((x, i) => rate(x.cache[k], i));
     return {
@@ -441,7 +441,7 @@ export class History {
       build: {
         version: GATEWAY_VERSION,
         node: process.version,
-        upstream: p ? p.config.upstream.baseUrl : '',
+        upstream: p ? p.upstream : '',
         reloadedAt: this.recorder.lastReloadSuccess > 0 ? this.recorder.lastReloadSuccess : null,
       },
       current: {

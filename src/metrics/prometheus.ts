@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
-import type { GatewayParts } from '../app.js';
 import { GATEWAY_VERSION } from '../version.js';
 import { Counter, collectProcessMetrics, Gauge, Registry } from './prom.js';
 import { type Cells, type Labels, REJECT_REASONS, type Recorder } from './recorder.js';
+import type { MetricsSource } from './source.js';
 import { type BucketView, bucketViews, type CacheStats, CIRCUIT_VALUE, cacheStats } from './state.js';
 
 let processRegistry: Registry | null = null;
@@ -35,7 +35,7 @@ interface ScrapeView {
  * are read from the gateway's parts at scrape time; histograms are fed directly by the recorder.
  */
 export class PrometheusExport {
-  private parts: GatewayParts | null = null;
+  private source: MetricsSource | null = null;
   private view: ScrapeView | null = null;
   private viewAt = 0;
   private evictionsSeen = 0;
@@ -220,7 +220,7 @@ export class PrometheusExport {
       },
     });
 
-    const parts = () => this.parts;
+    const parts = () => this.source;
     // The tree's figures per bucket, not per scope: configured ones from the config, learned ones from CDF's
     // 429s (operations and classes that had no bucket of their own). Bounded by the table and MAX_LEARNED.
     const treeFigure = (
@@ -312,8 +312,8 @@ export class PrometheusExport {
     });
   }
 
-  attach(parts: GatewayParts): void {
-    this.parts = parts;
+  attach(source: MetricsSource): void {
+    this.source = source;
   }
 
   get contentType(): string {
@@ -334,9 +334,9 @@ export class PrometheusExport {
     const now = performance.now();
     // One read of the parts per scrape; the age check covers a registry read without scrape().
     if (this.view === null || now - this.viewAt > 50) {
-      const p = this.parts;
+      const p = this.source;
       this.viewAt = now;
-      this.view = { buckets: p ? bucketViews(p) : new Map(), cache: p ? cacheStats(p.cache) : null };
+      this.view = { buckets: p ? bucketViews(p.quota.buckets()) : new Map(), cache: p ? cacheStats(p.cache) : null };
     }
     return this.view;
   }

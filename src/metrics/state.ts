@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import type { GatewayParts } from '../app.js';
+import type { Bucket } from '../quota/index.js';
 import type { CircuitState } from '../retry/index.js';
 
 /** One limit's buckets now, every scope (project, or project and identity) summed. */
@@ -15,11 +15,11 @@ export interface BucketView {
   configuredConcurrency: number;
 }
 
-/** Reads the scheduler's buckets; called at scrape and sample time, never on the request path. */
-export function bucketViews(parts: Pick<GatewayParts, 'scheduler'>): Map<string, BucketView> {
+/** Sums the buckets by limit; called at scrape and sample time, never on the request path. */
+export function bucketViews(buckets: Iterable<Bucket>): Map<string, BucketView> {
   const now = performance.now();
   const views = new Map<string, BucketView>();
-  for (const b of parts.scheduler.allBuckets()) {
+  for (const b of buckets) {
     const name = b.limit.name;
     let v = views.get(name);
     if (v === undefined) {
@@ -59,7 +59,7 @@ export interface CacheStats {
   evictions: number;
 }
 
-export function cacheStats(cache: unknown): CacheStats | null {
+export function cacheStats(cache: object | null): CacheStats | null {
   const stats = (cache as { stats?: unknown } | null)?.stats;
   if (typeof stats !== 'function') return null;
   const s = stats.call(cache) as Partial<Record<keyof CacheStats, unknown>> | null | undefined;
