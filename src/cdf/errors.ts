@@ -1,12 +1,16 @@
-/** The `message` of a CDF error body (`{"error":{"code":429,"message":"..."}}`), or null when the body is not one. */
-export function cdfErrorMessage(body: Buffer | string | null): string | null {
+/**
+ * What a CDF error body says, for the quota tree to read a figure from: the `message` of CDF's JSON error
+ * shape (`{"error":{"code":429,"message":"..."}}`), else the body's text when it is not JSON (a proxy's
+ * page in front of CDF), else null (empty, or JSON of another shape).
+ */
+export function cdfErrorText(body: Buffer | null): string | null {
   if (body === null || body.length === 0) return null;
+  const text = body.toString('utf8');
+  let parsed: { error?: { message?: unknown } } | null;
   try {
-    const parsed = JSON.parse(typeof body === 'string' ? body : body.toString('utf8')) as {
-      error?: { message?: unknown };
-    };
-    return typeof parsed?.error?.message === 'string' ? parsed.error.message : null;
+    parsed = JSON.parse(text);
   } catch {
-    return null;
+    return text;
   }
+  return typeof parsed?.error?.message === 'string' ? parsed.error.message : null;
 }

@@ -1,4 +1,4 @@
-export { cdfErrorMessage } from './errors.js';
+export { cdfErrorText } from './errors.js';
 export {
   ANONYMOUS,
   type Caller,

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { cdfErrorMessage } from '../cdf/index.js';
+import { cdfErrorText } from '../cdf/index.js';
 import type { GatewayConfig } from '../config/index.js';
 import { GatewayError, GatewayErrors } from '../errors.js';
 import type { Telemetry } from '../metrics/telemetry.js';
@@ -36,8 +36,8 @@ const noop = () => {};
  * them: admission (the circuit, then a token and a slot from every bucket of the request, so that retries
  * are part of the quota), the dispatch, the circuit's count of the answer, what the quota tree learns from
  * it, and the retry policy, which tries a failure again only where it is safe, within the attempts, the
- * deadline and the retry budget. The policies are sync hooks called in turn, so an attempt costs no more
- * promises or objects than the call itself.
+ * deadline and the retry budget. The hooks are plain calls, not wrappers: an attempt allocates nothing for
+ * them.
  */
 export class Forwarder {
   private readonly retries: RetryPolicy;
@@ -77,6 +77,7 @@ export class Forwarder {
       }
       if (!(outcome instanceof TryAgain)) return outcome;
       if (delay >= 0) {
+        outcome.drop();
         await sleepUnlessGone(delay, ex.abort);
         if (outcome.throttled) telemetry.upstreamThrottled(ex, true);
         if (ex.body instanceof TeeBody && !ex.body.arrived) await this.finishUpload(ex, ex.body);
@@ -158,7 +159,7 @@ export class Forwarder {
       try {
         body = await reading;
       } catch (err) {
-        return this.brokeOffReading(ex, err, sentAt);
+        return this.brokeOffReading(ex, lease, res.status, err, sentAt);
       }
     }
     return this.failed(ex, lease, res, body, sentAt);
@@ -205,8 +206,9 @@ export class Forwarder {
   }
 
   /**
-   * A 429 or a 5xx, its body read or not (inspectBody). A body read whole may be tried again, the app getting
-   * it as it was if not; a body too large to read goes on to the app as it is.
+   * A 429 or a 5xx, its body read or not (inspectBody). A 429 always tells the tree. A body read whole may be
+   * tried again, the app getting it as it was if not; a 429 is tried again whatever its body (CDF did not take
+   * the call), the body streaming on to the app if not; any other failure too large to read goes on as it is.
    */
   private failed(
     ex: Exchange,
@@ -216,9 +218,8 @@ export class Forwarder {
     sentAt: number,
   ): UpstreamAnswer | TryAgain {
     const status = res.status;
-    if (body !== null && !Buffer.isBuffer(body)) return this.answer(res, body, lease);
     this.attemptDone(ex, status, sentAt);
-    if (status === 429) this.throttled(ex, lease, body, sentAt);
+    if (status === 429) this.throttled(ex, lease, Buffer.isBuffer(body) ? body : null, sentAt);
     if (Buffer.isBuffer(body)) {
       const failure: Failure = { kind: 'status', status, autoRetryable: isAutoRetryable(res.headers, body) };
       return new TryAgain(failure, res.headers['retry-after'], status === 429, {
@@ -228,12 +229,19 @@ export class Forwarder {
         release: noop,
       });
     }
-    if (status === 429) this.parts.telemetry.upstreamThrottled(ex, false);
-    return this.answer(res, res.body, lease);
+    const answer = this.answer(res, body ?? res.body, lease);
+    if (status !== 429) return answer;
+    if (ex.replayable) {
+      const failure: Failure = { kind: 'status', status, autoRetryable: isAutoRetryable(res.headers, null) };
+      return new TryAgain(failure, res.headers['retry-after'], true, answer, res.body);
+    }
+    this.parts.telemetry.upstreamThrottled(ex, false);
+    return answer;
   }
 
   /** A failed answer broke off while its body was read: counted, and tried again where the policy allows. */
-  private brokeOffReading(ex: Exchange, err: unknown, sentAt: number): TryAgain {
+  private brokeOffReading(ex: Exchange, lease: Lease, status: number, err: unknown, sentAt: number): TryAgain {
+    if (status === 429) this.throttled(ex, lease, null, sentAt);
     if (ex.abort.signal.aborted) throw new GatewayErrors.CLIENT_GONE();
     const failure = networkFailure(err);
     return this.brokeOff(
@@ -246,9 +254,12 @@ export class Forwarder {
     );
   }
 
-  /** CDF throttled the attempt: the tree learns from it, with CDF's error message. */
+  /**
+   * CDF throttled the attempt: the tree learns from it, with what CDF said (its error message, or the body's
+   * text when it is not JSON; null when the body was not read).
+   */
   private throttled(ex: Exchange, lease: Lease, body: Buffer | null, sentAt: number): void {
-    this.parts.quota.throttled(lease.buckets, ex.method, ex.route, cdfErrorMessage(body), performance.now(), sentAt);
+    this.parts.quota.throttled(lease.buckets, ex.method, ex.route, cdfErrorText(body), performance.now(), sentAt);
   }
 
   /** An attempt that failed on the network: counted, and tried again where the policy allows (502/504 otherwise). */

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/index.js';
 import type { GatewayError } from '../errors.js';
@@ -14,7 +15,14 @@ export class TryAgain {
     readonly retryAfter: string | string[] | undefined,
     readonly throttled: boolean,
     readonly otherwise: UpstreamAnswer | GatewayError,
+    /** CDF's answer, too large to read, that `otherwise` streams: dropped when the attempt is tried again. */
+    readonly unread: Readable | null = null,
   ) {}
+
+  /** The attempt is tried again: CDF's unread answer goes (its connection with it). */
+  drop(): void {
+    this.unread?.destroy();
+  }
 }
 
 /**
