@@ -16,9 +16,9 @@ const EVENT_LOOP_RESOLUTION_MS = 1000;
 function sharedProcessRegistry(): Registry {
   if (processRegistry === null) {
     processRegistry = new Registry();
-    // The event-loop delay is sampled once a second rather than every 10 ms (prom-client's default): an
-    // idle sidecar then wakes once a second for it, not 100 times (about 1 % of a core when idle). A stall
-    // still shows, as the delay of the one-second timer it held up.
+    // The event-loop delay is sampled once a second rather than every 10 ms (prom-client's default), so that
+    // an idle sidecar does not wake 100 times a second for it; a stall still shows, as the delay of the
+    // one-second timer it held up.
     collectProcessMetrics(processRegistry, EVENT_LOOP_RESOLUTION_MS);
   }
   return processRegistry;

@@ -17,9 +17,9 @@ export function sendAnswer(ex: Exchange, answer: UpstreamAnswer): void {
     res.end(answer.body);
     return;
   }
-  // pipe() rather than stream.pipeline(): the latter makes an AbortController per call and a
-  // DOMException when it finishes, ~3 % of a proxied request's CPU. The app going away destroys the
-  // body in the record stage (Pipeline), and a body that breaks off ends the app's connection here.
+  // pipe() rather than stream.pipeline(), which makes an AbortController and a DOMException per call. The app
+  // going away destroys the body in the record stage (Pipeline); a body that breaks off ends the app's
+  // connection here.
   const body = answer.body;
   body.once('error', (err: NodeJS.ErrnoException) => {
     ex.error ??= `response stream: ${err.code ?? err.message}`;

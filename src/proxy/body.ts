@@ -13,10 +13,9 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * A body read whole, kept as the chunks it arrived in. It goes upstream as those chunks, so an upload is
- * never copied: no join at the end (which held the chunks and the joined copy at once: twice the budget at
- * the peak), nor a copy into one buffer as it arrives (the largest item of the gateway's CPU on 4 MiB
- * uploads, with the garbage collection it caused). It is joined into one Buffer once, and only when
- * something reads it whole (a cache key, the partition check of a read). A retry sends the same chunks.
+ * never copied (a join would hold the chunks and the copy at once, twice the budget at the peak). It is
+ * joined into one Buffer once, and only when something reads it whole (a cache key, the partition check of
+ * a read). A retry sends the same chunks.
  */
 export class HeldBody {
   private joined: Buffer | null;
@@ -42,17 +41,16 @@ export class HeldBody {
 
 /**
  * A write's body sent upstream as it arrives and kept, so that a retry (after a 429) can send it again. The
- * upload and the call overlap as in a plain proxy, instead of the call waiting for the whole upload: on 4 MiB
- * uploads reading first cost 5-10 % of the throughput and held every queued upload in memory before its turn.
- * It is taken only for writes with a declared length: a read's body is read first, because its partition and
- * cache key are checked before it queues. While it is still arriving, the app's upload holds the call's slot
- * as any streamed body does, and the idle watchdog ends it if it stalls (issue #13).
+ * upload and the call overlap as in a plain proxy, so a queued upload holds no memory before its turn and
+ * the call does not wait for the whole upload. It is taken only for writes with a declared length: a read's
+ * body is read first, because its partition and cache key are checked before it queues. While it is still
+ * arriving, the app's upload holds the call's slot as any streamed body does, and the idle watchdog ends it
+ * if it stalls.
  *
  * The first pass sends the app's chunks themselves and copies each into `kept`, a buffer of the budget's
- * (BufferBudget.takeUploadBuffer), reused by later uploads once this call is done: the chunks then die young,
- * as in a plain proxy. Keeping the chunks instead cost 10 % more CPU on 4 MiB uploads than the copy, in garbage
- * collection (docs/design.md, "Uploads"). A retry sends views of `kept`: undici may hold them after the call,
- * so a buffer lent to a retry is not reused.
+ * (BufferBudget.takeUploadBuffer) reused by later uploads, so that the chunks die young as in a plain proxy
+ * rather than being kept until the call ends. A retry sends views of `kept`: undici may hold them after the
+ * call, so a buffer lent to a retry is not reused.
  */
 export class TeeBody {
   /** The bytes that have arrived are kept[0, size). null once released. */
