@@ -10,12 +10,9 @@ import { type Flight, Flights, waitFor } from './flight.js';
 import { type ClientControl, cacheKey, clientControl } from './key.js';
 import { type CompiledRule, RuleTable } from './rules.js';
 import { type Entry, EntryStore, entrySize, scopeOf } from './store.js';
-import { noCache, type ResponseCache } from './types.js';
+import type { ResponseCache } from './types.js';
 
-export { cacheKey, canonicalJson, canonicalQuery, clientControl } from './key.js';
-export { RuleTable } from './rules.js';
 export type { CachedAnswer, ResponseCache } from './types.js';
-export { noCache };
 
 /** Counters of the response cache, for tests, benchmarks and the admin side. */
 export interface CacheStats {

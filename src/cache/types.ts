@@ -24,9 +24,3 @@ export interface ResponseCache {
   reconfigure?(config: CacheConfig): void;
   close(): void;
 }
-
-export const noCache: ResponseCache = {
-  plan: () => null,
-  answered() {},
-  close() {},
-};

@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GatewayErrors } from '../errors.js';
 
 /** The cookie a browser keeps after opening /dashboard?token=...; the page's own fetches then carry it. */
-export const ADMIN_COOKIE = 'cdfgw_admin';
+const ADMIN_COOKIE = 'cdfgw_admin';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 

@@ -6,7 +6,7 @@ import { sendError } from './answer.js';
 import type { Exchange } from './exchange.js';
 
 /** Less than this many bytes moved between two sweeps is no progress: a trickle must not hold a slot. */
-export const MIN_PROGRESS_BYTES = 1024;
+const MIN_PROGRESS_BYTES = 1024;
 
 /** A request the watchdog follows; add() hands it out and delete() takes it back. */
 export interface Watched extends Slotted {

@@ -41,7 +41,7 @@ import { GATEWAY_VERSION } from '../version.js';
 import type { RequestTrace, Tracing } from './types.js';
 
 /** Attribute names of the gateway's own, next to the semantic conventions' HTTP ones. */
-export const ATTR = {
+const ATTR = {
   app: 'cdf_gateway.app',
   family: 'cdf_gateway.family',
   buckets: 'cdf_gateway.buckets',
