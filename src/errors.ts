@@ -76,6 +76,9 @@ function createError<const C extends ErrorCode, const M extends string>(
 /** The rest of a body not read: the connection cannot carry another request. */
 const CLOSE = Object.freeze({ connection: 'close' });
 
+/** An answer that broke off midway, whether it stalled (a timeout) or its connection went. */
+const BROKE_OFF = "CDF's answer broke off (%s).";
+
 export const GatewayErrors = {
   /** The request target could steer the gateway to another host or path (absolute form, `..`, `\`). */
   BAD_TARGET: createError('CDFGW_BAD_TARGET', 400, 'Bad request target: %s.', CLOSE),
@@ -125,9 +128,9 @@ export const GatewayErrors = {
   /** CDF did not answer within `upstream.timeoutMs`. */
   UPSTREAM_TIMEOUT: createError('CDFGW_UPSTREAM_TIMEOUT', 504, 'CDF did not answer within %s ms.'),
   /** CDF's answer stopped arriving within `upstream.timeoutMs`, midway; `%s` is the error's code. */
-  UPSTREAM_BODY_TIMEOUT: createError('CDFGW_UPSTREAM_TIMEOUT', 504, "CDF's answer broke off (%s)."),
+  UPSTREAM_BODY_TIMEOUT: createError('CDFGW_UPSTREAM_TIMEOUT', 504, BROKE_OFF),
   /** CDF's answer broke off midway; `%s` is the error's code. */
-  UPSTREAM_BROKEN: createError('CDFGW_UPSTREAM_BROKEN', 502, "CDF's answer broke off (%s)."),
+  UPSTREAM_BROKEN: createError('CDFGW_UPSTREAM_BROKEN', 502, BROKE_OFF),
   /** The app went away (logged only: nobody reads the answer). */
   CLIENT_GONE: createError('CDFGW_CLIENT_GONE', 499, 'The client went away.'),
   /**
