@@ -8,15 +8,21 @@
 #
 # Configuration is by environment (CDF_BASE_URL, HOST, PORT, LOG_LEVEL) and an optional YAML file
 # layered over config/default.yaml: mount it and set GATEWAY_CONFIG=/etc/cdf-gateway/config.yaml.
+#
+# Behind a TLS-inspecting proxy, give npm the CA bundle that trusts it as the build secret npm_ca, which
+# no layer keeps (docs/deploy.md, "Behind a company proxy"; scripts/build-image.sh builds so here):
+#   docker build --secret id=npm_ca,src=/etc/ssl/certs/ca-certificates.crt -t cdf-gateway .
 
 # --- build: all dependencies, TypeScript compiled to dist/ ---------------------------------------
 FROM node:22-slim AS build
 WORKDIR /app
 # Dependencies first so the layer is reused while only the sources change. --ignore-scripts: the
 # package's prepare script (the build) needs the sources, which are not copied yet; no dependency has
-# an install script of its own.
+# an install script of its own. npm reads its cafile from the secret's mount; without the secret there
+# is no such file and npm keeps its own CAs (it skips a cafile that does not exist).
+ARG npm_config_cafile=/run/secrets/npm_ca
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts
+RUN --mount=type=secret,id=npm_ca npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts/copy-static.mjs ./scripts/
 COPY src ./src
@@ -31,8 +37,9 @@ FROM node:22-slim
 # 12 % more CPU per MiB of 1 MiB answers in one measurement; `docker run -e MALLOC_TRIM_THRESHOLD_=131072`.
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 METRICS_PORT=9464
 WORKDIR /app
+ARG npm_config_cafile=/run/secrets/npm_ca
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+RUN --mount=type=secret,id=npm_ca npm ci --omit=dev --ignore-scripts && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY config ./config
 

@@ -196,8 +196,10 @@ function routeKnowledge(config: GatewayConfig) {
 /** The request path over the parts: the pipeline, and the forwarder it hands each request to upstream. */
 function requestPath(parts: GatewayParts): RequestPath {
   const { config, telemetry } = parts;
-  const shadow = new ShadowLedger(config.queue, (bucket, outcome, waitMs) =>
-    telemetry.shadowDecision(bucket, outcome, waitMs),
+  const shadow = new ShadowLedger(
+    config.queue,
+    (bucket, outcome, waitMs) => telemetry.shadowDecision(bucket, outcome, waitMs),
+    parts.scheduler,
   );
   const forwarder = new Forwarder({ ...parts, shadow });
   const pipeline = new Pipeline({
@@ -355,6 +357,7 @@ function metricsSource(parts: GatewayParts): MetricsSource {
   return {
     quota: {
       buckets: () => scheduler.allBuckets(),
+      queuedAt: (bucket) => scheduler.queuedAt(bucket),
       get limits() {
         return quota.limits;
       },

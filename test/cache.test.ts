@@ -72,6 +72,15 @@ const byids = (
 const upstreamCalls = (s: Stack, key: string) => s.sim.stats().byPath[key] ?? 0;
 const cacheOf = (s: Stack) => s.gateway.cache as MemoryResponseCache;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls until `check` holds; a generous bound, not a measurement. */
+async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out waiting');
+    await sleep(10);
+  }
+}
 const xcache = (a: Answer) => a.headers.get('x-cache');
 
 describe('response cache', () => {
@@ -84,7 +93,10 @@ describe('response cache', () => {
     const second = await byids(s);
     expect(second.status).toBe(200);
     expect(xcache(second)).toBe('HIT');
+    // Whole seconds since it was stored (RFC 9111): present, and within the minute's TTL.
+    expect(second.headers.get('age')).toMatch(/^\d+$/);
     expect(Number(second.headers.get('age'))).toBeGreaterThanOrEqual(0);
+    expect(Number(second.headers.get('age'))).toBeLessThanOrEqual(60);
     expect(second.text).toBe(first.text);
     expect(upstreamCalls(s, BYIDS)).toBe(1);
     const stats = cacheOf(s).stats();
@@ -170,7 +182,8 @@ describe('response cache', () => {
     const pending = controllers.map((c) =>
       byids(s, { items: [{ id: 5 }] }, undefined, c.signal).catch((e: Error) => e),
     );
-    await sleep(80);
+    // All ten in the gateway and the leader's call at the simulator: the other nine wait on its flight.
+    await until(() => s.gateway.watchdog.size === 10 && s.sim.stats().inFlight === 1);
     for (const c of controllers.slice(5)) c.abort();
     const results = await Promise.all(pending);
     const answers = results.slice(0, 5) as Answer[];
@@ -227,8 +240,11 @@ describe('response cache', () => {
   it('does not store an answer whose stream breaks off', async () => {
     const s = await start();
     s.sim.inject({ reset: true, afterHeaders: true, count: 1, match: '/assets' });
-    const broken = await call(s, 'GET', `${P}/assets?limit=3`).catch((e: Error) => e);
-    if (!(broken instanceof Error)) expect(broken.status).toBeGreaterThanOrEqual(500);
+    // A cacheable answer is read whole before it is passed on, so the app is told in CDF's shape.
+    const broken = await call(s, 'GET', `${P}/assets?limit=3`);
+    expect(broken.status).toBeGreaterThanOrEqual(500);
+    expect(broken.status).toBe(502);
+    expect(JSON.parse(broken.text).error.gatewayCode).toBe('CDFGW_UPSTREAM_BROKEN');
     const next = await call(s, 'GET', `${P}/assets?limit=3`);
     expect(next.status).toBe(200);
     expect(xcache(next)).toBe('MISS');

@@ -292,7 +292,17 @@ describe.skipIf(!redisUp)('cluster: several replicas share one quota in Redis', 
     void waiting.then(() => {
       answered = true;
     });
-    await sleep(2500);
+    // Waited for on Redis's clock (the leases' own): past the latest expiry the leases had, with none of
+    // them still at or before it, A has renewed every one; without renewals they would lapse and B would run.
+    const scores = await r.zrange(leases, 0, -1, 'WITHSCORES');
+    const firstExpiry = Math.max(...scores.filter((_, i) => i % 2 === 1).map(Number));
+    const redisNow = async () => {
+      const [sec, usec] = await r.time();
+      return Number(sec) * 1000 + Number(usec) / 1000;
+    };
+    await until('A to renew its leases past their first expiry', async () => {
+      return (await redisNow()) > firstExpiry && (await r.zcount(leases, '-inf', firstExpiry)) === 0;
+    });
     expect(await r.zcard(leases)).toBe(5);
     expect(b.gateway.scheduler.queuedCount()).toBe(1);
     expect(answered).toBe(false);
@@ -550,7 +560,10 @@ describe.skipIf(!redisUp)('cluster: one fair queue across sidecars', () => {
     const headers = (app: string) => ({ authorization: `Bearer ${app}`, 'x-cdf-gateway-client': app });
     // The one slot is held at the surviving replica; the urgent app waits for it at the other.
     const holding = fetch(`${other.url}${P}/_sim/slow?ms=500`, { headers: headers('batch') });
-    await sleep(100);
+    await until(
+      'the batch app to hold the slot',
+      () => other.gateway.scheduler.allBuckets().next().value?.inFlight === 1,
+    );
     void fetch(`${dying.url}${P}/_sim/slow?ms=10`, { headers: headers('urgent') }).catch(() => null);
     const r = redis();
     await r.connect();
@@ -618,7 +631,7 @@ describe.skipIf(!hasRedisServer)('cluster: Redis stops and comes back under load
     const mode = async (status: string) => {
       await until(`/readyz ${status}`, async () => (await readyz(g.url)).status === status, 15_000);
     };
-    await sleep(300);
+    await servedMore('requests served through Redis');
 
     // Gone: the connection drops, decisions go to the local buckets at once.
     server!.kill('SIGKILL');

@@ -9,12 +9,57 @@ import { auth, type Stack, startStack } from './helpers.js';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 const inCi = Boolean(process.env.CI);
-const SCREENSHOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'dashboard.png');
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+// test/artifacts/ is git-ignored: a test run never rewrites a tracked file. `npm run screenshot` points this at
+// docs/dashboard.png to regenerate the README's picture.
+const SCREENSHOT = resolve(ROOT, process.env.DASHBOARD_SCREENSHOT ?? 'test/artifacts/dashboard.png');
 const PROJECT = '/api/v1/projects/dashboard-demo';
 
 /** What the page functions below touch (the project's TypeScript has no DOM types). */
 interface InPage {
-  document: { body: { getAttribute(name: string): string | null } };
+  document: {
+    body: { getAttribute(name: string): string | null };
+    querySelectorAll(selector: string): Iterable<{ getAttribute(name: string): string | null }>;
+  };
+}
+
+type Series = Array<number | null>;
+
+/** The part of /dashboard/data.json the charts draw. */
+interface DashboardData {
+  t: number[];
+  buckets: Record<
+    string,
+    { queued: Series; waitAvgMs: Series; admitted: Series; effectiveRate: Series; configuredRate: Series }
+  >;
+  throttling: Record<'upstream429' | 'retried' | 'passedOn' | 'gateway429', Series>;
+  requests: { byStatus: Record<string, Series>; byClient: Record<string, Series> };
+  upstream: Record<'attempts' | 'p50' | 'p95' | 'p99', Series>;
+  errors: Record<'answers5xx' | 'upstreamFailures', Series>;
+  appWait: Record<string, Series>;
+  cache: { hitRatio: Series };
+}
+
+const drawn = (...series: Series[]) => series.reduce((n, s) => n + s.filter((v) => v !== null).length, 0);
+const total = (s: Series) => s.reduce<number>((n, v) => n + (v ?? 0), 0);
+
+/** The values each chart should draw from one answer of data.json: every one that is not null. */
+function expectedPoints(d: DashboardData): Record<string, number> {
+  const b = Object.values(d.buckets);
+  const out: Record<string, number> = {
+    queue: drawn(...b.map((x) => x.queued)),
+    wait: drawn(...b.map((x) => x.waitAvgMs)),
+    throttling: drawn(...Object.values(d.throttling)),
+    status: drawn(...Object.values(d.requests.byStatus)),
+    latency: drawn(d.upstream.p50, d.upstream.p95, d.upstream.p99),
+    errors: drawn(...Object.values(d.errors)),
+    appwait: drawn(...Object.values(d.appWait)),
+    clients: drawn(...Object.values(d.requests.byClient)),
+    cache: drawn(d.cache.hitRatio),
+  };
+  for (const [name, x] of Object.entries(d.buckets))
+    out[`bucket-${name}`] = drawn(x.admitted, x.effectiveRate, x.configuredRate);
+  return out;
 }
 
 if (!haveChromium && !inCi) {
@@ -119,6 +164,11 @@ describe.skipIf(!haveChromium && !inCi)('/dashboard in a real browser', () => {
     page.on('response', (res) => {
       if (res.status() >= 400) problems.push(`HTTP ${res.status()}: ${res.url()}`);
     });
+    // Every data.json the page fetched, in order: the page renders them one at a time, in turn.
+    const served: Array<Promise<DashboardData>> = [];
+    page.on('response', (res) => {
+      if (new URL(res.url()).pathname === '/dashboard/data.json') served.push(res.json());
+    });
 
     const load = traffic(stack);
     try {
@@ -132,13 +182,29 @@ describe.skipIf(!haveChromium && !inCi)('/dashboard in a real browser', () => {
         { timeout: 30_000 },
       );
 
-      const points = await page.$$eval('[data-chart]', (els) =>
-        Object.fromEntries(els.map((e) => [e.getAttribute('data-chart'), Number(e.getAttribute('data-points') ?? -1)])),
-      );
+      // Read in one turn of the page, so that the points are those of the refresh counted.
+      const seen = await page.evaluate(() => {
+        const doc = (globalThis as unknown as InPage).document;
+        const points: Record<string, number> = {};
+        for (const e of doc.querySelectorAll('[data-chart]'))
+          points[String(e.getAttribute('data-chart'))] = Number(e.getAttribute('data-points') ?? -1);
+        return { refreshes: Number(doc.body.getAttribute('data-refreshes')), points };
+      });
+      const { points } = seen;
+      const rendered = await served[seen.refreshes - 1];
       const charts = ['queue', 'wait', 'throttling', 'latency', 'errors', 'appwait', 'status', 'clients', 'cache'];
       for (const chart of [...charts, 'bucket-assets', 'bucket-events', 'bucket-timeseries']) {
         expect(points[chart], `points in chart ${chart}`).toBeGreaterThan(0);
       }
+      // Each chart drew every value of the answer it rendered, no more, no fewer.
+      expect(points).toEqual(expectedPoints(rendered));
+      // And those values show the traffic above: a history of several samples, CDF's 429s on the timeseries
+      // loader (retried), the gateway's own 429s on the events queue, and cache hits on the repeated ids.
+      expect(rendered.t.length).toBeGreaterThanOrEqual(6);
+      expect(total(rendered.throttling.upstream429)).toBeGreaterThan(0);
+      expect(total(rendered.throttling.retried)).toBeGreaterThan(0);
+      expect(total(rendered.throttling.gateway429)).toBeGreaterThan(0);
+      expect(Math.max(...rendered.cache.hitRatio.map((v) => v ?? 0))).toBeGreaterThan(0);
       // uPlot drew a canvas into each chart.
       const canvases = await page.$$eval('[data-chart] canvas', (els) => els.length);
       expect(canvases).toBe(Object.keys(points).length);

@@ -3,16 +3,18 @@
  * The files are parsed and their promises checked; the image's start command is run the way the
  * image runs it (npm pack, npm ci --omit=dev --ignore-scripts, node dist/main.js with its environment).
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../src/config/index.js';
 import { type Simulator, startSimulator } from '../src/sim/index.js';
+import { args, envOf, healthcheckCommand, runStage, stages } from './dockerfile.js';
+import { httpGet } from './helpers.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -253,45 +255,180 @@ describe('config files for compose', () => {
   });
 });
 
-// --- Dockerfile ----------------------------------------------------------------------------------
+// --- docker-compose.yml, read by docker-compose ----------------------------------------------------
 
-interface Instruction {
-  op: string;
-  args: string;
-}
-
-/** Instructions with continuation lines joined and comments dropped, split into stages at FROM. */
-function dockerfile(text: string): Instruction[][] {
-  const stages: Instruction[][] = [];
-  let pending = '';
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (pending === '' && (line === '' || line.startsWith('#'))) continue;
-    if (line.endsWith('\\')) {
-      pending += `${line.slice(0, -1).trim()} `;
-      continue;
-    }
-    const full = (pending + line).trim();
-    pending = '';
-    if (full === '' || full.startsWith('#')) continue;
-    const [, op, args] = /^(\S+)\s*(.*)$/.exec(full)!;
-    if (op.toUpperCase() === 'FROM') stages.push([]);
-    stages.at(-1)?.push({ op: op.toUpperCase(), args });
-  }
-  return stages;
-}
-
-const stages = dockerfile(read('Dockerfile'));
-const runStage = stages.at(-1) ?? [];
-const args = (op: string, stage = runStage) => stage.filter((i) => i.op === op).map((i) => i.args);
-/** ENV KEY=value pairs of a stage. */
-const envOf = (stage: Instruction[]) =>
-  Object.fromEntries(
-    args('ENV', stage).flatMap((a) => [...a.matchAll(/([A-Z_][A-Z0-9_]*)=(\S+)/g)].map((m) => [m[1], m[2]])),
+const haveCompose = spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).status === 0;
+if (!haveCompose && !process.env.CI) {
+  console.warn(
+    'docker.test.ts: no docker-compose, so no compose implementation reads the compose file here. ' +
+      'Install it with: apt-get install docker-compose',
   );
-/** The exec-form command of HEALTHCHECK [options] CMD [...]. */
-const healthcheckCommand = (): string[] =>
-  JSON.parse(/\bCMD\s+(\[.*\])$/.exec(args('HEALTHCHECK')[0] ?? '')?.[1] ?? 'null');
+}
+
+describe.skipIf(!haveCompose && !process.env.CI)('docker-compose.yml, as docker-compose reads it', () => {
+  let dir: string;
+  /** docker-compose on the file as a user runs it from the repository, without their environment or .env. */
+  const composeRun = (profiles: string[], ...argv: string[]) =>
+    run(
+      'docker-compose',
+      [
+        '--project-directory',
+        ROOT,
+        '--file',
+        join(dir, 'docker-compose.yml'),
+        '--env-file',
+        join(dir, 'empty.env'),
+        ...profiles.flatMap((p) => ['--profile', p]),
+        ...argv,
+      ],
+      { env: { PATH: process.env.PATH } },
+    );
+
+  beforeAll(() => {
+    expect(haveCompose, 'CI checks the compose file with docker-compose: apt-get install docker-compose').toBe(true);
+    dir = mkdtempSync(join(tmpdir(), 'cdf-gateway-compose-'));
+    // Debian 12's docker-compose (1.29) predates the Compose Specification's top-level `name` (Compose v2
+    // reads it); it reads the rest of the file as written, and the name is checked against the spec below.
+    const text = read('docker-compose.yml');
+    const withoutName = text.replace(/^name: .*\n/m, '');
+    expect(text.length - withoutName.length).toBe(`name: ${compose.name}\n`.length);
+    writeFileSync(join(dir, 'docker-compose.yml'), withoutName);
+    writeFileSync(join(dir, 'empty.env'), '');
+  });
+
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('names the project as the Compose Specification allows', () => {
+    expect(compose.name).toMatch(/^[a-z0-9][a-z0-9_-]*$/);
+  });
+
+  it('is valid with every profile, and each set of services it starts has what those depend on', async () => {
+    const profiles = (await composeRun([], 'config', '--profiles')).stdout.trim().split('\n');
+    expect(profiles).toEqual(['cluster', 'monitoring', 'sim']);
+    for (const active of [[], ...profiles.map((p) => [p]), profiles]) {
+      const { stdout, stderr } = await composeRun(active, 'config');
+      // No warning either: every variable has a default.
+      expect(stderr, `profiles ${active}`).toBe('');
+      const resolved = (parse(stdout) as { services: Record<string, Service> }).services;
+      const started = Object.keys(resolved).filter(
+        (name) => !resolved[name].profiles || resolved[name].profiles!.some((p) => active.includes(p)),
+      );
+      for (const name of started) {
+        for (const dep of Object.keys(dependsOn(resolved[name]))) {
+          expect(started, `${name} depends on ${dep} (profiles: ${active})`).toContain(dep);
+        }
+        // Paths resolved by compose: the build context is the repository, every mounted file exists.
+        const s = resolved[name];
+        if (s.build) expect(typeof s.build === 'string' ? s.build : s.build.context).toBe(ROOT);
+        for (const m of mounts(s)) expect(existsSync(m.host), `${name}: ${m.host}`).toBe(true);
+      }
+    }
+  });
+
+  it('publishes the defaults of .env.example, on loopback', async () => {
+    const resolved = (parse((await composeRun(['cluster'], 'config')).stdout) as { services: Record<string, Service> })
+      .services;
+    expect(resolved.gateway.ports).toEqual(['127.0.0.1:8080:8080/tcp']);
+    expect(resolved['gateway-2'].ports).toEqual(['127.0.0.1:8081:8080/tcp']);
+    expect(mounts(resolved.gateway).map((m) => m.host)).toContain(join(ROOT, 'config/example.yaml'));
+  });
+});
+
+// --- the Kubernetes recipes, typed as Kubernetes objects ----------------------------------------
+
+/** YAML documents of the docs' ```yaml blocks, with where they come from. */
+function yamlDocuments(path: string): Array<{ where: string; doc: Record<string, unknown> }> {
+  const blocks = [...read(path).matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
+  return blocks.flatMap((block, b) =>
+    parseAllDocuments(block).map((d, i) => ({
+      where: `${path}, yaml block ${b + 1}, document ${i + 1}`,
+      doc: d.toJS(),
+    })),
+  );
+}
+
+/**
+ * TypeScript's checks against kubernetes-types (the API's types, generated from Kubernetes' OpenAPI): the
+ * kinds, every field's name (an object literal may name no field its type lacks) and its type. A program
+ * of one file that is not on disk; the diagnostics it gives, as text, each with where its object comes from.
+ */
+function typecheck(declarations: Array<{ name: string; where: string; type: string; value: unknown }>): string[] {
+  const file = join(ROOT, 'test', 'kubernetes-recipes.generated.ts');
+  const text = [
+    "import type * as apps_v1 from 'kubernetes-types/apps/v1';",
+    "import type * as core_v1 from 'kubernetes-types/core/v1';",
+    ...declarations.map((d) => `export const ${d.name}: ${d.type} = ${JSON.stringify(d.value, null, 2)};`),
+  ].join('\n');
+  const options: ts.CompilerOptions = {
+    strict: true,
+    noEmit: true,
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.ESNext,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    types: [],
+    skipLibCheck: true,
+  };
+  const host = ts.createCompilerHost(options);
+  const { getSourceFile, fileExists, readFile } = host;
+  host.getSourceFile = (name, version, ...rest) =>
+    name === file ? ts.createSourceFile(name, text, version) : getSourceFile(name, version, ...rest);
+  host.fileExists = (name) => name === file || fileExists(name);
+  host.readFile = (name) => (name === file ? text : readFile(name));
+  const program = ts.createProgram([file], options, host);
+  return ts.getPreEmitDiagnostics(program).map((d) => {
+    const message = ts.flattenDiagnosticMessageText(d.messageText, '\n');
+    if (d.file?.fileName !== file || d.start === undefined) return message;
+    // The declaration the error is in: the last one that starts before it.
+    const line = d.file.getLineAndCharacterOfPosition(d.start).line;
+    const lines = text.split('\n').slice(0, line + 1);
+    const name = /^export const (\w+)/.exec(lines.findLast((l) => l.startsWith('export const ')) ?? '')?.[1];
+    return `${declarations.find((x) => x.name === name)?.where ?? name}: ${message}`;
+  });
+}
+
+describe('the Kubernetes recipes of docs/deploy.md and the README, as Kubernetes objects', () => {
+  it('type-check as the kinds they name, with the fields they use', { timeout: 30_000 }, () => {
+    const TYPES: Record<string, string> = {
+      'v1 ConfigMap': 'core_v1.ConfigMap',
+      'apps/v1 Deployment': 'apps_v1.Deployment',
+    };
+    const objects = yamlDocuments('docs/deploy.md').filter(({ doc }) => doc?.apiVersion || doc?.kind);
+    const kinds = objects.map(({ doc }) => `${doc.apiVersion} ${doc.kind}`);
+    expect([...new Set(kinds)].sort()).toEqual(Object.keys(TYPES).sort());
+    expect(kinds.filter((k) => k === 'apps/v1 Deployment').length).toBeGreaterThanOrEqual(2);
+    const declarations = objects.map(({ where, doc }, i) => ({
+      name: `deploy${i}`,
+      type: TYPES[`${doc.apiVersion} ${doc.kind}`],
+      value: doc,
+      where,
+    }));
+    // The README's snippet is a pod template: its spec and nothing else.
+    const readme = yamlDocuments('README.md').filter(({ doc }) => Object.keys(doc ?? {}).join() === 'spec');
+    expect(readme).toHaveLength(1);
+    declarations.push({
+      name: 'readme0',
+      type: 'core_v1.PodTemplateSpec',
+      value: readme[0].doc,
+      where: readme[0].where,
+    });
+    // And one with a misspelt field, which must be the only error: the check is as strict as it says.
+    const misspelt = structuredClone(declarations.find((d) => d.type === 'apps_v1.Deployment')!.value) as {
+      spec: { template: { spec: { initContainers: Array<Record<string, unknown>> } } };
+    };
+    misspelt.spec.template.spec.initContainers[0].restartPolcy = 'Always';
+    const errors = typecheck([
+      ...declarations,
+      { name: 'misspelt', where: 'the misspelt copy', type: 'apps_v1.Deployment', value: misspelt },
+    ]);
+    expect(errors.filter((e) => !e.startsWith('the misspelt copy: '))).toEqual([]);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^the misspelt copy: .*'"?restartPolcy"?' does not exist in type 'Container'/s);
+  });
+});
+
+// --- Dockerfile ----------------------------------------------------------------------------------
 
 describe('Dockerfile', () => {
   it('builds in one stage and runs in another, both on node:22-slim', () => {
@@ -314,6 +451,17 @@ describe('Dockerfile', () => {
       '--from=build /app/dist ./dist',
       'config ./config',
     ]);
+  });
+
+  it('gives npm in both stages the CA of the build secret npm_ca, which no layer keeps', () => {
+    for (const stage of stages) {
+      const npmCi = stage.filter((i) => i.op === 'RUN' && i.args.startsWith('npm ci'));
+      expect(npmCi.map((i) => i.flags)).toEqual([['--mount=type=secret,id=npm_ca']]);
+      // A build argument, not ENV: the image's configuration does not keep it. npm skips a cafile that
+      // does not exist, which is the case when the build is given no secret.
+      expect(args('ARG', stage)).toEqual(['npm_config_cafile=/run/secrets/npm_ca']);
+      expect(Object.keys(envOf(stage)).filter((k) => /cafile|_CA_/i.test(k))).toEqual([]);
+    }
   });
 
   it('runs as the non-root node user with the gateway reachable on 0.0.0.0:8080', () => {
@@ -356,25 +504,21 @@ describe('Dockerfile', () => {
     for (const path of ['src', 'config', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']) {
       expect(ignored).not.toContain(path);
     }
+    // Nor what any COPY takes from the context, or a folder it is in (issue #28: scripts/ was ignored).
+    const sources = stages.flatMap((stage) =>
+      args('COPY', stage)
+        .filter((a) => !a.startsWith('--from='))
+        .flatMap((a) => a.split(/\s+/).slice(0, -1)),
+    );
+    expect(sources).toContain('scripts/copy-static.mjs');
+    for (const source of sources) {
+      const parts = source.split('/');
+      for (let i = 1; i <= parts.length; i++) expect(ignored, source).not.toContain(parts.slice(0, i).join('/'));
+    }
   });
 });
 
 // --- the image's start command, run the way the image runs it ------------------------------------
-
-/** GET over a fresh connection (no keep-alive left behind to slow the shutdown down). */
-function httpGet(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
-  return new Promise((done, fail) => {
-    const req = get(url, { headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', fail);
-  });
-}
 
 /** Resolves with the first JSON stdout line for which `pick` returns a value. */
 function waitForLine<T>(

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { startStack } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -85,7 +85,8 @@ describe('an upstream failure', () => {
       });
       expect(ok.status).toBe(200);
       await ok.arrayBuffer();
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // A request's line is written once its answer has gone: wait for both instead of a fixed pause.
+      await vi.waitFor(() => expect(stack.logs.requests()).toHaveLength(2), { timeout: 10_000 });
       const lines = stack.logs.requests();
       const failed = lines.find((l) => l.path === '/api/v1/projects/p/assets');
       expect(failed).toMatchObject({ level: 40, status: 502, attempts: 2 });

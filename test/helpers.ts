@@ -1,3 +1,4 @@
+import { get } from 'node:http';
 import { Writable } from 'node:stream';
 import { buildGateway, type Gateway } from '../src/app.js';
 import { loadConfig } from '../src/config/index.js';
@@ -130,3 +131,18 @@ export async function call(stack: Stack, path: string, opts: CallOptions = {}): 
 }
 
 /** Polls until `check` holds; fails the test with `what` after `timeoutMs` (a generous bound, not a measurement). */
+
+/** GET over a fresh connection (no keep-alive left behind to slow the shutdown down). */
+export function httpGet(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  return new Promise((done, fail) => {
+    const req = get(url, { headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => done({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', fail);
+  });
+}

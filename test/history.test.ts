@@ -7,7 +7,7 @@ import type { Exchange } from '../src/proxy/exchange.js';
 
 /** What the sampler reads: no buckets, a closed circuit. */
 const parts = {
-  quota: { buckets: () => [], limits: [], learned: () => [] },
+  quota: { buckets: () => [], queuedAt: () => 0, limits: [], learned: () => [] },
   circuit: { state: 'closed' },
   upstream: 'http://127.0.0.1:1',
   store: { status: () => ({ mode: 'memory', healthy: true }) },

@@ -1,5 +1,5 @@
 import { parseList } from 'structured-headers';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { call, type Stack, startStack } from './helpers.js';
 
 const P = '/api/v1/projects/rl';
@@ -65,7 +65,8 @@ describe('RateLimit headers', () => {
     // With another call in flight, one of the two slots stays taken.
     stack.sim.inject({ delayMs: 300, count: 1, match: '/assets' });
     const slow = call(stack, `${P}/assets`);
-    await new Promise((r) => setTimeout(r, 100));
+    // Held at the simulator (the injected delay), so its slot is taken while the next call is answered.
+    await vi.waitFor(() => expect(stack.sim.stats().inFlight).toBe(1), { timeout: 10_000 });
     const during = await call(stack, `${P}/assets`);
     expect(field(during.headers, 'ratelimit-policy')).toEqual({
       name: 'slots',

@@ -234,8 +234,26 @@ describe.skipIf(!hasRedisServer || !hasRedisCli)('Redis Cluster', () => {
         const slow = projects.map((p) =>
           fetch(`${urls[0]}/api/v1/projects/${p}/_sim/slow?ms=1500`, { headers: { authorization: `Bearer tok-${p}` } }),
         );
-        await sleep(1200);
-        for (const p of projects) expect(await cluster.zcard(`${keyPrefix}:{${p}}:all:${p}:leases`)).toBe(1);
+        // An expired lease stays in its set until a take removes it, so a count alone proves nothing: wait, on
+        // Redis's clock, past each lease's first expiry until none is still at or before it (renewed on its node).
+        const leaseKey = (p: string) => `${keyPrefix}:{${p}}:all:${p}:leases`;
+        const first = new Map<string, number>();
+        await until('every slow call to hold its lease', async () => {
+          for (const p of projects) {
+            const score = await cluster.zrange(leaseKey(p), 0, -1, 'WITHSCORES');
+            if (score.length !== 2) return false;
+            first.set(p, Number(score[1]));
+          }
+          return true;
+        });
+        const latest = Math.max(...first.values());
+        await until('the leases renewed past their first expiry', async () => {
+          const [sec, usec] = await cluster.time();
+          if (Number(sec) * 1000 + Number(usec) / 1000 <= latest) return false;
+          for (const p of projects) if ((await cluster.zcount(leaseKey(p), '-inf', first.get(p)!)) > 0) return false;
+          return true;
+        });
+        for (const p of projects) expect(await cluster.zcard(leaseKey(p))).toBe(1);
         for (const res of await Promise.all(slow)) expect(res.status).toBe(200);
         for (const key of keys) await cluster.del(key);
       } finally {

@@ -1,29 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import type { LimitConfig } from '../src/config/index.js';
-import { Bucket, ShadowLedger, type ShadowOutcome } from '../src/quota/index.js';
+import { Bucket, type QuotaLimit, ShadowLedger, type ShadowOutcome } from '../src/quota/index.js';
 import { call, startStack } from './helpers.js';
+import { quotaLimitOf } from './limits.js';
 
 const P = '/api/v1/projects/shadow';
 
-const limit = (over: Partial<LimitConfig>): LimitConfig => ({
-  name: 'trial',
-  match: ['/**'],
-  classes: null,
-  methods: null,
-  per: 'project',
-  rate: 2,
-  burst: 2,
-  concurrency: 10,
-  fallback: false,
-  mode: 'shadow',
-  ...over,
-});
+const limit = (over: Partial<QuotaLimit>): QuotaLimit =>
+  quotaLimitOf({ name: 'trial', rate: 2, burst: 2, concurrency: 10, mode: 'shadow', ...over });
+/** The scheduler the ledger tells which buckets are in use (nothing forgets them in these tests). */
+const keeper = { used() {} };
 
 describe('shadow buckets (injected clock)', () => {
   it('counts admitted, queued with the wait it would have had, and refused past the queue bounds', () => {
     const seen: Array<[ShadowOutcome, number]> = [];
-    const ledger = new ShadowLedger({ maxWaitMs: 1000, maxQueued: 10 }, (_b, outcome, waitMs) =>
-      seen.push([outcome, Math.round(waitMs)]),
+    const ledger = new ShadowLedger(
+      { maxWaitMs: 1000, maxQueued: 10 },
+      (_b, outcome, waitMs) => seen.push([outcome, Math.round(waitMs)]),
+      keeper,
     );
     const b = new Bucket(limit({}), 'p', 0);
     // Capacity 1.9 (2 less the 50 ms jitter reserve): one now, then owed tokens at 2/s, refused past 1 s.
@@ -43,7 +36,7 @@ describe('shadow buckets (injected clock)', () => {
 
   it('counts a call past the concurrency as queued, and frees the slot on release', () => {
     const seen: ShadowOutcome[] = [];
-    const ledger = new ShadowLedger({ maxWaitMs: 1000, maxQueued: 10 }, (_b, outcome) => seen.push(outcome));
+    const ledger = new ShadowLedger({ maxWaitMs: 1000, maxQueued: 10 }, (_b, outcome) => seen.push(outcome), keeper);
     const b = new Bucket(limit({ rate: 100, burst: 100, concurrency: 1 }), 'p', 0);
     ledger.take([b], 0);
     ledger.take([b], 0);

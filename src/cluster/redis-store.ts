@@ -174,8 +174,12 @@ export class RedisStore implements QuotaStore {
     if (this.conn.healthy && this.conn.ready) this.learned.publish(this.conn.client, limit);
   }
 
-  onLearned(listener: (limit: LimitConfig) => void): void {
-    this.learned.onLearned(listener);
+  withdrawLearned(key: string): void {
+    if (this.conn.healthy && this.conn.ready) this.learned.withdraw(this.conn.client, key);
+  }
+
+  onLearned(learned: (limit: LimitConfig) => void, withdrawn: (key: string) => void): void {
+    this.learned.onLearned(learned, withdrawn);
   }
 
   status(): { mode: string; healthy: boolean } {

@@ -10,9 +10,13 @@ export interface BucketKeys {
   readonly tags: string;
   /** The Redis Cluster hash tag of every key of this bucket: the scripts' keys share one slot. */
   readonly slot: string;
+  /** The limit these figures were read from: a reload gives the bucket a new one. */
+  readonly limit: object;
   readonly rate: string;
   readonly burst: string;
   readonly concurrency: string;
+  readonly maxRate: string;
+  readonly maxConcurrency: string;
 }
 
 /** Each bucket's keys under the store's prefix, computed once per bucket. */
@@ -23,7 +27,7 @@ export class KeyBook {
 
   of(bucket: Bucket): BucketKeys {
     let k = this.keys.get(bucket);
-    if (!k) {
+    if (!k || k.limit !== bucket.limit) {
       const slot = hashTag(bucket.scope);
       const base = `${this.prefix}:${slot}:${bucket.key}`;
       k = {
@@ -33,10 +37,13 @@ export class KeyBook {
         waiting: `${base}:waiting`,
         tags: `${base}:tags`,
         slot,
+        limit: bucket.limit,
         rate: String(bucket.limit.rate),
         // The bucket's own capacity at the configured rate (Bucket may keep some of the burst in reserve).
         burst: String(new Bucket(bucket.limit, bucket.scope, 0).burst),
         concurrency: String(bucket.limit.concurrency),
+        maxRate: String(bucket.limit.maxRate),
+        maxConcurrency: String(bucket.limit.maxConcurrency),
       };
       this.keys.set(bucket, k);
     }
@@ -75,7 +82,7 @@ function flowOf(app: AppRef): string {
 }
 
 /**
- * TAKE's arguments: numkeys, KEYS (5 per bucket), then ARGV: 9 about the take and 4 per bucket.
+ * TAKE's arguments: numkeys, KEYS (5 per bucket), then ARGV: 9 about the take and 6 per bucket.
  * `capOf` gives the cap to send for a bucket, if any (asked once per bucket, in order).
  */
 export function takeArgs(
@@ -89,7 +96,7 @@ export function takeArgs(
 ): { args: Arg[]; leaseKeys: string[] } {
   const n = buckets.length;
   const who = app ?? NO_APP;
-  const args: Arg[] = new Array(9 * n + 10);
+  const args: Arg[] = new Array(11 * n + 10);
   args[0] = 5 * n;
   const leaseKeys: string[] = new Array(n);
   const a = 5 * n + 1;
@@ -110,11 +117,13 @@ export function takeArgs(
     args[3 + 5 * i] = k.limits;
     args[4 + 5 * i] = k.waiting;
     args[5 + 5 * i] = k.tags;
-    args[a + 9 + 4 * i] = k.rate;
-    args[a + 10 + 4 * i] = k.burst;
-    args[a + 11 + 4 * i] = k.concurrency;
+    args[a + 9 + 6 * i] = k.rate;
+    args[a + 10 + 6 * i] = k.burst;
+    args[a + 11 + 6 * i] = k.concurrency;
     const cap = capOf(b);
-    args[a + 12 + 4 * i] = cap === undefined ? '' : String(cap);
+    args[a + 12 + 6 * i] = cap === undefined ? '' : String(cap);
+    args[a + 13 + 6 * i] = k.maxRate;
+    args[a + 14 + 6 * i] = k.maxConcurrency;
     leaseKeys[i] = k.leases;
   }
   return { args, leaseKeys };
@@ -189,5 +198,7 @@ export function publishArgs(
     k.concurrency,
     intervalMs,
     keyTtlMs,
+    k.maxRate,
+    k.maxConcurrency,
   ];
 }

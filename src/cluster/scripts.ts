@@ -42,12 +42,14 @@ end
  * ARGV: [1] lease id, [2] leaseMs, [3] minimum key TTL (ms), [4] app, [5] its weight, [6] its priority,
  *       [7] replica id, [8] how long a waiting mark lasts at least unless renewed (ms), [9] the 1-based index of the
  *       bucket where more of this app's calls wait at this replica after this one, or 0, then per
- *       bucket i the configured ARGV[4i+6] rate, ARGV[4i+7] burst, ARGV[4i+8] concurrency, and
- *       ARGV[4i+9] a cap on its tokens or '' for none.
+ *       bucket i its starting ARGV[6i+4] rate, ARGV[6i+5] burst, ARGV[6i+6] concurrency, ARGV[6i+7] a cap
+ *       on its tokens or '' for none, and the highest ARGV[6i+8] rate and ARGV[6i+9] concurrency learning
+ *       may take it to.
  * Returns { blocked, waitMs, then per bucket: effective rate, effective concurrency, tokens left }:
  * blocked is 0 when a token and a lease were taken in every bucket, else the 1-based index of the bucket
  * that said no, with waitMs until it may say yes, or -1 when it has no free slot. Effective limits are
- * the limits hash capped by the configured values, passed back as they were written (no float rounding).
+ * the limits hash (the starting figures while it has none) capped by the highest ones, passed back as
+ * they were written (no float rounding).
  *
  * Fairness (start-time fair queueing with strict priority, per bucket): `tags` holds each app's finish
  * tag `F:prio|app` and each priority's virtual time `V:prio`; an app's start tag is max(F, V), and taking
@@ -74,13 +76,18 @@ local tokens, ttls, starts, marked, blocked = {}, {}, {}, {}, 0
 -- Per bucket: the lowest start tag among other replicas' waiting flows at this priority, if any.
 local lowest = {}
 for i = 1, n do
-  local k, a = 5 * i, 4 * i + 5
+  local k, a = 5 * i, 6 * i + 3
   local cfgRate, cfgBurst, cfgConc = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local maxRate, maxConc = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
   local rate, conc, rateOut, concOut = cfgRate, cfgConc, ARGV[a + 1], ARGV[a + 3]
   local lim = redis.call('HMGET', KEYS[k - 2], 'rate', 'concurrency')
   local r, c = tonumber(lim[1]), tonumber(lim[2])
-  if r and r > 0 and r < rate then rate = r; rateOut = lim[1] end
-  if c and c >= 1 and c < conc then conc = c; concOut = lim[2] end
+  if r and r > 0 then
+    if r <= maxRate then rate = r; rateOut = lim[1] else rate = maxRate; rateOut = ARGV[a + 5] end
+  end
+  if c and c >= 1 then
+    if c <= maxConc then conc = c; concOut = lim[2] else conc = maxConc; concOut = ARGV[a + 6] end
+  end
   local burst = math.max(1, cfgBurst * rate / cfgRate)
   local tok = tokensAt(KEYS[k - 4], rate, burst)
   ttls[i] = math.max(minTtl, math.ceil(burst * 1000 / rate))
@@ -249,16 +256,18 @@ return renewed
  * increase applies only when the replica had seen the current value and nothing changed in the last
  * interval, so N replicas climb back no faster than one.
  * KEYS[1]: limits hash. ARGV: [1] seen rate, [2] seen concurrency, [3] new rate, [4] new concurrency,
- * [5] configured rate, [6] configured concurrency, [7] intervalMs, [8] key TTL (ms).
+ * [5] starting rate, [6] starting concurrency, [7] intervalMs, [8] key TTL (ms), [9] highest rate,
+ * [10] highest concurrency.
  * Returns the limits now in force: { rate, concurrency }, as written.
  */
 export const PUBLISH = `${PREAMBLE}
 local h = redis.call('HMGET', KEYS[1], 'rate', 'concurrency', 'changedAt')
 local cfgRate, cfgConc = tonumber(ARGV[5]), tonumber(ARGV[6])
+local maxRate, maxConc = tonumber(ARGV[9]), tonumber(ARGV[10])
 local curRate, rateOut = cfgRate, ARGV[5]
 local curConc, concOut = cfgConc, ARGV[6]
-if tonumber(h[1]) and tonumber(h[1]) < cfgRate then curRate = tonumber(h[1]); rateOut = h[1] end
-if tonumber(h[2]) and tonumber(h[2]) < cfgConc then curConc = tonumber(h[2]); concOut = h[2] end
+if tonumber(h[1]) and tonumber(h[1]) > 0 and tonumber(h[1]) <= maxRate then curRate = tonumber(h[1]); rateOut = h[1] end
+if tonumber(h[2]) and tonumber(h[2]) >= 1 and tonumber(h[2]) <= maxConc then curConc = tonumber(h[2]); concOut = h[2] end
 local calm = now - (tonumber(h[3]) or 0) >= tonumber(ARGV[7])
 local changed = false
 local function decide(seen, new, cur, newOut, out)

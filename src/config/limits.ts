@@ -24,9 +24,11 @@ import {
   record,
   str,
 } from './schema.js';
-import type { LimitConfig } from './types.js';
+import type { FigureOrigin, FigureOrigins, LimitConfig } from './types.js';
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+const ORIGINS = ['documented', 'configured', 'guessed'];
+const origin = oneOf(...ORIGINS);
 export const LIMIT_NAME = /^[A-Za-z0-9_.-]+$/;
 const NAME_RULE = 'a name of letters, digits, "_", "." or "-"';
 const CLASSES = ['crud', 'analytical', 'aggregate', 'other'];
@@ -47,7 +49,20 @@ export const LIMIT_FIELDS: Record<string, Check> = {
   fallback: optional(bool, false),
   // shadow: counted on the side (what it would have queued or refused), never delays a call.
   mode: optional(oneOf('enforce', 'shadow'), 'enforce'),
+  // Where the figures come from: one word for both, or per figure. A figure the operator wrote is configured.
+  source: optional(figureOrigins, { rate: 'configured', concurrency: 'configured' }),
+  probeAbove: optional(nullable(bool), null),
+  perFamily: optional(bool, false),
 };
+
+function figureOrigins(value: unknown, path: string): FigureOrigins {
+  if (typeof value === 'string') {
+    const o = origin(value, path) as FigureOrigin;
+    return { rate: o, concurrency: o };
+  }
+  const v = obj({ rate: optional(origin, 'configured'), concurrency: optional(origin, 'configured') })(value, path);
+  return v as FigureOrigins;
+}
 
 const listEntry = obj({ name: str({ pattern: LIMIT_NAME, describe: NAME_RULE }), ...LIMIT_FIELDS });
 const mapEntry = nullable(obj(LIMIT_FIELDS));
@@ -85,6 +100,39 @@ export const limitsCheck: Check = (value, path) => {
     throw err;
   }
 };
+
+/**
+ * A user's layer of settings with the figures it writes marked `configured`, so a figure changed over the
+ * default table stops being documented or guessed (the table's other figures keep their origin). Entries
+ * that say `source` themselves keep it.
+ */
+export function markConfigured(layer: unknown): unknown {
+  if (!isMapping(layer) || !isMapping(layer.limits)) return layer;
+  const limits: Record<string, unknown> = {};
+  for (const [name, entry] of Object.entries(layer.limits)) {
+    if (!isMapping(entry) || entry.source !== undefined) {
+      limits[name] = entry;
+      continue;
+    }
+    const source: Record<string, FigureOrigin> = {};
+    if (entry.rate !== undefined || entry.burst !== undefined) source.rate = 'configured';
+    if (entry.concurrency !== undefined) source.concurrency = 'configured';
+    limits[name] = Object.keys(source).length > 0 ? { ...entry, source } : entry;
+  }
+  return { ...layer, limits };
+}
+
+/** The default table's `source: documented` as a mapping per figure, so a user's layer can change one of them. */
+export function perFigureSources(layer: unknown): unknown {
+  if (!isMapping(layer) || !isMapping(layer.limits)) return layer;
+  const limits: Record<string, unknown> = {};
+  for (const [name, entry] of Object.entries(layer.limits))
+    limits[name] =
+      isMapping(entry) && typeof entry.source === 'string'
+        ? { ...entry, source: { rate: entry.source, concurrency: entry.source } }
+        : entry;
+  return { ...layer, limits };
+}
 
 /** Families whose operations run on CDF's project API (not auth.cognite.com or the token endpoint). */
 function projectFamilies(): Map<string, string> {

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from './error.js';
+import { markConfigured, perFigureSources } from './limits.js';
 import { otelOverlay } from './otel-env.js';
 import { isMapping, show } from './schema.js';
 import type { GatewayConfig } from './types.js';
@@ -101,10 +102,11 @@ function setKey(raw: Record<string, unknown>, key: string, value: unknown): void
 export function loadConfig(options: LoadOptions = {}): GatewayConfig {
   const env = options.env ?? process.env;
   const issues: string[] = [];
-  let raw = readYaml(DEFAULT_CONFIG_PATH) as unknown;
+  // The table's figures keep the origin the defaults give them; a figure a user's layer writes is configured.
+  let raw = perFigureSources(readYaml(DEFAULT_CONFIG_PATH)) as unknown;
   const file = options.file ?? env.GATEWAY_CONFIG;
-  if (file) raw = layer(raw, readYaml(file));
-  raw = layer(raw, options.overrides);
+  if (file) raw = layer(raw, markConfigured(readYaml(file)));
+  raw = layer(raw, markConfigured(options.overrides));
   if (!isMapping(raw)) throw new ConfigError(`config: expected a mapping of settings, got ${show(raw)}`);
   raw = { ...raw };
   /** Where a key's value came from the environment, problems name the variable and its value. */

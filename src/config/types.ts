@@ -36,6 +36,24 @@ export interface CdfVersionConfig {
 /** CDF's operation classes for rate limits (see src/cdf/routes.generated.ts). */
 export type LimitClass = 'crud' | 'analytical' | 'aggregate' | 'other';
 
+/**
+ * Where a configured figure comes from: CDF publishes it (`documented`), the operator wrote it (`configured`),
+ * or it is a conservative stand-in where CDF publishes none (`guessed`). Documented and configured figures are
+ * ceilings (unless `probeAbove`); a guessed one is where learning starts.
+ */
+export type FigureOrigin = 'documented' | 'configured' | 'guessed';
+
+/**
+ * Where a bucket's effective figure stands now: still the table's, the figure a 429 named (`stated`), or one
+ * the gateway found by itself (`learned`).
+ */
+export type Provenance = FigureOrigin | 'stated' | 'learned';
+
+export interface FigureOrigins {
+  rate: FigureOrigin;
+  concurrency: FigureOrigin;
+}
+
 export interface LimitConfig {
   name: string;
   match: string[];
@@ -52,6 +70,12 @@ export interface LimitConfig {
   fallback: boolean;
   /** `shadow`: counts what it would have queued or refused, never delays a call (default `enforce`). */
   mode?: 'enforce' | 'shadow';
+  /** Where each figure comes from (config/default.yaml says so per bucket; a user's figure is `configured`). */
+  source: FigureOrigins;
+  /** May learning raise this bucket above its documented or configured figures? null: `adaptive.probeAbove`. */
+  probeAbove: boolean | null;
+  /** One bucket of this limit per API family (the fallback's guesses are not shared between APIs). */
+  perFamily: boolean;
   /** Set on buckets the gateway learned from CDF's 429s rather than read from the config. */
   learned?: LearnedFigures;
 }
@@ -68,6 +92,11 @@ export interface LearnedFigures {
   concurrency: number;
   /** True when CDF's message stated the figure; false when estimated from the calls that got through. */
   stated: boolean;
+  /** Where each learned figure stands: stated, learned, or still its parents' (a concurrency learned alone). */
+  rateSource: Provenance;
+  concurrencySource: Provenance;
+  /** Per project, or per project and identity (CDF's message named the identity's budget). */
+  per: 'project' | 'identity';
   /**
    * The lowest rate CDF's messages stated for this budget, if any. CDF enforces what it states: the bucket
    * is never probed past it, and a 429 that names no figure is not this budget's.
@@ -77,6 +106,8 @@ export interface LearnedFigures {
   statedConcurrency?: number;
   /** When it was first learned (the gateway's monotonic clock, ms): 429s to calls sent before say nothing new. */
   at: number;
+  /** When CDF last refused a call charged to it: a learned bucket back at its ceiling long after is undone. */
+  throttledAt: number;
 }
 
 export interface QueueConfig {
@@ -121,11 +152,19 @@ export interface RetryConfig {
 
 export interface AdaptiveConfig {
   enabled: boolean;
+  /** The deepest cut of a rate on 429s, as a share of it. */
   decrease: number;
+  /** Probing past where CDF pushed back: this share of that figure per interval. */
   increase: number;
   intervalMs: number;
+  /** Never below this share of a bucket's starting figure. */
   floor: number;
+  /** After a cut, the climb back to just under where CDF pushed back takes about this long. */
   holdMs: number;
+  /** Whether learning may raise documented and configured figures (a project whose limits Cognite raised). */
+  probeAbove: boolean;
+  /** A guessed (or probed) figure is raised to at most this many times itself. */
+  maxRaise: number;
 }
 
 export interface CircuitConfig {

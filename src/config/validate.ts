@@ -110,7 +110,16 @@ const schema = obj({
     budgetRatio: num({ min: 0 }),
     budgetWindowMs: positiveInt,
   }),
-  adaptive: obj({ enabled: bool, decrease: share, increase: share, intervalMs: positiveInt, floor: share, holdMs: ms }),
+  adaptive: obj({
+    enabled: bool,
+    decrease: share,
+    increase: share,
+    intervalMs: positiveInt,
+    floor: share,
+    holdMs: ms,
+    probeAbove: bool,
+    maxRaise: num({ min: 1 }),
+  }),
   circuit: obj({
     enabled: bool,
     windowMs: positiveInt,

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { buildGateway, type Gateway } from '../app.js';
+import { lookupRoute } from '../cdf/index.js';
 import { loadConfig } from '../config/index.js';
 import { type Simulator, startSimulator } from '../sim/index.js';
 import { startReplicas } from './replicas.js';
@@ -38,8 +39,10 @@ The simulated CDF:
   --no-charge               throttled calls use no quota (CDF's docs say they may)
 
 The gateway:
-  --oversubscribe <x>       tell the gateway x times the real quota, so it must learn the rest from
-                            CDF's 429s (default 1: the gateway is told the real quota)
+  --oversubscribe <x>       tell the gateway x times the real quota as a configured figure (a ceiling), so
+                            it must learn the real one from CDF's 429s (default 1: told the real quota)
+  --headroom <x>            CDF allows x times the figure the gateway is given, as a guessed figure (a
+                            starting point): the gateway must find the rest (default 1)
   --skip-direct             skip the run straight to CDF
   --replicas <n>            run n gateway replicas as processes sharing their buckets in Redis (default 1)
   --redis <url>             the Redis for --replicas (default redis://127.0.0.1:6379)
@@ -68,6 +71,7 @@ function parseFlags() {
         'latency-ms': { type: 'string', default: '30' },
         'page-limit': { type: 'string', default: '100' },
         oversubscribe: { type: 'string', default: '1' },
+        headroom: { type: 'string', default: '1' },
         'no-charge': { type: 'boolean', default: false },
         'skip-direct': { type: 'boolean', default: false },
         stay: { type: 'boolean', default: false },
@@ -111,6 +115,11 @@ const apps = num('apps');
 const partitions = num('partitions');
 const seconds = num('seconds');
 const over = num('oversubscribe');
+const headroom = num('headroom');
+if (over === 0 || headroom === 0 || (over !== 1 && headroom !== 1)) {
+  process.stderr.write('demo: --oversubscribe and --headroom expect a number > 0, and only one of them at a time\n');
+  process.exit(2);
+}
 const chargeThrottled = !flags['no-charge'];
 const replicas = num('replicas');
 
@@ -219,15 +228,18 @@ async function main(): Promise<void> {
     rows.push(summarise('straight to CDF', direct));
   }
 
-  // The flat quota this scenario models, told to the gateway (times --oversubscribe).
+  // The flat quota this scenario models, told to the gateway: times --oversubscribe as the operator's figure
+  // (a ceiling), or over --headroom as a guess (where learning starts).
+  const scale = over / headroom;
   const limits = [
     {
       name: 'assets',
       match: ['/assets', '/assets/**'],
       per: 'project',
-      rate: quota.rate * over,
-      burst: quota.burst * over,
-      concurrency: Math.round(quota.concurrency * over),
+      rate: quota.rate * scale,
+      burst: Math.max(1, quota.burst * scale),
+      concurrency: Math.max(1, Math.round(quota.concurrency * scale)),
+      source: headroom !== 1 ? 'guessed' : 'configured',
     },
   ];
   if (replicas > 1) {
@@ -246,7 +258,13 @@ async function main(): Promise<void> {
   });
   const gateway = await buildGateway(config, { logger: pino({ level: 'info' }, pino.destination(logFile)) });
   const url = await gateway.listen();
-  step(runs, `the apps through the gateway at ${url}${over !== 1 ? ` (told ${over}x the real quota)` : ''} ...`);
+  const told =
+    over !== 1
+      ? ` (told ${over}x the real quota)`
+      : headroom !== 1
+        ? ` (given a guess of 1/${headroom} of the quota)`
+        : '';
+  step(runs, `the apps through the gateway at ${url}${told} ...`);
   sim.reset();
   const timeline = sampleEffectiveRate(gateway);
   const through = await runScenario({ ...scenario, baseUrl: () => url }, () => sim.stats());
@@ -255,17 +273,21 @@ async function main(): Promise<void> {
 
   console.log(`\n${table(rows)}\n\n${LEGEND}\n`);
   console.log(
-    'Effective rate: the rate the gateway let through to CDF for the assets bucket, sampled each second.\n' +
-      `It starts at the rate the gateway was told${over !== 1 ? ` (${over}x the real quota)` : ''}; when CDF answers 429 anyway,\n` +
-      'the gateway cuts it (adaptive limits), holds just under where CDF pushed back, then probes upwards again.' +
-      (over === 1 ? '\nRun with --oversubscribe 3 to tell the gateway 3x the real quota and watch it learn.' : '') +
+    "Effective rate: each second, the bucket that decides the apps' calls (the tightest on their path, learned\n" +
+      'ones included), its rate and concurrency, and where each figure stands: configured (told), guessed (a\n' +
+      'starting point), learned (found here from the answers) or stated (named by a 429).\n' +
+      `It starts at what the gateway was told${told}; where CDF answers 429 the gateway cuts it, where calls wait\n` +
+      'and CDF says yes it raises a guessed or learned figure, carefully near where CDF pushed back.' +
+      (over === 1 && headroom === 1
+        ? '\nRun with --oversubscribe 3 (told 3x the quota) or --headroom 4 (CDF allows 4x the guess) to watch it learn.'
+        : '') +
       `\n${timeline.render()}\n`,
   );
   if (flags.json)
     writeFileSync(
       flags.json,
       JSON.stringify(
-        { quota, apps, partitions, seconds, over, chargeThrottled, rows, timeline: timeline.samples },
+        { quota, apps, partitions, seconds, over, headroom, chargeThrottled, rows, timeline: timeline.samples },
         null,
         2,
       ),
@@ -371,15 +393,31 @@ async function runReplicas(
   await stop();
 }
 
+/** Each second: the bucket that decides the apps' calls (`POST /assets/list`), with its figures and where they stand. */
 function sampleEffectiveRate(gateway: Gateway) {
-  const samples: Array<{ second: number; rate: number; concurrency: number }> = [];
+  const samples: Array<{
+    second: number;
+    bucket: string;
+    rate: number;
+    rateSource: string;
+    concurrency: number;
+    concurrencySource: string;
+  }> = [];
   const started = Date.now();
+  const route = lookupRoute('POST', '/assets/list');
   const timer = setInterval(() => {
-    for (const b of gateway.scheduler.allBuckets()) {
-      if (b.limit.name === 'assets') {
-        samples.push({ second: Math.round((Date.now() - started) / 1000), rate: b.rate, concurrency: b.concurrency });
-      }
-    }
+    const buckets = gateway.quota.bucketsFor('POST', '/assets/list', route, 'demo', () => 'demo');
+    if (buckets.length === 0) return;
+    const byRate = buckets.reduce((a, b) => (b.rate < a.rate ? b : a));
+    const byConcurrency = buckets.reduce((a, b) => (b.concurrency < a.concurrency ? b : a));
+    samples.push({
+      second: Math.round((Date.now() - started) / 1000),
+      bucket: byRate === byConcurrency ? byRate.limit.name : `${byRate.limit.name} / ${byConcurrency.limit.name}`,
+      rate: byRate.rate,
+      rateSource: byRate.rateSource,
+      concurrency: byConcurrency.concurrency,
+      concurrencySource: byConcurrency.concurrencySource,
+    });
   }, 1000);
   return {
     samples,
@@ -388,7 +426,7 @@ function sampleEffectiveRate(gateway: Gateway) {
       samples
         .map(
           (s) =>
-            `  t=${String(s.second).padStart(3)} s  rate ${s.rate.toFixed(1).padStart(6)}/s  concurrency ${s.concurrency}`,
+            `  t=${String(s.second).padStart(3)} s  ${s.bucket.padEnd(22)} rate ${s.rate.toFixed(1).padStart(6)}/s (${s.rateSource})  concurrency ${s.concurrency} (${s.concurrencySource})`,
         )
         .join('\n'),
   };

@@ -287,7 +287,7 @@ export class History {
 
   /** Each bucket's admissions, refusals and waits in the second, and its figures at its end. */
   private bucketCounts(): { gateway429: number; buckets: Map<string, BucketSample> } {
-    const views = this.source ? bucketViews(this.source.quota.buckets()) : new Map<string, BucketView>();
+    const views = this.source ? bucketViews(this.source.quota) : new Map<string, BucketView>();
     const buckets = new Map<string, BucketSample>();
     let gateway429 = 0;
     for (const t of this.recorder.limits.values()) {

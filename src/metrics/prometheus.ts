@@ -85,7 +85,7 @@ export class PrometheusExport {
     if (this.view === null || now - this.viewAt > 50) {
       const p = this.source;
       this.viewAt = now;
-      this.view = { buckets: p ? bucketViews(p.quota.buckets()) : new Map(), cache: p ? cacheStats(p.cache) : null };
+      this.view = { buckets: p ? bucketViews(p.quota) : new Map(), cache: p ? cacheStats(p.cache) : null };
     }
     return this.view;
   }

@@ -7,6 +7,8 @@ import type { CircuitState } from '../retry/index.js';
 export interface QuotaView {
   /** Every bucket now: each limit's, per scope. */
   buckets(): Iterable<Bucket>;
+  /** Requests waiting in a bucket's queue now. */
+  queuedAt(bucket: Bucket): number;
   /** The configured limits, without the learned ones. */
   readonly limits: readonly LimitConfig[];
   /** The buckets learned from CDF's 429s. */

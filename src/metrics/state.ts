@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import type { Bucket } from '../quota/index.js';
 import type { CircuitState } from '../retry/index.js';
+import type { QuotaView } from './source.js';
 
 /** One limit's buckets now, every scope (project, or project and identity) summed. */
 export interface BucketView {
@@ -16,10 +16,10 @@ export interface BucketView {
 }
 
 /** Sums the buckets by limit; called at scrape and sample time, never on the request path. */
-export function bucketViews(buckets: Iterable<Bucket>): Map<string, BucketView> {
+export function bucketViews(quota: Pick<QuotaView, 'buckets' | 'queuedAt'>): Map<string, BucketView> {
   const now = performance.now();
   const views = new Map<string, BucketView>();
-  for (const b of buckets) {
+  for (const b of quota.buckets()) {
     const name = b.limit.name;
     let v = views.get(name);
     if (v === undefined) {
@@ -37,11 +37,9 @@ export function bucketViews(buckets: Iterable<Bucket>): Map<string, BucketView> 
       views.set(name, v);
     }
     v.scopes++;
-    v.queued += b.queue.size;
+    v.queued += quota.queuedAt(b);
     v.inFlight += b.inFlight;
-    // What refill() would give now, without touching the bucket.
-    const elapsed = now - b.refilledAt;
-    v.tokens += elapsed > 0 ? Math.min(b.burst, b.tokens + (elapsed * b.rate) / 1000) : b.tokens;
+    v.tokens += b.tokensAt(now);
     v.rate += b.rate;
     v.configuredRate += b.limit.rate;
     v.concurrency += b.concurrency;

@@ -1,8 +1,7 @@
-import type { AdaptiveConfig, LearnedFigures } from '../config/index.js';
-import { SlidingCounter } from '../retry/window.js';
-import type { Bucket } from './bucket.js';
-
-export type ThrottleKind = 'rate' | 'concurrency';
+import type { AdaptiveConfig } from '../config/index.js';
+import type { Bucket, Provenance } from './bucket.js';
+import { AimdConcurrency, CubicRate } from './estimator.js';
+import type { ThrottleKind } from './hint.js';
 
 export interface LimitChange {
   bucket: Bucket;
@@ -12,267 +11,133 @@ export interface LimitChange {
   concurrency: number;
 }
 
-interface AimdState {
-  rateCutAt: number;
-  concurrencyCutAt: number;
-  raisedAt: number;
-  /** Where CDF pushed back last: held just under until `rateHoldUntil`, then probed past in small steps. */
-  rateCeiling: number;
-  rateHoldUntil: number;
-  concurrencyCeiling: number;
-  concurrencyHoldUntil: number;
-  /** Answers over the last two intervals: [passed, throttled]. */
-  recent: SlidingCounter;
-  /**
-   * A learned rate estimated from the calls that got through (CDF stated none), not yet cut: it may be far
-   * under the hidden limit, so it climbs in steps of a share of itself (doubling in about 2.5 s) until the
-   * first 429 says where the limit is; then in the usual small steps.
-   */
-  slowStart: boolean;
-  /** When the state was made (the bucket learned, or learned again). */
-  since: number;
-  /** The learned figures the state was made from: a bucket learned again starts again from them. */
-  learnedFrom: LearnedFigures | undefined;
+/** Whether calls waited lately for a bucket's tokens, or for its slots (the scheduler knows). */
+export interface Demand {
+  rate: boolean;
+  slots: boolean;
 }
 
-const PASSED = 0;
-const THROTTLED = 1;
-/** Below this share of 429s the bucket runs at the edge (clock and network jitter): no cut, draining is enough. */
-const EDGE_SHARE = 0.05;
-/** A few 429s more: cut gently. */
-const GENTLE = 0.9;
-/** Past this share of 429s the configured limit is plainly too high: cut in proportion, at most by `decrease`. */
-const HARD_SHARE = 0.25;
-/** A concurrency 429 without a stated limit says little about how far off it is: cut by a quarter. */
-const CONCURRENCY_CUT = 0.75;
-/** Climb in small steps above this share of the ceiling ... */
-const NEAR = 0.95;
-/** ... and hold this share of it while the hold lasts. */
-const HOLD = 0.98;
-/** An estimated learned rate climbs by this many times `increase` of itself per interval until its first cut. */
-const SLOW_START = 4;
-/** CDF states the limit it enforced: "Project exceeded maximum number='50' of concurrent requests." */
-const STATED_LIMIT = /maximum number\s*=\s*'?(\d+(?:\.\d+)?)'?/i;
+interface Learning {
+  readonly rate: CubicRate;
+  readonly concurrency: AimdConcurrency;
+}
+
+/** A stated rate is held this far under the figure (CDF enforces exactly what it states). */
+const UNDER_STATED = 0.98;
 
 /**
- * Where an estimated rate stops probing after a 429: what got through lately, not where the 429s began, but
- * never under `decrease` of the rate (what gets through while CDF's bucket is still in debt from a storm is
- * far under its rate: a 5/s endpoint was held at 1.5/s).
- */
-function heldAt(rate: number, gotThrough: number | undefined, decrease: number): number {
-  if (gotThrough === undefined || !(gotThrough > 0)) return rate;
-  return Math.min(rate, Math.max(gotThrough, rate * decrease));
-}
-
-export function throttleKind(message: string | null): ThrottleKind {
-  return message !== null && /concurren/i.test(message) ? 'concurrency' : 'rate';
-}
-
-/** The limit CDF's 429 message names, or null. */
-export function statedLimit(message: string | null): number | null {
-  const m = message === null ? null : STATED_LIMIT.exec(message);
-  const n = m ? Number(m[1]) : Number.NaN;
-  return Number.isFinite(n) && n > 0 ? n : null;
-}
-
-/**
- * Learns the real limit from CDF's 429s (AIMD). A 429 on a call the bucket admitted means the real
- * limit is lower. The bucket's tokens follow CDF's down at once (its bucket is empty, and the throttled
- * call may have been charged). When CDF's message states the limit it enforced, the bucket drops just
- * under it and holds there; otherwise the rate is cut in proportion to the recent share of 429s (at
- * most by `decrease`), gently when some were 429s, and not at all for an odd one, which is jitter at
- * the edge; a concurrency 429 cuts the concurrency by a quarter. A 429 to a call sent before the last
- * cut says nothing new. While calls succeed, both climb back additively, hold just under the last
- * ceiling for `holdMs`, then probe past it in small steps (the limit may have been raised, or other
- * consumers of the project gone). Evaluated on answers, so it needs no timers.
+ * Each bucket's estimators, made the first time a bucket has something to learn (calls wait for it under
+ * its ceiling, or CDF refuses its calls), and what they say applied through the tree. Figures change on
+ * answers only: no timers.
  */
 export class AdaptiveLimits {
-  private readonly state = new WeakMap<Bucket, AimdState>();
+  private readonly state = new WeakMap<Bucket, Learning>();
 
   constructor(
+    /** The live section: a reload's new settings apply to the next step. */
     private readonly config: AdaptiveConfig,
-    private readonly apply: (change: LimitChange) => void,
+    private readonly demandOf: (bucket: Bucket, now: number) => Demand,
+    private readonly apply: (change: LimitChange, rateSource: Provenance, concurrencySource: Provenance) => void,
   ) {}
 
+  /** A call through `bucket`, sent at `sentAt`, got an answer that was not a 429. */
+  passed(bucket: Bucket, now: number, sentAt: number): void {
+    let s = this.state.get(bucket);
+    const d = this.demandOf(bucket, now);
+    if (s === undefined) {
+      // Nothing to learn until calls wait for it: then its answers count, for a climb or for the next 429.
+      if (!d.rate && !d.slots) return;
+      s = this.learningOf(bucket);
+    }
+    const rate = s.rate.passed(bucket.rate, now, d.rate, sentAt);
+    const concurrency = s.concurrency.passed(bucket.concurrency, now, d.slots, sentAt);
+    if (rate === bucket.rate && concurrency === bucket.concurrency) return;
+    this.apply(
+      { bucket, direction: 'increase', kind: 'both', rate, concurrency },
+      rate === bucket.rate ? bucket.rateSource : 'learned',
+      concurrency === bucket.concurrency ? bucket.concurrencySource : 'learned',
+    );
+  }
+
   /**
-   * A 429 charged to `bucket` (the quota tree chose it as the narrowest budget that explains it).
-   * `stated`: the limit CDF's message named, if any; `sentAt`: when the throttled attempt was admitted.
+   * A 429 charged to `bucket`: its tokens follow CDF's down, and its estimator of that kind learns from it.
+   * `stated`: the figure CDF's message named; `sentAt`: when the throttled call was admitted; `share`: the
+   * share of 429s among the call's operation's answers lately (for a bucket that has seen too few itself).
    */
-  charge(
-    bucket: Bucket,
-    kind: ThrottleKind,
-    stated: number | null,
-    now: number,
-    sentAt = now,
-    /** The rate the bucket's calls got through at lately (CDF's verdict on its estimate), when known. */
-    gotThrough?: number,
-  ): void {
-    if (!this.config.enabled) return;
-    const s = this.stateOf(bucket, now);
-    s.recent.add(THROTTLED, now);
-    // One token for the throttled call, which CDF may have charged, and one of margin: the two buckets
-    // started apart by the first call's transit, and jitter that large must not overdraw CDF's again.
-    bucket.tokens = Math.max(-bucket.burst, Math.min(bucket.tokens, 0) - 2);
-    const limit = bucket.limit;
-    let { rate, concurrency } = bucket;
-    // A learned bucket's figures are younger than the call: its 429 says nothing about them (a storm's late
-    // 429s halved an estimate learned from that very storm).
-    if (limit.learned !== undefined && stated === null && sentAt <= s.since) return;
-    let ceiling: number | undefined;
-    if (kind === 'rate' && s.slowStart && sentAt > s.since) {
-      // The first 429 since the estimate: the limit is about here, at most what got through. Not probed past
-      // it again until the hold is over (probing to where the 429s began kept 1-2 429s a second coming).
-      s.slowStart = false;
-      ceiling = heldAt(rate, gotThrough, this.config.decrease);
-      s.rateCeiling = ceiling;
+  charge(bucket: Bucket, kind: ThrottleKind, stated: number | null, now: number, sentAt: number, share = 0): void {
+    // One token for the throttled call, which CDF may have charged, and one of margin.
+    bucket.indebt(2, now);
+    const s = this.learningOf(bucket);
+    const learned = bucket.limit.learned;
+    // A learned bucket's figures are younger than the call: its 429 says nothing about them.
+    if (learned !== undefined && stated === null && sentAt <= learned.at) {
+      s.rate.noted(now);
+      return;
     }
     if (kind === 'rate') {
-      // CDF named its limit: whatever else happens, do not probe past it for a while.
-      if (stated !== null) this.noteRateCeiling(s, stated, now);
-      if (stated !== null && rate > stated * HOLD) {
-        rate = stated * HOLD;
-        s.rateCeiling = stated;
-      } else {
-        if (ceiling === undefined && (sentAt <= s.rateCutAt || now - s.rateCutAt < this.config.intervalMs)) return;
-        const share = this.throttledShare(s, now);
-        if (ceiling === undefined && share <= EDGE_SHARE) return;
-        // Where the 429s began, or lower: what got through (an estimate probed to where they began kept one
-        // coming every two or three seconds).
-        s.rateCeiling = stated ?? ceiling ?? heldAt(rate, gotThrough, this.config.decrease);
-        rate =
-          ceiling !== undefined
-            ? Math.min(rate * GENTLE, ceiling * HOLD)
-            : rate * (share > HARD_SHARE ? Math.max(this.config.decrease, 1 - share) : GENTLE);
-      }
-      rate = Math.max(this.rateScale(bucket, s) * this.config.floor, rate);
-      s.slowStart = false;
-      s.rateCutAt = now;
-      s.rateHoldUntil = now + this.config.holdMs;
-    } else {
-      if (stated !== null) {
-        s.concurrencyCeiling = Math.min(s.concurrencyCeiling, Math.floor(stated) + 1);
-        s.concurrencyHoldUntil = Math.max(s.concurrencyHoldUntil, now + this.config.holdMs);
-      }
-      if (stated !== null && concurrency > stated) {
-        concurrency = Math.max(1, Math.floor(stated));
-        s.concurrencyCeiling = concurrency + 1;
-      } else {
-        if (sentAt <= s.concurrencyCutAt || now - s.concurrencyCutAt < this.config.intervalMs) return;
-        s.concurrencyCeiling = concurrency;
-        concurrency = Math.floor(concurrency * Math.max(this.config.decrease, CONCURRENCY_CUT));
-      }
-      concurrency = Math.max(Math.ceil(limit.concurrency * this.config.floor), concurrency);
-      s.concurrencyCutAt = now;
-      s.concurrencyHoldUntil = now + this.config.holdMs;
+      const rate = s.rate.throttled(bucket.rate, now, sentAt, stated, share);
+      if (rate !== bucket.rate)
+        this.apply(
+          { bucket, direction: 'decrease', kind, rate, concurrency: bucket.concurrency },
+          stated !== null ? 'stated' : 'learned',
+          bucket.concurrencySource,
+        );
+      return;
     }
-    s.raisedAt = now;
-    if (rate === bucket.rate && concurrency === bucket.concurrency) return;
-    this.apply({ bucket, direction: 'decrease', kind, rate, concurrency });
+    s.rate.noted(now);
+    const concurrency = s.concurrency.throttled(bucket.concurrency, now, sentAt, stated, bucket.inFlight);
+    if (concurrency !== bucket.concurrency)
+      this.apply(
+        { bucket, direction: 'decrease', kind, rate: bucket.rate, concurrency },
+        bucket.rateSource,
+        stated !== null ? 'stated' : 'learned',
+      );
   }
 
-  /**
-   * A 429 charged to a bucket just made for it (learned): its tokens follow CDF's down, and the 429 counts
-   * towards its share, but its figures are what was just learned: no cut on top.
-   */
+  /** A 429 of the bucket's calls that its figures do not explain (or not yet): its tokens follow CDF's. */
   follow(bucket: Bucket, now: number): void {
-    if (!this.config.enabled) return;
-    this.stateOf(bucket, now).recent.add(THROTTLED, now);
-    bucket.tokens = Math.max(-bucket.burst, Math.min(bucket.tokens, 0) - 2);
-  }
-
-  onSuccess(buckets: readonly Bucket[], now: number): void {
-    if (!this.config.enabled) return;
-    for (let i = 0; i < buckets.length; i++) this.onPassed(buckets[i], now);
-  }
-
-  private onPassed(bucket: Bucket, now: number): void {
-    {
-      const s = this.stateOf(bucket, now);
-      const limit = bucket.limit;
-      s.recent.add(PASSED, now);
-      if (bucket.rate >= limit.rate && bucket.concurrency >= limit.concurrency) return;
-      if (now - s.raisedAt < this.config.intervalMs) return;
-      s.raisedAt = now;
-      let step = this.rateScale(bucket, s) * this.config.increase;
-      if (s.slowStart) step = Math.max(step, bucket.rate * this.config.increase * SLOW_START);
-      else if (bucket.rate + step > s.rateCeiling * NEAR) step /= 4;
-      let top = limit.rate;
-      if (now < s.rateHoldUntil) top = Math.min(top, Math.max(bucket.rate, s.rateCeiling * HOLD));
-      // CDF enforces the figure it stated for a learned budget: probing past it only buys 429s.
-      const statedRate = limit.learned?.statedRate;
-      if (statedRate !== undefined) top = Math.min(top, Math.max(bucket.rate, statedRate * HOLD));
-      const rate = Math.min(top, bucket.rate + step);
-      const concurrencyTop = Math.min(limit.concurrency, limit.learned?.statedConcurrency ?? limit.concurrency);
-      const concurrency =
-        bucket.concurrency < concurrencyTop &&
-        (now >= s.concurrencyHoldUntil || bucket.concurrency + 1 < s.concurrencyCeiling)
-          ? bucket.concurrency + 1
-          : bucket.concurrency;
-      if (rate === bucket.rate && concurrency === bucket.concurrency) return;
-      this.apply({ bucket, direction: 'increase', kind: 'both', rate, concurrency });
-    }
+    bucket.indebt(2, now);
+    this.state.get(bucket)?.rate.noted(now);
   }
 
   /**
-   * What the rate's steps and floor are shares of: the configured rate; for a learned bucket, what CDF
-   * stated (its ceiling is its parents' figure, often far above: a 10/s endpoint inside a 170/s class would
-   * otherwise climb 3.4/s per second past its limit, and never be cut below 8.5/s).
+   * Starts learning a bucket now (one just learned: its answers count from the start); `aim`: where a rate
+   * estimated during a storm climbs to.
    */
-  private rateScale(bucket: Bucket, s: AimdState): number {
-    const limit = bucket.limit;
-    return limit.learned && Number.isFinite(s.rateCeiling) ? Math.min(limit.rate, s.rateCeiling) : limit.rate;
+  watch(bucket: Bucket, aim?: number): void {
+    this.learningOf(bucket, aim);
   }
 
-  private noteRateCeiling(s: AimdState, stated: number, now: number): void {
-    s.rateCeiling = Math.min(s.rateCeiling, stated);
-    s.rateHoldUntil = Math.max(s.rateHoldUntil, now + this.config.holdMs);
+  /** Starts over from the bucket's figures now (a reload changed its limit). */
+  forget(bucket: Bucket): void {
+    this.state.delete(bucket);
   }
 
-  private throttledShare(s: AimdState, now: number): number {
-    const throttled = s.recent.sum(THROTTLED, now);
-    return throttled / Math.max(1, throttled + s.recent.sum(PASSED, now));
-  }
-
-  private stateOf(bucket: Bucket, now: number): AimdState {
+  private learningOf(bucket: Bucket, aim?: number): Learning {
     let s = this.state.get(bucket);
-    // Learned again (lower, or from another kind of 429): its ceilings and holds start again from the new
-    // figures; the recent answers still count.
-    if (s && bucket.limit.learned !== undefined && s.learnedFrom !== bucket.limit.learned) {
-      const old = s;
-      this.state.delete(bucket);
-      s = this.stateOf(bucket, now);
-      s.recent = old.recent;
-      s.rateCutAt = old.rateCutAt;
-      s.concurrencyCutAt = old.concurrencyCutAt;
-      s.raisedAt = old.raisedAt;
-      return s;
-    }
-    if (!s) {
-      const long = now - 10 * this.config.intervalMs;
+    if (s === undefined) {
+      const limit = bucket.limit;
+      const learned = limit.learned;
+      const start = learned?.rate ?? limit.rate;
+      const startConcurrency = learned?.concurrency ?? limit.concurrency;
+      const rateCeiling =
+        learned?.statedRate !== undefined ? Math.min(limit.maxRate, learned.statedRate * UNDER_STATED) : limit.maxRate;
+      const concurrencyCeiling = Math.min(limit.maxConcurrency, learned?.statedConcurrency ?? limit.maxConcurrency);
       s = {
-        rateCutAt: long,
-        concurrencyCutAt: long,
-        raisedAt: long,
-        rateCeiling: Number.POSITIVE_INFINITY,
-        rateHoldUntil: long,
-        concurrencyCeiling: Number.POSITIVE_INFINITY,
-        concurrencyHoldUntil: long,
-        recent: new SlidingCounter(this.config.intervalMs * 2, 2),
-        slowStart: false,
-        since: now,
-        learnedFrom: bucket.limit.learned,
+        rate: new CubicRate(
+          this.config,
+          bucket.rate,
+          rateCeiling,
+          Math.min(bucket.rate, start * this.config.floor),
+          aim,
+        ),
+        concurrency: new AimdConcurrency(
+          this.config,
+          bucket.concurrency,
+          concurrencyCeiling,
+          Math.min(bucket.concurrency, Math.max(1, Math.ceil(startConcurrency * this.config.floor))),
+        ),
       };
-      // A learned bucket starts at what was learned: held just under it when CDF stated it, probed past it
-      // in small steps when it was estimated from the calls that got through.
-      const learned = bucket.limit.learned;
-      if (learned) {
-        s.rateCeiling = learned.statedRate ?? learned.rate;
-        s.concurrencyCeiling = learned.concurrency + 1;
-        if (learned.statedRate !== undefined) s.rateHoldUntil = now + this.config.holdMs;
-        if (learned.statedConcurrency !== undefined) s.concurrencyHoldUntil = now + this.config.holdMs;
-        // Its rate estimated from what got through (concurrency alone may have been stated).
-        s.slowStart = learned.statedRate === undefined && learned.rate < bucket.limit.rate;
-      }
       this.state.set(bucket, s);
     }
     return s;

@@ -1,12 +1,17 @@
-import type { LimitConfig } from '../config/index.js';
-import { FairQueue } from './fair-queue.js';
-import type { Waiter } from './waiter.js';
+import type { LimitConfig, Provenance } from '../config/index.js';
+
+export type { Provenance } from '../config/index.js';
+
+/** A limit as the quota uses it: the configured (or learned) one, with the highest figures learning may reach. */
+export interface QuotaLimit extends LimitConfig {
+  readonly maxRate: number;
+  readonly maxConcurrency: number;
+}
 
 /**
- * Calls reach CDF later than the gateway admits them, by a transit time that varies: a slow call
- * followed by fast ones arrives bunched, and CDF's bucket, counted at arrival, sees less refill
- * between them than ours did. Keeping this much of the burst in reserve absorbs that much jitter.
- * Without it, a gateway set to exactly CDF's quota saw 4-9 429s in its first second (quota test).
+ * Calls reach CDF later than the gateway admits them, by a transit time that varies: a slow call followed by
+ * fast ones arrives bunched, and CDF's bucket, counted at arrival, sees less refill between them than ours
+ * did. Keeping this much of the burst in reserve absorbs that much jitter.
  */
 const JITTER_ALLOWANCE_MS = 50;
 
@@ -16,109 +21,191 @@ function capacity(burst: number, rate: number): number {
 
 /**
  * One token bucket with a concurrency cap, for one limit and one scope (a project, or a project and an
- * identity). `rate`, `burst` and `concurrency` are the effective values: adaptive limits lower them
- * below the configured ones when CDF pushes back.
+ * identity). Its figures are the effective ones, which learning moves; its state changes only through its
+ * methods, called by quota/ (the scheduler and stores take and give back, the tree sets figures) and by
+ * shared stores (src/cluster/), which mirror the shared bucket into it.
  */
 export class Bucket {
-  /** The configured (or learned) limit; replaced by the tree on a reload that keeps this bucket's name. */
-  limit: LimitConfig;
-  rate: number;
-  burst: number;
-  concurrency: number;
-  tokens: number;
-  refilledAt: number;
-  inFlight = 0;
-  readonly queue = new FairQueue<Waiter>();
-  timer: NodeJS.Timeout | null = null;
-  timerAt = 0;
-  draining = false;
-  redrain = false;
-  lastUsed: number;
-  /** The scheduler's access count when this bucket was last moved to the young end of its LRU (see Scheduler). */
-  touched = 0;
+  private _limit: QuotaLimit;
+  private _rate: number;
+  private _burst: number;
+  private _concurrency: number;
+  private _tokens: number;
+  private _refilledAt: number;
+  private _inFlight = 0;
+  private _indebtedAt = Number.NEGATIVE_INFINITY;
+  private _rateSource: Provenance;
+  private _concurrencySource: Provenance;
 
   constructor(
-    limit: LimitConfig,
+    limit: QuotaLimit,
     /** The project, or project and identity: what this bucket is counted over. */
     readonly scope: string,
     now: number,
+    /** The scheduler's bookkeeping for this bucket (its queue and timer), opaque here. */
+    readonly lane: object = {},
   ) {
-    this.limit = limit;
-    this.rate = limit.rate;
-    this.concurrency = limit.concurrency;
-    this.burst = capacity(limit.burst, limit.rate);
-    // A learned bucket starts at the figures learned so far, below the ceiling it may probe up to.
-    if (limit.learned) this.setEffective(limit.learned.rate, limit.learned.concurrency);
-    this.tokens = this.burst;
-    this.refilledAt = now;
-    this.lastUsed = now;
+    this._limit = limit;
+    this._rate = limit.rate;
+    this._concurrency = limit.concurrency;
+    this._burst = capacity(limit.burst, limit.rate);
+    this._rateSource = limit.source.rate;
+    this._concurrencySource = limit.source.concurrency;
+    this._tokens = 0;
+    this._refilledAt = now;
+    // A learned bucket starts at the figures learned so far, below the ceiling it may climb to.
+    const learned = limit.learned;
+    if (learned) this.setEffective(learned.rate, learned.concurrency, learned.rateSource, learned.concurrencySource);
+    // A guessed rate may be above CDF's: half its burst at first, so a wrong guess costs half the 429s.
+    this._tokens = this._rateSource === 'guessed' ? this._burst / 2 : this._burst;
+  }
+
+  get limit(): QuotaLimit {
+    return this._limit;
+  }
+  get rate(): number {
+    return this._rate;
+  }
+  get burst(): number {
+    return this._burst;
+  }
+  get concurrency(): number {
+    return this._concurrency;
+  }
+  get tokens(): number {
+    return this._tokens;
+  }
+  get refilledAt(): number {
+    return this._refilledAt;
+  }
+  get inFlight(): number {
+    return this._inFlight;
+  }
+  /** When a 429 last put it in debt: calls waiting then wait for CDF to recover, not for more rate. */
+  get indebtedAt(): number {
+    return this._indebtedAt;
+  }
+  get rateSource(): Provenance {
+    return this._rateSource;
+  }
+  get concurrencySource(): Provenance {
+    return this._concurrencySource;
   }
 
   /** Stable name for logs, metrics and shared stores. */
   get key(): string {
-    return `${this.limit.name}:${this.scope}`;
+    return `${this._limit.name}:${this.scope}`;
   }
 
   refill(now: number): void {
-    const elapsed = now - this.refilledAt;
+    const elapsed = now - this._refilledAt;
     if (elapsed > 0) {
-      this.tokens = Math.min(this.burst, this.tokens + (elapsed * this.rate) / 1000);
-      this.refilledAt = now;
+      this._tokens = Math.min(this._burst, this._tokens + (elapsed * this._rate) / 1000);
+      this._refilledAt = now;
     }
   }
 
-  // --- The bucket's API for stores (src/cluster/): the only ways they change a bucket. ---------------------
-
-  /** Lowers the tokens to at most `tokens` (CDF's bucket is emptier than ours: a 429, or another replica). */
-  cap(tokens: number): void {
-    if (this.tokens > tokens) this.tokens = tokens;
+  /** The tokens a refill at `now` would give, without refilling (for views and headers). */
+  tokensAt(now: number): number {
+    const elapsed = now - this._refilledAt;
+    return elapsed > 0 ? Math.min(this._burst, this._tokens + (elapsed * this._rate) / 1000) : this._tokens;
   }
 
-  /** The shared bucket's token count, as a shared store answered it at `at` (the view for metrics). */
-  mirror(tokens: number, at: number): void {
-    this.tokens = tokens;
-    this.refilledAt = at;
+  /** 0 when a call may take a token and a slot now; -1 when no slot is free; else ms until a token. */
+  blockedFor(now: number): number {
+    this.refill(now);
+    if (this._inFlight >= this._concurrency) return -1;
+    if (this._tokens < 1) return Math.max(1, Math.ceil(((1 - this._tokens) * 1000) / this._rate));
+    return 0;
   }
 
-  /** Effective limits another replica published (through the store): this replica follows them. */
-  follow(rate: number, concurrency: number): void {
-    if (rate !== this.rate || concurrency !== this.concurrency) this.setEffective(rate, concurrency);
+  /** Takes a token and a slot (after blockedFor said 0, for every bucket of the call). */
+  take(): void {
+    this._tokens -= 1;
+    this._inFlight++;
+  }
+
+  /** A token owed whatever the count (a shadow bucket's queue is its debt). */
+  owe(): void {
+    this._tokens -= 1;
   }
 
   /** A slot taken (by a store that answered for it elsewhere, e.g. Redis). */
   hold(): void {
-    this.inFlight++;
+    this._inFlight++;
   }
 
   /** A slot given back; never below zero. */
   unhold(): void {
-    if (this.inFlight > 0) this.inFlight--;
+    if (this._inFlight > 0) this._inFlight--;
+  }
+
+  /** Lowers the tokens to at most `tokens` (CDF's bucket is emptier than ours: a 429, or another replica). */
+  cap(tokens: number): void {
+    if (this._tokens > tokens) this._tokens = tokens;
   }
 
   /**
-   * A reload changed this bucket's configured figures: what was learned below the old figures stays (as far
-   * as the new ones allow), a bucket running at its old figures moves to the new ones. Tokens and slots stay.
+   * CDF answered 429: its bucket is empty and may have charged the throttled call. Ours follows it down, `n`
+   * tokens under zero, never more than one burst in debt.
    */
-  reconfigure(limit: LimitConfig): void {
-    const old = this.limit;
-    this.limit = limit;
-    if (limit.learned) {
-      this.setEffective(limit.learned.rate, limit.learned.concurrency);
-      return;
-    }
-    const rate = this.rate >= old.rate ? limit.rate : Math.min(this.rate, limit.rate);
-    const concurrency =
-      this.concurrency >= old.concurrency ? limit.concurrency : Math.min(this.concurrency, limit.concurrency);
-    this.setEffective(rate, concurrency);
+  indebt(n: number, now: number): void {
+    this._tokens = Math.max(-this._burst, Math.min(this._tokens, 0) - n);
+    this._indebtedAt = now;
   }
 
-  /** Sets effective limits (adaptive); the burst shrinks with the rate so a lowered bucket cannot dump its old burst. */
-  setEffective(rate: number, concurrency: number): void {
-    this.rate = rate;
-    this.concurrency = concurrency;
-    this.burst = capacity((this.limit.burst * rate) / this.limit.rate, rate);
-    if (this.tokens > this.burst) this.tokens = this.burst;
+  /** The shared bucket's token count, as a shared store answered it at `at` (the view for metrics). */
+  mirror(tokens: number, at: number): void {
+    this._tokens = tokens;
+    this._refilledAt = at;
+  }
+
+  /** Effective limits another replica published (through the store): this replica follows them. */
+  follow(rate: number, concurrency: number): void {
+    if (rate !== this._rate || concurrency !== this._concurrency)
+      this.setEffective(
+        rate,
+        concurrency,
+        rate === this._rate ? this._rateSource : 'learned',
+        concurrency === this._concurrency ? this._concurrencySource : 'learned',
+      );
+  }
+
+  /**
+   * A reload changed this bucket's limit: figures learned under the old one stay as far as the new ceilings
+   * allow; a bucket still at its old starting figures moves to the new ones. Tokens and slots stay.
+   */
+  reconfigure(limit: QuotaLimit): void {
+    const old = this._limit;
+    this._limit = limit;
+    const learned = limit.learned;
+    if (learned) {
+      this.setEffective(learned.rate, learned.concurrency, learned.rateSource, learned.concurrencySource);
+      return;
+    }
+    const atStart = this._rate === old.rate && this._rateSource === old.source.rate;
+    const rate = atStart ? limit.rate : Math.min(this._rate, limit.maxRate);
+    const concurrencyAtStart =
+      this._concurrency === old.concurrency && this._concurrencySource === old.source.concurrency;
+    const concurrency = concurrencyAtStart ? limit.concurrency : Math.min(this._concurrency, limit.maxConcurrency);
+    this.setEffective(
+      rate,
+      concurrency,
+      atStart ? limit.source.rate : this._rateSource,
+      concurrencyAtStart ? limit.source.concurrency : this._concurrencySource,
+    );
+  }
+
+  /** Sets the effective figures; the burst scales with the rate, so a lowered bucket cannot dump its old burst. */
+  setEffective(rate: number, concurrency: number, rateSource: Provenance, concurrencySource: Provenance): void {
+    this._rate = rate;
+    this._concurrency = concurrency;
+    this._rateSource = rateSource;
+    this._concurrencySource = concurrencySource;
+    const limit = this._limit;
+    this._burst = capacity((limit.burst * rate) / limit.rate, rate);
+    if (this._tokens > this._burst) this._tokens = this._burst;
     // Debt is at most one burst (CDF's floor too), also after a cut shrank the burst.
-    else if (this.tokens < -this.burst) this.tokens = -this.burst;
+    else if (this._tokens < -this._burst) this._tokens = -this._burst;
   }
 }

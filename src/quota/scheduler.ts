@@ -1,10 +1,12 @@
-import { performance } from 'node:perf_hooks';
-import type { LimitConfig, QueueConfig } from '../config/index.js';
+import type { QueueConfig } from '../config/index.js';
 import { GatewayErrors } from '../errors.js';
 import type { AbortLike } from '../proxy/client-gone.js';
 import { SlotList } from '../slot-list.js';
-import { Bucket } from './bucket.js';
+import type { Demand } from './adaptive.js';
+import { Bucket, type QuotaLimit } from './bucket.js';
+import { type Clock, type ClockTimer, systemClock } from './clock.js';
 import type { AppRef } from './fair-queue.js';
+import { Lane } from './lane.js';
 import type { Lease } from './lease.js';
 import type { BucketPath } from './path.js';
 import type { Blocked, QuotaStore } from './store.js';
@@ -38,19 +40,24 @@ export interface SchedulerObserver {
 const NO_BUCKETS: readonly Bucket[] = [];
 const SWEEP_MS = 25;
 const IDLE_BUCKET_MS = 10 * 60_000;
+const FORGET_EVERY_MS = 60_000;
+/** Calls that waited this recently for a bucket are its demand (learning raises only buckets with some). */
+const DEMAND_MS = 500;
 /**
- * Scopes (projects, or project and identity pairs) kept per limit, whatever callers send: past it the least
- * recently used idle bucket goes. 4096 scopes of every default bucket stay under 50 MiB (test/tree.test.ts).
+ * Buckets kept in all, whatever callers send (made-up projects and identities): past it the least recently
+ * used idle bucket of the same limit makes room, else of any limit.
  */
-export const MAX_SCOPES_PER_LIMIT = 4096;
+export const MAX_BUCKETS = 16_384;
 
 /** One limit's buckets, by scope, oldest use first (an approximate LRU, see bucket()). */
 interface Scopes {
-  limit: LimitConfig;
+  limit: QuotaLimit;
   readonly buckets: Map<string, Bucket>;
   /** Lookups so far: a bucket not moved for half the bound's worth of them may be near the old end. */
   uses: number;
 }
+
+const laneOf = (b: Bucket) => b.lane as Lane;
 
 /**
  * Admits requests into their buckets: straight through when every bucket has a token and a slot and
@@ -59,11 +66,12 @@ interface Scopes {
  */
 export class Scheduler {
   private readonly byName = new Map<string, Scopes>();
-  /** Not a Set: churned by every waiter, its V8 tables would chain as the watchdog's Map did (slot-list.ts). */
+  private bucketCount = 0;
+  /** Not a Set: churned by every waiter, its V8 tables would chain through scavenges (slot-list.ts). */
   private readonly waiting = new SlotList<Waiter>();
-  private sweepTimer: NodeJS.Timeout | null = null;
+  private sweepTimer: ClockTimer | null = null;
   /** Forgets buckets unused for a while; runs only while there are buckets to forget. */
-  private idleTimer: NodeJS.Timeout | null = null;
+  private idleTimer: ClockTimer | null = null;
   /**
    * A request's buckets as they are now (the quota tree's): a bucket learned since they were chosen applies to
    * its next attempt and, while it waits, to it too. Null: buckets never change after they were chosen.
@@ -74,15 +82,16 @@ export class Scheduler {
     readonly store: QuotaStore,
     private readonly queue: QueueConfig,
     private readonly observer: SchedulerObserver | null = null,
-    private readonly maxScopes = MAX_SCOPES_PER_LIMIT,
+    private readonly maxBuckets = MAX_BUCKETS,
+    readonly clock: Clock = systemClock,
   ) {}
 
   /**
-   * The bucket of a limit for one scope, made on first use. Bounded per limit: the least recently used idle
-   * bucket makes room. A bucket is moved to the young end only when it may have aged into the older half,
-   * so a hot bucket costs one map lookup, not a delete and an insert per request.
+   * The bucket of a limit for one scope, made on first use. A bucket is moved to the young end of its
+   * limit's LRU only when it may have aged into the older half, so a hot bucket costs one map lookup, not a
+   * delete and an insert per request.
    */
-  bucket(limit: LimitConfig, scope: string): Bucket {
+  bucket(limit: QuotaLimit, scope: string): Bucket {
     let scopes = this.byName.get(limit.name);
     if (!scopes) {
       scopes = { limit, buckets: new Map(), uses: 0 };
@@ -91,20 +100,24 @@ export class Scheduler {
     const uses = ++scopes.uses;
     let bucket = scopes.buckets.get(scope);
     if (bucket) {
-      if (uses - bucket.touched > this.maxScopes >> 1) {
+      const lane = laneOf(bucket);
+      if (uses - lane.touched > scopes.buckets.size >> 1) {
         scopes.buckets.delete(scope);
         scopes.buckets.set(scope, bucket);
-        bucket.touched = uses;
+        lane.touched = uses;
       }
       return bucket;
     }
-    if (scopes.buckets.size >= this.maxScopes) this.evict(scopes);
-    bucket = new Bucket(limit, scope, performance.now());
-    bucket.touched = uses;
+    if (this.bucketCount >= this.maxBuckets) this.makeRoom(scopes);
+    const now = this.clock.now();
+    const lane = new Lane(now);
+    bucket = new Bucket(limit, scope, now, lane);
+    lane.touched = uses;
     scopes.buckets.set(scope, bucket);
+    this.bucketCount++;
     if (this.idleTimer === null) {
-      this.idleTimer = setInterval(() => this.forgetIdle(), 60_000);
-      this.idleTimer.unref();
+      this.idleTimer = this.clock.setInterval(() => this.forgetIdle(), FORGET_EVERY_MS);
+      this.idleTimer.unref?.();
     }
     return bucket;
   }
@@ -114,14 +127,20 @@ export class Scheduler {
    * was learned, under the new figures; the others are forgotten (calls holding them still release them).
    * `only`: the limits given are changed ones; the others stay.
    */
-  retarget(limits: readonly LimitConfig[], only = false): void {
+  retarget(limits: readonly QuotaLimit[], only = false): void {
     const byName = new Map(limits.map((l) => [l.name, l]));
     for (const [name, scopes] of this.byName) {
       const limit = byName.get(name);
       if (limit === undefined) {
-        if (!only) this.byName.delete(name);
+        if (!only) this.forgetLimit(name, scopes);
       } else if (scopes.limit !== limit) this.retargetScopes(scopes, limit);
     }
+  }
+
+  /** Forgets a limit's buckets (a learned one undone); calls holding them still release them. */
+  forget(name: string): void {
+    const scopes = this.byName.get(name);
+    if (scopes) this.forgetLimit(name, scopes);
   }
 
   /** Buckets kept for a limit now. */
@@ -129,11 +148,31 @@ export class Scheduler {
     return this.byName.get(name)?.buckets.size ?? 0;
   }
 
+  get bucketsKept(): number {
+    return this.bucketCount;
+  }
+
   *allBuckets(): IterableIterator<Bucket> {
     for (const scopes of this.byName.values()) yield* scopes.buckets.values();
   }
 
-  private retargetScopes(scopes: Scopes, limit: LimitConfig): void {
+  /** A bucket in use outside acquire (a shadow bucket): not to be forgotten as idle. */
+  used(bucket: Bucket, now: number): void {
+    laneOf(bucket).lastUsed = now;
+  }
+
+  /** Calls waiting in a bucket's queue now. */
+  queuedAt(bucket: Bucket): number {
+    return laneOf(bucket).queued;
+  }
+
+  /** Whether calls waited lately for the bucket's tokens, or for its slots (learning's demand). */
+  demandOf(bucket: Bucket, now: number): Demand {
+    const lane = laneOf(bucket);
+    return { rate: now - lane.tokensWantedAt < DEMAND_MS, slots: now - lane.slotsWantedAt < DEMAND_MS };
+  }
+
+  private retargetScopes(scopes: Scopes, limit: QuotaLimit): void {
     scopes.limit = limit;
     for (const b of scopes.buckets.values()) {
       b.reconfigure(limit);
@@ -141,15 +180,25 @@ export class Scheduler {
     }
   }
 
-  /** Drops the least recently used idle buckets until there is room for one more. */
-  private evict(scopes: Scopes): void {
-    let excess = scopes.buckets.size - this.maxScopes + 1;
+  private forgetLimit(name: string, scopes: Scopes): void {
+    this.byName.delete(name);
+    this.bucketCount -= scopes.buckets.size;
+  }
+
+  /** Drops the least recently used idle bucket, of `prefer`'s limit when it has one, else of any. */
+  private makeRoom(prefer: Scopes): void {
+    if (this.evictOne(prefer)) return;
+    for (const scopes of this.byName.values()) if (scopes !== prefer && this.evictOne(scopes)) return;
+  }
+
+  private evictOne(scopes: Scopes): boolean {
     for (const [scope, b] of scopes.buckets) {
-      if (excess <= 0) break;
-      if (b.inFlight > 0 || b.queue.size > 0 || b.timer) continue;
+      if (b.inFlight > 0 || !laneOf(b).idle) continue;
       scopes.buckets.delete(scope);
-      excess--;
+      this.bucketCount--;
+      return true;
     }
+    return false;
   }
 
   /**
@@ -166,11 +215,12 @@ export class Scheduler {
     if (chosen.length === 0) return Promise.resolve(this.lease(NO_BUCKETS, 0));
     // A retry of a call whose buckets were chosen before a 429 storm taught the tree a bucket on its path.
     const buckets = path === undefined || this.refresh === null ? chosen : this.refresh(path);
-    const now = performance.now();
+    const now = this.clock.now();
     for (let i = 0; i < buckets.length; i++) {
-      buckets[i].lastUsed = now;
+      const lane = laneOf(buckets[i]);
+      lane.lastUsed = now;
       // Someone is already waiting here: going first would jump the fair queue.
-      if (buckets[i].queue.size > 0)
+      if (lane.queued > 0)
         return this.wait(buckets, app, deadline, signal, path, { bucket: buckets[i], waitMs: -2 }, now);
     }
     const taken = this.store.take(buckets, now, app);
@@ -183,8 +233,7 @@ export class Scheduler {
 
   /**
    * The tree learned (or dropped) buckets: waiting requests take their path's buckets as they are now, so a
-   * storm's queued calls do not go out past the bucket their 429s just taught (they did: a queue admitted at
-   * the configured figures for a second after the learned one existed).
+   * storm's queued calls do not go out past the bucket their 429s just taught.
    */
   refreshWaiting(): void {
     if (this.refresh === null) return;
@@ -200,10 +249,10 @@ export class Scheduler {
     for (const b of touched) void this.drain(b);
   }
 
-  /** Effective limits changed (adaptive): waiters may fit now. */
+  /** Effective limits changed (learning, a reload): shared stores hear of it, waiters may fit now. */
   limitsChanged(bucket: Bucket): void {
     this.store.publishEffective(bucket);
-    if (bucket.queue.size > 0) void this.drain(bucket);
+    if (laneOf(bucket).queued > 0) void this.drain(bucket);
   }
 
   queuedCount(): number {
@@ -212,12 +261,27 @@ export class Scheduler {
 
   /** Rejects every waiter (shutdown) and stops the timers. */
   close(): void {
-    if (this.idleTimer) clearInterval(this.idleTimer);
+    if (this.idleTimer) this.clock.clearInterval(this.idleTimer);
     this.idleTimer = null;
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.sweepTimer) this.clock.clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     for (const w of this.waiting.toArray()) this.drop(w, 'timeout');
-    for (const b of this.allBuckets()) if (b.timer) clearTimeout(b.timer);
+    for (const b of this.allBuckets()) {
+      const lane = laneOf(b);
+      if (lane.timer) this.clock.clearTimeout(lane.timer);
+      lane.timer = null;
+    }
+  }
+
+  /**
+   * Notes which bucket refused a take, and why: calls wanted its tokens or its slots. Tokens owed after a 429
+   * (the bucket follows CDF's debt) are not calls wanting more rate.
+   */
+  private wanted(blocked: Blocked, now: number): void {
+    const b = blocked.bucket;
+    const lane = laneOf(b);
+    if (blocked.waitMs === -1) lane.slotsWantedAt = now;
+    else if (blocked.waitMs >= 0 && now - b.indebtedAt > DEMAND_MS) lane.tokensWantedAt = now;
   }
 
   private wait(
@@ -230,7 +294,8 @@ export class Scheduler {
     now: number,
   ): Promise<Lease> {
     const home = blocked.bucket;
-    if (home.queue.size >= this.queue.maxQueued) return this.refuse(home, 'full');
+    this.wanted(blocked, now);
+    if (laneOf(home).queued >= this.queue.maxQueued) return this.refuse(home, 'full');
     if (deadline <= now) return this.refuse(home, 'timeout');
     if (signal?.aborted) return this.refuse(home, 'aborted');
     return new Promise<Lease>((resolve, reject) => {
@@ -247,11 +312,11 @@ export class Scheduler {
         signal,
         path,
       };
-      home.queue.push(w.app, w);
+      laneOf(home).queue.push(w.app, w);
       this.waiting.add(w);
       if (!this.sweepTimer) {
-        this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
-        this.sweepTimer.unref();
+        this.sweepTimer = this.clock.setInterval(() => this.sweep(), SWEEP_MS);
+        this.sweepTimer.unref?.();
       }
       this.wake(home, blocked.waitMs);
     });
@@ -264,7 +329,7 @@ export class Scheduler {
 
   /** Seconds until the queue ahead would have drained at the bucket's rate. */
   private retryAfter(bucket: Bucket): number {
-    return Math.max(1, Math.ceil((bucket.queue.size + 1) / bucket.rate));
+    return Math.max(1, Math.ceil((laneOf(bucket).queued + 1) / bucket.rate));
   }
 
   private wake(bucket: Bucket, waitMs: number): void {
@@ -274,30 +339,33 @@ export class Scheduler {
   }
 
   private schedule(bucket: Bucket, waitMs: number): void {
-    const at = performance.now() + waitMs;
-    if (bucket.timer) {
-      if (bucket.timerAt <= at) return;
-      clearTimeout(bucket.timer);
+    const lane = laneOf(bucket);
+    const at = this.clock.now() + waitMs;
+    if (lane.timer) {
+      if (lane.timerAt <= at) return;
+      this.clock.clearTimeout(lane.timer);
     }
-    bucket.timerAt = at;
-    bucket.timer = setTimeout(() => {
-      bucket.timer = null;
+    lane.timerAt = at;
+    lane.timer = this.clock.setTimeout(() => {
+      lane.timer = null;
       void this.drain(bucket);
     }, waitMs);
   }
 
   /** Serves the bucket's queue, in fair order, for as long as the store says yes. */
   private async drain(bucket: Bucket): Promise<void> {
-    if (bucket.draining) {
-      bucket.redrain = true;
+    const lane = laneOf(bucket);
+    if (lane.draining) {
+      lane.redrain = true;
       return;
     }
-    bucket.draining = true;
+    lane.draining = true;
     try {
       do {
-        bucket.redrain = false;
+        lane.redrain = false;
+        const queue = lane.queue;
         for (;;) {
-          const w = bucket.queue.peek();
+          const w = queue.peek();
           if (!w) break;
           if (w.signal?.aborted) {
             this.drop(w, 'aborted');
@@ -305,56 +373,59 @@ export class Scheduler {
           }
           // Its buckets as taken: refreshWaiting() may replace w.buckets while a shared store answers.
           const buckets = w.buckets;
-          let blocked = this.store.take(buckets, performance.now(), w.app, bucket.queue.size > 1 ? bucket : undefined);
+          const now = this.clock.now();
+          let blocked = this.store.take(buckets, now, w.app, queue.size > 1 ? bucket : undefined);
           if (blocked instanceof Promise) blocked = await blocked;
-          const atHead = bucket.queue.peek() === w;
+          const atHead = queue.peek() === w;
           if (w.cancelled) {
             if (blocked === null) this.store.release(buckets);
             continue;
           }
+          if (blocked !== null) this.wanted(blocked, now);
           if (blocked !== null && blocked.bucket === bucket) {
             this.wake(bucket, blocked.waitMs === -2 ? 0 : blocked.waitMs);
             break;
           }
           if (blocked === null) {
-            if (atHead) bucket.queue.shift();
-            else bucket.queue.cancel(w);
+            if (atHead) queue.shift();
+            else queue.cancel(w);
             this.grant(w, buckets);
-          } else if (!atHead) {
-          } else {
-            bucket.queue.shift();
+          } else if (atHead) {
+            queue.shift();
             // Free here but not in another of its buckets: wait there, first in line for its app.
             w.home = blocked.bucket;
-            blocked.bucket.queue.push(w.app, w, true);
+            laneOf(blocked.bucket).queue.push(w.app, w, true);
             this.wake(blocked.bucket, blocked.waitMs);
           }
+          // Not at the head any more (another waiter moved ahead while the store answered): its turn comes again.
         }
-      } while (bucket.redrain);
+      } while (lane.redrain);
     } finally {
-      bucket.draining = false;
+      lane.draining = false;
     }
   }
 
   private grant(w: Waiter, buckets: readonly Bucket[]): void {
     this.waiting.delete(w);
-    w.resolve(this.lease(buckets, performance.now() - w.enqueuedAt));
+    w.resolve(this.lease(buckets, this.clock.now() - w.enqueuedAt));
   }
 
   private drop(w: Waiter, reason: QueueRejected['reason']): void {
     if (!this.waiting.delete(w)) return;
-    w.home.queue.cancel(w);
+    laneOf(w.home).queue.cancel(w);
     this.observer?.onRejected(w.home, reason);
     w.reject(new QueueRejected(reason, w.home, this.retryAfter(w.home)));
   }
 
-  private sweep(): void {
-    const now = performance.now();
+  /** Drops waiters past their deadline or whose app went away; stops itself when nothing waits. */
+  sweep(): void {
+    const now = this.clock.now();
     this.waiting.forEach((w) => {
       if (w.deadline <= now) this.drop(w, 'timeout');
       else if (w.signal?.aborted) this.drop(w, 'aborted');
     });
     if (this.waiting.size === 0 && this.sweepTimer) {
-      clearInterval(this.sweepTimer);
+      this.clock.clearInterval(this.sweepTimer);
       this.sweepTimer = null;
     }
   }
@@ -369,24 +440,28 @@ export class Scheduler {
         if (released) return;
         released = true;
         this.store.release(buckets);
-        for (let i = 0; i < buckets.length; i++) if (buckets[i].queue.size > 0) void this.drain(buckets[i]);
+        for (let i = 0; i < buckets.length; i++) if (laneOf(buckets[i]).queued > 0) void this.drain(buckets[i]);
       },
     };
   }
 
-  private forgetIdle(): void {
-    const now = performance.now();
+  /** Forgets buckets unused for a while; stops when nothing is left to forget. */
+  forgetIdle(): void {
+    const now = this.clock.now();
     let left = 0;
     for (const scopes of this.byName.values()) {
       for (const [scope, b] of scopes.buckets) {
-        if (now - b.lastUsed > IDLE_BUCKET_MS && b.inFlight === 0 && b.queue.size === 0 && !b.timer)
+        const lane = laneOf(b);
+        if (now - lane.lastUsed > IDLE_BUCKET_MS && b.inFlight === 0 && lane.idle) {
           scopes.buckets.delete(scope);
+          this.bucketCount--;
+        }
       }
       left += scopes.buckets.size;
     }
     // Nothing left to forget: an idle gateway runs no timer (the next bucket made starts it again).
     if (left === 0 && this.idleTimer !== null) {
-      clearInterval(this.idleTimer);
+      this.clock.clearInterval(this.idleTimer);
       this.idleTimer = null;
     }
   }

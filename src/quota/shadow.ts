@@ -18,18 +18,20 @@ export class ShadowLedger {
   constructor(
     private readonly queue: QueueConfig,
     private readonly observe: ShadowObserver,
+    /** The scheduler that keeps the buckets: told they are in use, so it does not forget them. */
+    private readonly scheduler: { used(bucket: Bucket, now: number): void },
   ) {}
 
   /** One attempt at `now` through `buckets`; `release` when its answer (or failure) arrived. */
   take(buckets: readonly Bucket[], now: number): void {
     for (let i = 0; i < buckets.length; i++) {
       const b = buckets[i];
-      b.lastUsed = now;
+      this.scheduler.used(b, now);
       b.refill(now);
-      b.inFlight++;
+      b.hold();
       const overSlots = b.inFlight > b.concurrency;
       if (b.tokens >= 1) {
-        b.tokens -= 1;
+        b.owe();
         this.observe(b, overSlots ? 'queued' : 'admitted', 0);
         continue;
       }
@@ -38,12 +40,12 @@ export class ShadowLedger {
         this.observe(b, 'refused', 0);
         continue;
       }
-      b.tokens -= 1;
+      b.owe();
       this.observe(b, 'queued', waitMs);
     }
   }
 
   release(buckets: readonly Bucket[]): void {
-    for (let i = 0; i < buckets.length; i++) buckets[i].inFlight--;
+    for (let i = 0; i < buckets.length; i++) buckets[i].unhold();
   }
 }

@@ -30,8 +30,13 @@ export interface QuotaStore {
   publishEffective(bucket: Bucket): void;
   /** Publishes a learned bucket, so other replicas adopt it (QuotaTree.adopt); optional for local stores. */
   publishLearned?(limit: LimitConfig): void;
-  /** Calls `listener` with buckets other replicas learned (the quota tree adopts them); optional. */
-  onLearned?(listener: (limit: LimitConfig) => void): void;
+  /** Withdraws a learned bucket the tree undid, so other replicas drop it too; optional for local stores. */
+  withdrawLearned?(key: string): void;
+  /**
+   * Calls `learned` with buckets other replicas learned (the quota tree adopts them) and `withdrawn` with the
+   * keys of those they undid; optional.
+   */
+  onLearned?(learned: (limit: LimitConfig) => void, withdrawn: (key: string) => void): void;
   /**
    * How often to look again while a request waits for a slot that only another replica can free
    * (0: never, slots are only freed here and every release wakes the queue).
@@ -47,20 +52,15 @@ export class MemoryStore implements QuotaStore {
 
   take(buckets: readonly Bucket[], now: number): Blocked | null {
     for (let i = 0; i < buckets.length; i++) {
-      const b = buckets[i];
-      b.refill(now);
-      if (b.inFlight >= b.concurrency) return { bucket: b, waitMs: -1 };
-      if (b.tokens < 1) return { bucket: b, waitMs: Math.ceil(((1 - b.tokens) * 1000) / b.rate) };
+      const waitMs = buckets[i].blockedFor(now);
+      if (waitMs !== 0) return { bucket: buckets[i], waitMs };
     }
-    for (let i = 0; i < buckets.length; i++) {
-      buckets[i].tokens -= 1;
-      buckets[i].inFlight++;
-    }
+    for (let i = 0; i < buckets.length; i++) buckets[i].take();
     return null;
   }
 
   release(buckets: readonly Bucket[]): void {
-    for (let i = 0; i < buckets.length; i++) buckets[i].inFlight--;
+    for (let i = 0; i < buckets.length; i++) buckets[i].unhold();
   }
 
   publishEffective(): void {}

@@ -18,9 +18,8 @@ export interface Waiter extends Slotted {
   resolve(lease: Lease): void;
   reject(err: Error): void;
   /**
-   * Read at the deadline sweep (every 25 ms while anything waits) and when its turn comes, not listened to:
-   * a listener on the request's signal per waiter kept served waiters, and their requests, alive through
-   * scavenges (docs/design.md, "Idle footprint").
+   * Read at the deadline sweep and when its turn comes, not listened to: a listener per waiter would keep
+   * served waiters, and their requests, alive through scavenges.
    */
   readonly signal: AbortLike | undefined;
   /** The request's way through the tree, to choose its buckets again while it waits; none in tests. */
