@@ -2,7 +2,7 @@ import { type Logger, pino } from 'pino';
 import type { LogConfig } from './config/index.js';
 
 /** Credentials are never written, whatever a log call is handed. */
-export const REDACT = [
+const REDACT = [
   'authorization',
   'cookie',
   'api-key',
@@ -28,9 +28,9 @@ export function createLogger(config: LogConfig, destination?: NodeJS.WritableStr
 }
 
 /** Lines are written once this many bytes wait (about 40 request lines). */
-export const LOG_BUFFER_BYTES = 8 * 1024;
+const LOG_BUFFER_BYTES = 8 * 1024;
 /** ... or this long after the first of them, whichever comes first. */
-export const LOG_FLUSH_MS = 100;
+const LOG_FLUSH_MS = 100;
 
 let stdout: pino.DestinationStream | null = null;
 

@@ -7,14 +7,10 @@ export interface Slotted {
  * An unordered set of entries that come and go at the request rate (requests in flight, waiters), as an
  * array: each entry knows its index, a removal moves the last entry into its place.
  *
- * Why not a Map or a Set: V8 rebuilds their table every few dozen deletions, and the old table keeps a
- * pointer to the new one (for iterators still walking it). Once one table has reached the old generation,
- * each dead table keeps its successor, and the requests that successor holds, alive through every
- * scavenge until the next full collection, which promotes the table in use and starts the chain again.
- * A 400 ms stall under ~1 KB calls at 50 connections put the gateway in that state for good: about 1 MB
- * promoted per scavenge instead of 0.04-0.1, 3.5x the time in scavenges, a full collection every 1-2 s,
- * 5 % to half less throughput (`bench/gc-mode.mjs`; docs/design.md, "Idle footprint"). An array's slots
- * are cleared as entries leave, and a dead array points at nothing newer than itself.
+ * Not a Map or a Set, because V8 rebuilds their table every few dozen deletions and each dead table points
+ * at its successor: once one has reached the old generation, the chain keeps done requests alive through
+ * every scavenge (bench/RESULTS.md, "Moved from the code's comments"). An array's slots are cleared as
+ * entries leave, and a dead array points at nothing newer than itself.
  */
 export class SlotList<T extends Slotted> {
   private readonly entries: T[] = [];

@@ -1,19 +1,19 @@
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { GatewayParts } from '../src/app.js';
 import { History } from '../src/metrics/history.js';
 import { Recorder } from '../src/metrics/recorder.js';
+import type { MetricsSource } from '../src/metrics/source.js';
 import type { Exchange } from '../src/proxy/exchange.js';
 
-/** The parts the sampler reads: no buckets, a closed circuit. */
+/** What the sampler reads: no buckets, a closed circuit. */
 const parts = {
-  scheduler: { allBuckets: () => [][Symbol.iterator]() },
+  quota: { buckets: () => [], queuedAt: () => 0, limits: [], learned: () => [] },
   circuit: { state: 'closed' },
-  config: { upstream: { baseUrl: 'http://127.0.0.1:1' } },
+  upstream: 'http://127.0.0.1:1',
   store: { status: () => ({ mode: 'memory', healthy: true }) },
   cache: null,
   log: { warn() {} },
-} as unknown as GatewayParts;
+} as unknown as MetricsSource;
 
 const answered = {
   method: 'GET',

@@ -6,7 +6,6 @@ import { describe, expect, it } from 'vitest';
 import { buildGateway } from '../src/app.js';
 import { lookupRoute } from '../src/cdf/index.js';
 import { ConfigError, type LimitConfig, loadConfig } from '../src/config/index.js';
-import { bucketViews } from '../src/metrics/state.js';
 import {
   type Bucket,
   type BucketPath,

@@ -1,6 +1,5 @@
-import { ErrorCodes } from '../cdf/errors.js';
+import { GatewayErrors } from '../errors.js';
 import type { AbortLike } from '../proxy/client-gone.js';
-import { GatewayError } from '../proxy/errors.js';
 import type { Entry } from './store.js';
 
 /**
@@ -67,12 +66,12 @@ export class Flights {
  * (with a 499, as the forwarder does); the leader and the other waiters carry on.
  */
 export function waitFor(flight: Flight, signal: AbortLike): Promise<Entry | null> {
-  if (signal.aborted) return Promise.reject(new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.'));
+  if (signal.aborted) return Promise.reject(new GatewayErrors.CLIENT_GONE());
   flight.waiters++;
   return new Promise<Entry | null>((resolve, reject) => {
     const onAbort = () => {
       flight.waiters--;
-      reject(new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.'));
+      reject(new GatewayErrors.CLIENT_GONE());
     };
     signal.addEventListener('abort', onAbort, { once: true });
     void flight.promise.then((entry) => {

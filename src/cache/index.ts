@@ -1,22 +1,18 @@
 import type { Logger } from 'pino';
-import { ErrorCodes } from '../cdf/errors.js';
 import type { CacheConfig, GatewayConfig } from '../config/index.js';
+import { GatewayError, GatewayErrors } from '../errors.js';
 import type { Telemetry } from '../metrics/telemetry.js';
-import type { UpstreamAnswer } from '../proxy/answer.js';
-import { GatewayError } from '../proxy/errors.js';
-import type { CacheOutcome, Exchange } from '../proxy/exchange.js';
+import type { Exchange } from '../proxy/exchange.js';
 import type { HeaderMap } from '../proxy/headers.js';
-import { collect } from './body.js';
+import type { CacheOutcome, CachePlan, UpstreamAnswer } from '../proxy/types.js';
+import { type Collected, collect } from './body.js';
 import { type Flight, Flights, waitFor } from './flight.js';
 import { type ClientControl, cacheKey, clientControl } from './key.js';
 import { type CompiledRule, RuleTable } from './rules.js';
 import { type Entry, EntryStore, entrySize, scopeOf } from './store.js';
-import { type CachePlan, noCache, type ResponseCache } from './types.js';
+import type { ResponseCache } from './types.js';
 
-export { cacheKey, canonicalJson, canonicalQuery, clientControl } from './key.js';
-export { RuleTable } from './rules.js';
-export type { CachedAnswer, CachePlan, ResponseCache } from './types.js';
-export { noCache };
+export type { CachedAnswer, ResponseCache } from './types.js';
 
 /** Counters of the response cache, for tests, benchmarks and the admin side. */
 export interface CacheStats {
@@ -220,6 +216,10 @@ class Plan implements CachePlan {
     return maxAge === null || now - entry.storedAt <= maxAge;
   }
 
+  /**
+   * Makes the call and keeps a complete 200 for the key (and for the requests waiting on `flight`). A failure
+   * is answered from `stale` when there is one; anything else goes to the app as CDF sent it.
+   */
   private async fetchAndStore(
     fetch: () => Promise<UpstreamAnswer>,
     key: string,
@@ -227,54 +227,74 @@ class Plan implements CachePlan {
     stale: Entry | undefined,
     flight: Flight | null,
   ): Promise<UpstreamAnswer> {
-    const cache = this.cache;
-    const share = (entry: Entry | null) => {
-      if (flight !== null) cache.flights.end(key, flight, entry);
-    };
     let answer: UpstreamAnswer;
     try {
       answer = await fetch();
     } catch (err) {
-      share(null);
+      this.share(key, flight, null);
       if (stale !== undefined && isGatewayFailure(err)) return this.serveStale(stale);
       this.report('MISS');
       throw err;
     }
     if (answer.status !== 200) {
-      share(null);
-      if (stale !== undefined && answer.status >= 500) {
-        discard(answer);
-        return this.serveStale(stale);
-      }
-      this.report('MISS');
-      return tag(answer, 'MISS');
+      this.share(key, flight, null);
+      return this.notOk(answer, stale);
     }
+    const collected = await collect(answer.body, this.cache.maxEntryBytes);
+    if (collected.kind !== 'whole') {
+      if (collected.kind === 'error') answer.release();
+      this.share(key, flight, null);
+      return this.notCollected(answer, collected, stale);
+    }
+    // Read whole: the quota slot can go back now (the pipeline's release later is a no-op).
+    answer.release();
+    const entry = this.store(key, generation, answer.headers, collected.body);
+    this.share(key, flight, entry);
+    this.report('MISS');
+    answer.headers['content-length'] = entry.headers['content-length'];
+    return tag({ status: 200, headers: answer.headers, body: collected.body, release: answer.release }, 'MISS');
+  }
 
-    const collected = await collect(answer.body, cache.maxEntryBytes);
+  /** The requests waiting on this call get `entry`, or make their own calls (null). */
+  private share(key: string, flight: Flight | null, entry: Entry | null): void {
+    if (flight !== null) this.cache.flights.end(key, flight, entry);
+  }
+
+  /** Not a 200: CDF failing is answered from a stale entry when there is one, anything else passed on. */
+  private notOk(answer: UpstreamAnswer, stale: Entry | undefined): UpstreamAnswer {
+    if (stale !== undefined && answer.status >= 500) {
+      discard(answer);
+      return this.serveStale(stale);
+    }
+    this.report('MISS');
+    return tag(answer, 'MISS');
+  }
+
+  /** A 200 not read whole: too large to keep (it streams on), or it broke off (its slot given back: stale, else 499 or 502). */
+  private notCollected(
+    answer: UpstreamAnswer,
+    collected: Exclude<Collected, { kind: 'whole' }>,
+    stale: Entry | undefined,
+  ) {
+    this.cache.counts.notStored++;
     if (collected.kind === 'over') {
-      share(null);
-      cache.counts.notStored++;
       this.report('MISS');
       return tag({ ...answer, body: collected.stream }, 'MISS');
     }
-    if (collected.kind === 'error') {
-      answer.release();
-      share(null);
-      cache.counts.notStored++;
-      if (this.ex.abort.signal.aborted) {
-        this.report('MISS');
-        throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
-      }
-      if (stale !== undefined) return this.serveStale(stale);
+    if (this.ex.abort.signal.aborted) {
       this.report('MISS');
-      throw new GatewayError(502, ErrorCodes.UPSTREAM_BROKEN, `CDF's answer broke off (${collected.error.message}).`);
+      throw new GatewayErrors.CLIENT_GONE();
     }
+    if (stale !== undefined) return this.serveStale(stale);
+    this.report('MISS');
+    throw new GatewayErrors.UPSTREAM_BROKEN(collected.error.message);
+  }
 
-    // Read whole: the quota slot can go back now (the pipeline's release later is a no-op).
-    answer.release();
-    const body = collected.body;
+  /** The entry for a complete 200 (its cookies left out), stored unless CDF said no-store or it does not fit. */
+  private store(key: string, generation: number, answerHeaders: HeaderMap, body: Buffer): Entry {
+    const cache = this.cache;
     const headers: HeaderMap = {};
-    for (const name in answer.headers) if (name !== 'set-cookie') headers[name] = answer.headers[name];
+    for (const name in answerHeaders) if (name !== 'set-cookie') headers[name] = answerHeaders[name];
     headers['content-length'] = String(body.length);
     const storedAt = Date.now();
     const entry: Entry = {
@@ -286,15 +306,12 @@ class Plan implements CachePlan {
       scope: this.scope,
       size: entrySize(key, headers, body),
     };
-    if (!forbidsStoring(answer.headers) && cache.store.set(key, entry, this.rule.ttlMs, generation)) {
+    if (!forbidsStoring(answerHeaders) && cache.store.set(key, entry, this.rule.ttlMs, generation)) {
       cache.counts.stored++;
     } else {
       cache.counts.notStored++;
     }
-    share(entry);
-    this.report('MISS');
-    answer.headers['content-length'] = headers['content-length'];
-    return tag({ status: 200, headers: answer.headers, body, release: answer.release }, 'MISS');
+    return entry;
   }
 
   private serveStale(entry: Entry): UpstreamAnswer {

@@ -3,7 +3,7 @@ import { HeldBody } from '../proxy/body.js';
 import type { Exchange } from '../proxy/exchange.js';
 
 /** Bodies nested deeper than this are not keyed (and so not cached): walking them could overflow the stack. */
-export const MAX_KEY_DEPTH = 256;
+const MAX_KEY_DEPTH = 256;
 
 class TooDeep extends Error {}
 
@@ -12,7 +12,7 @@ class TooDeep extends Error {}
  * key order or whitespace give the same text. Values JSON cannot hold are dropped as JSON.stringify would.
  * Throws past MAX_KEY_DEPTH levels of nesting.
  */
-export function canonicalJson(value: unknown, depth = 0): string {
+function canonicalJson(value: unknown, depth = 0): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
   if (depth >= MAX_KEY_DEPTH) throw new TooDeep();
   if (Array.isArray(value)) {
@@ -42,7 +42,7 @@ export function canonicalJson(value: unknown, depth = 0): string {
  * The query string with its parameters sorted by name; parameters of the same name keep their order
  * (it may matter to the API). Empty pieces (`a=1&&b=2`) are dropped.
  */
-export function canonicalQuery(query: string): string {
+function canonicalQuery(query: string): string {
   if (query === '') return '';
   const parts = query.split('&').filter((p) => p !== '');
   if (parts.length < 2) return parts.join('&');

@@ -1,7 +1,7 @@
 import type { CacheConfig } from '../config/index.js';
-import type { UpstreamAnswer } from '../proxy/answer.js';
 import type { Exchange } from '../proxy/exchange.js';
 import type { HeaderMap } from '../proxy/headers.js';
+import type { CachePlan } from '../proxy/types.js';
 
 /** A complete 200 answer held in memory. */
 export interface CachedAnswer {
@@ -10,11 +10,6 @@ export interface CachedAnswer {
   body: Buffer;
   /** Date.now() when it was stored: Age and max-age are counted from it. */
   storedAt: number;
-}
-
-/** How one cacheable request is served: from the cache, from an identical call in flight, or by `fetch`. */
-export interface CachePlan {
-  run(fetch: () => Promise<UpstreamAnswer>): Promise<UpstreamAnswer>;
 }
 
 /**
@@ -29,9 +24,3 @@ export interface ResponseCache {
   reconfigure?(config: CacheConfig): void;
   close(): void;
 }
-
-export const noCache: ResponseCache = {
-  plan: () => null,
-  answered() {},
-  close() {},
-};

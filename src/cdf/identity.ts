@@ -54,7 +54,7 @@ function principalOf(claims: Record<string, unknown>): { claim: string; value: s
 }
 
 /** A JWT's principal claim, read without verifying the signature; null when it is not a JWT. */
-export function unverifiedPrincipal(token: string): string | null {
+function unverifiedPrincipal(token: string): string | null {
   const firstDot = token.indexOf('.');
   const secondDot = firstDot === -1 ? -1 : token.indexOf('.', firstDot + 1);
   if (secondDot === -1 || secondDot - firstDot > 16_384) return null;

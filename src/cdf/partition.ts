@@ -18,7 +18,7 @@ export function partitionProblem(value: unknown, max: number): string | null {
  * Every `partition` value of a query string (repeated parameters included, percent-encoded names decoded);
  * the query is parsed only when it could hold one.
  */
-export function partitionsInQuery(query: string): string[] {
+function partitionsInQuery(query: string): string[] {
   if (!query.includes('partition') && !query.includes('%')) return [];
   return new URLSearchParams(query).getAll('partition');
 }

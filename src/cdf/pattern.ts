@@ -27,7 +27,7 @@ export function compilePattern(source: string): PathPattern {
 }
 
 /** First path segment of a project-relative path, the index key for pattern lookups. */
-export function headSegment(rest: string): string {
+function headSegment(rest: string): string {
   const end = rest.indexOf('/', 1);
   return end === -1 ? rest.slice(1) : rest.slice(1, end);
 }

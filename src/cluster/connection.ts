@@ -26,7 +26,7 @@ export type ScriptedRedis = (Redis | Cluster) & Scripts;
  * The client for `cluster.redisUrl`. Nothing waits for a connection: a command while Redis is away
  * fails at once, and the local share answers.
  */
-export function createClient(redisUrl: string, config: ClusterConfig): ScriptedRedis {
+function createClient(redisUrl: string, config: ClusterConfig): ScriptedRedis {
   const options: RedisOptions = {
     lazyConnect: true,
     enableOfflineQueue: false,

@@ -48,6 +48,6 @@ function hostPort(text: string, defaultPort: number): HostPort {
 }
 
 /** The URL without its password, for logs and messages. */
-export function redact(url: string): string {
+function redact(url: string): string {
   return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 }

@@ -55,7 +55,7 @@ export class KeyBook {
  * The hash tag of a bucket's keys: its project (the scope up to the first '/'), so that all the buckets
  * of one request, which share the project, share one Redis Cluster slot. Braces cannot be part of it.
  */
-export function hashTag(scope: string): string {
+function hashTag(scope: string): string {
   const slash = scope.indexOf('/');
   const project = slash === -1 ? scope : scope.slice(0, slash);
   return `{${project.replace(/[{}]/g, '_')}}`;
@@ -77,7 +77,7 @@ const NO_APP = { id: '', identity: '', weight: 1, priority: 0, label: '' } satis
  * outer level (so that new app names never add shares), except for a client configured with its own
  * weight or priority, which is its own flow under its configured name.
  */
-export function flowOf(app: AppRef): string {
+function flowOf(app: AppRef): string {
   return app.weight !== 1 || app.priority !== 0 ? `app:${app.id}` : `id:${app.identity}`;
 }
 

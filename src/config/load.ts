@@ -9,10 +9,10 @@ import { isMapping, show } from './schema.js';
 import type { GatewayConfig } from './types.js';
 import { validateConfig } from './validate.js';
 
-export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
+const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
 
 /** The environment variables the gateway reads, and the key each one sets (they win over every file). */
-export const ENV_KEYS: ReadonlyArray<readonly [name: string, key: string, kind: 'string' | 'number']> = [
+const ENV_KEYS: ReadonlyArray<readonly [name: string, key: string, kind: 'string' | 'number']> = [
   ['CDF_BASE_URL', 'upstream.baseUrl', 'string'],
   ['HOST', 'server.host', 'string'],
   ['PORT', 'server.port', 'number'],

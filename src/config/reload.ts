@@ -9,7 +9,7 @@ import type { GatewayConfig } from './types.js';
  * Keys read once at start-up (sockets, pools, connections, exporters): a reload that changes them logs
  * them as needing a restart and applies the rest. Everything else changes in place.
  */
-export const RESTART_ONLY: readonly string[] = [
+const RESTART_ONLY: readonly string[] = [
   'server.host',
   'server.port',
   'server.keepAliveTimeoutMs',
@@ -47,11 +47,6 @@ export function restartOnlyChanges(running: GatewayConfig, next: GatewayConfig):
     }
   }
   return changed;
-}
-
-/** Top-level sections whose value changed (for the log line). */
-export function changedSections(running: GatewayConfig, next: GatewayConfig): string[] {
-  return Object.keys(next).filter((k) => !same(running[k as keyof GatewayConfig], next[k as keyof GatewayConfig]));
 }
 
 /**

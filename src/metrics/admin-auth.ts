@@ -1,9 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ErrorCodes, gatewayErrorBody } from '../cdf/index.js';
+import { GatewayErrors } from '../errors.js';
 
 /** The cookie a browser keeps after opening /dashboard?token=...; the page's own fetches then carry it. */
-export const ADMIN_COOKIE = 'cdfgw_admin';
+const ADMIN_COOKIE = 'cdfgw_admin';
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
@@ -36,16 +36,11 @@ export function adminAuth(token: string | null) {
       reply.header('set-cookie', `${ADMIN_COOKIE}=${encodeURIComponent(query)}; Path=/; HttpOnly; SameSite=Strict`);
       return;
     }
+    const refused = new GatewayErrors.ADMIN_UNAUTHORIZED();
     reply
-      .code(401)
+      .code(refused.status)
       .header('www-authenticate', 'Bearer realm="cdf-gateway admin"')
       .type('application/json')
-      .send(
-        gatewayErrorBody(
-          401,
-          ErrorCodes.ADMIN_UNAUTHORIZED,
-          'The admin routes need the bearer token set in metrics.token.',
-        ),
-      );
+      .send(refused.body());
   };
 }

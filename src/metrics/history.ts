@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
-import type { GatewayParts } from '../app.js';
 import { GATEWAY_VERSION } from '../version.js';
 import { type Cells, LATENCY_BOUNDS_MS, type Labels, REJECT_REASONS, type Recorder } from './recorder.js';
-import { bucketViews, type CacheStats, CIRCUIT_VALUE, cacheStats } from './state.js';
+import type { MetricsSource } from './source.js';
+import { type BucketView, bucketViews, type CacheStats, CIRCUIT_VALUE, cacheStats } from './state.js';
 
 const CACHE_OUTCOMES = ['hit', 'miss', 'coalesced', 'bypass', 'stale'] as const;
 type CacheKey = (typeof CACHE_OUTCOMES)[number];
@@ -147,7 +147,7 @@ export class History {
   private timer: NodeJS.Timeout | null = null;
   private quiet = 0;
   private stopped = false;
-  private parts: GatewayParts | null = null;
+  private source: MetricsSource | null = null;
   readonly startedAt = Date.now() / 1000;
 
   constructor(
@@ -163,8 +163,8 @@ export class History {
    * request answered or admitted and nothing queued or in flight it stops (an idle sidecar runs no timer),
    * and the recorder's next admission or answer starts it again.
    */
-  start(parts: GatewayParts): void {
-    this.parts = parts;
+  start(source: MetricsSource): void {
+    this.source = source;
     this.stopped = false;
     this.recorder.onActivity = () => this.wake();
     this.wake();
@@ -182,13 +182,13 @@ export class History {
   }
 
   private wake(): void {
-    if (this.timer !== null || this.stopped || this.parts === null) return;
+    if (this.timer !== null || this.stopped || this.source === null) return;
     const now = performance.now();
     // The quiet stretch shows as zeros up to now; the first sample after it covers one interval, not the gap.
     if (this.samples.length > 0) this.push(this.quietSample());
     this.lastAt = now;
     this.quiet = 0;
-    const log = this.parts.log;
+    const log = this.source.log;
     this.timer = setInterval(() => {
       try {
         this.sample();
@@ -251,33 +251,46 @@ export class History {
     const dt = Math.max(0.001, (now - this.lastAt) / 1000);
     this.lastAt = now;
     const rec = this.recorder;
+    const totalsByStatus = statusTotals(rec);
+    const { gateway429, buckets } = this.bucketCounts();
+    this.push({
+      t: Date.now() / 1000,
+      dt,
+      byStatus: this.deltas('status', totalsByStatus),
+      byClient: this.deltas('client', clientTotals(rec)),
+      upstream429: this.delta('upstream429', sumWhere(rec.attempts, 'status', '429')),
+      retried: this.delta('retried', sumWhere(rec.throttled, 'outcome', 'retried')),
+      passedOn: this.delta('passed_on', sumWhere(rec.throttled, 'outcome', 'passed_on')),
+      gateway429,
+      cache: this.cacheCounts(),
+      buckets,
+      circuit: this.source ? CIRCUIT_VALUE[this.source.circuit.state] : 0,
+      latency: this.latencyCounts(),
+      errors5xx: this.delta('errors5xx', count5xx(totalsByStatus)),
+      upstreamFailures: this.delta('upstreamFailures', upstreamFailuresOf(rec)),
+      appWait: this.appWaitCounts(),
+    });
+  }
 
-    const byStatus = new Map<string, number>();
-    const byClient = new Map<string, number>();
-    const totalsByStatus = new Map<string, number>();
-    const totalsByClient = new Map<string, number>();
-    for (const c of rec.requests.values()) {
-      totalsByStatus.set(c.labels.status, (totalsByStatus.get(c.labels.status) ?? 0) + c.n);
-      totalsByClient.set(c.labels.client, (totalsByClient.get(c.labels.client) ?? 0) + c.n);
-    }
-    for (const [status, n] of totalsByStatus) byStatus.set(status, this.delta(`status ${status}`, n));
-    for (const [client, n] of totalsByClient) byClient.set(client, this.delta(`client ${client}`, n));
+  /** Each total's growth since the last sample, under `kind` and its key. */
+  private deltas(kind: string, totals: Map<string, number>): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [key, n] of totals) out.set(key, this.delta(`${kind} ${key}`, n));
+    return out;
+  }
 
-    const retried = this.delta('retried', sumWhere(rec.throttled, 'outcome', 'retried'));
-    const passedOn = this.delta('passed_on', sumWhere(rec.throttled, 'outcome', 'passed_on'));
-    const upstream429 = this.delta('upstream429', sumWhere(rec.attempts, 'status', '429'));
-
-    const cache = { hit: 0, miss: 0, coalesced: 0, bypass: 0, stale: 0 } as Record<CacheKey, number>;
-    for (const c of rec.cache.values()) {
-      const key = c.labels.outcome as CacheKey;
-      if (key in cache) cache[key] += c.n;
-    }
+  private cacheCounts(): Record<CacheKey, number> {
+    const cache = cacheTotals(this.recorder);
     for (const key of CACHE_OUTCOMES) cache[key] = this.delta(`cache ${key}`, cache[key]);
+    return cache;
+  }
 
-    const views = this.parts ? bucketViews(this.parts) : new Map();
+  /** Each bucket's admissions, refusals and waits in the second, and its figures at its end. */
+  private bucketCounts(): { gateway429: number; buckets: Map<string, BucketSample> } {
+    const views = this.source ? bucketViews(this.source.quota) : new Map<string, BucketView>();
     const buckets = new Map<string, BucketSample>();
     let gateway429 = 0;
-    for (const t of rec.limits.values()) {
+    for (const t of this.recorder.limits.values()) {
       const refused = t.rejected.full + t.rejected.timeout;
       gateway429 += this.delta(`refused ${t.name}`, refused);
       const admitted = this.delta(`admitted ${t.name}`, t.admitted);
@@ -304,151 +317,60 @@ export class History {
         configuredConcurrency: v?.configuredConcurrency ?? 0,
       });
     }
+    return { gateway429, buckets };
+  }
 
-    const latency = new Float64Array(rec.upstreamLatency.length);
-    for (let i = 0; i < latency.length; i++) latency[i] = this.delta(`latency ${i}`, rec.upstreamLatency[i]);
+  private latencyCounts(): Float64Array {
+    const totals = this.recorder.upstreamLatency;
+    const latency = new Float64Array(totals.length);
+    for (let i = 0; i < latency.length; i++) latency[i] = this.delta(`latency ${i}`, totals[i]);
+    return latency;
+  }
+
+  private appWaitCounts(): Map<string, { requests: number; waitSumMs: number }> {
     const appWait = new Map<string, { requests: number; waitSumMs: number }>();
-    for (const [client, w] of rec.appWaits) {
+    for (const [client, w] of this.recorder.appWaits) {
       const requests = this.delta(`appreq ${client}`, w.requests);
       const waitSumMs = this.delta(`appwait ${client}`, w.waitSumMs);
       if (requests > 0) appWait.set(client, { requests, waitSumMs });
     }
-    const errors5xx = this.delta('errors5xx', count5xx(totalsByStatus));
-    const upstreamFailures = this.delta('upstreamFailures', upstreamFailuresOf(rec));
-
-    this.push({
-      t: Date.now() / 1000,
-      dt,
-      byStatus,
-      byClient,
-      upstream429,
-      retried,
-      passedOn,
-      gateway429,
-      cache,
-      buckets,
-      circuit: this.parts ? CIRCUIT_VALUE[this.parts.circuit.state] : 0,
-      latency,
-      errors5xx,
-      upstreamFailures,
-      appWait,
-    });
+    return appWait;
   }
 
+  /** The dashboard's data: each family of series from its own function below, over the same columns. */
   toJSON(): DashboardData {
     // Asleep: the quiet stretch since the last sample reads as zeros up to now.
     const s = this.timer === null && this.samples.length > 0 ? [...this.samples, this.quietSample()] : this.samples;
-    const n = s.length;
-    const rate = (count: number, i: number) => round(count / s[i].dt);
-    const column = (f: (x: Sample, i: number) => number | null): Series => s.map(f);
-
-    const statusKeys = new Set<string>();
-    const clientTotals = new Map<string, number>();
-    const bucketNames = new Set<string>();
-    for (const x of s) {
-      for (const k of x.byStatus.keys()) statusKeys.add(k);
-      for (const [k, v] of x.byClient) clientTotals.set(k, (clientTotals.get(k) ?? 0) + v);
-      for (const k of x.buckets.keys()) bucketNames.add(k);
-    }
-    const byStatus: Record<string, Series> = {};
-    for (const k of [...statusKeys].sort()) byStatus[k] = column((x, i) => rate(x.byStatus.get(k) ?? 0, i));
-    const byClient: Record<string, Series> = {};
-    for (const [k] of [...clientTotals].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))) {
-      byClient[k] = column((x, i) => rate(x.byClient.get(k) ?? 0, i));
-    }
-
-    const buckets: Record<string, DashboardBucket> = {};
-    for (const name of bucketNames) {
-      const g = (f: (b: BucketSample, i: number) => number | null) =>
-        column((x, i) => {
-          const b = x.buckets.get(name);
-          return b === undefined ? null : f(b, i);
-        });
-      buckets[name] = {
-        learned: name.startsWith('learned.'),
-        scopes: g((b) => b.scopes),
-        admitted: g((b, i) => rate(b.admitted, i)),
-        rejected: g((b, i) => rate(b.rejected, i)),
-        waitAvgMs: g((b) => (b.admitted > 0 ? round(b.waitSumMs / b.admitted) : null)),
-        waitMaxMs: g((b) => round(b.waitMaxMs)),
-        queued: g((b) => b.queued),
-        inFlight: g((b) => b.inFlight),
-        effectiveRate: g((b) => round(b.rate)),
-        configuredRate: g((b) => round(b.configuredRate)),
-        effectiveConcurrency: g((b) => b.concurrency),
-        configuredConcurrency: g((b) => b.configuredConcurrency),
-      };
-    }
-
-    const hitRatio: Series = new Array(n).fill(null);
-    let spared = 0;
-    let cacheable = 0;
-    for (let i = 0; i < n; i++) {
-      spared += sparedOf(s[i].cache);
-      cacheable += cacheableOf(s[i].cache);
-      if (i >= RATIO_WINDOW) {
-        spared -= sparedOf(s[i - RATIO_WINDOW].cache);
-        cacheable -= cacheableOf(s[i - RATIO_WINDOW].cache);
-      }
-      hitRatio[i] = cacheable > 0 ? round(spared / cacheable) : null;
-    }
-
-    const appNames = new Set<string>();
-    for (const x of s) for (const k of x.appWait.keys()) appNames.add(k);
-    const appWait: Record<string, Series> = {};
-    for (const name of [...appNames].sort()) {
-      appWait[name] = column((x) => {
-        const w = x.appWait.get(name);
-        return w === undefined ? null : round(w.waitSumMs / w.requests);
-      });
-    }
-
-    const totals = this.totals();
-    const p = this.parts;
-    const cacheSeries = {} as Record<CacheKey, Series>;
-    for (const k of CACHE_OUTCOMES) cacheSeries[k] = column((x, i) => rate(x.cache[k], i));
+    const cols = new Columns(s);
+    const p = this.source;
     return {
       intervalMs: this.intervalMs,
       windowSec: this.windowSec,
       now: Date.now() / 1000,
       startedAt: this.startedAt,
       t: s.map((x) => Math.round(x.t * 1000) / 1000),
-      requests: {
-        total: column((x, i) => rate(sumValues(x.byStatus), i)),
-        byStatus,
-        byClient,
-      },
-      throttling: {
-        upstream429: column((x, i) => rate(x.upstream429, i)),
-        retried: column((x, i) => rate(x.retried, i)),
-        passedOn: column((x, i) => rate(x.passedOn, i)),
-        gateway429: column((x, i) => rate(x.gateway429, i)),
-      },
-      cache: { ...cacheSeries, hitRatio },
-      buckets,
-      circuit: column((x) => x.circuit),
-      upstream: {
-        attempts: column((x, i) => rate(sumArray(x.latency), i)),
-        p50: column((x) => percentileMs(x.latency, 0.5)),
-        p95: column((x) => percentileMs(x.latency, 0.95)),
-        p99: column((x) => percentileMs(x.latency, 0.99)),
-      },
+      requests: requestColumns(cols),
+      throttling: throttlingColumns(cols),
+      cache: cacheColumns(cols),
+      buckets: bucketColumns(cols),
+      circuit: cols.column((x) => x.circuit),
+      upstream: upstreamColumns(cols),
       errors: {
-        answers5xx: column((x, i) => rate(x.errors5xx, i)),
-        upstreamFailures: column((x, i) => rate(x.upstreamFailures, i)),
+        answers5xx: cols.rates((x) => x.errors5xx),
+        upstreamFailures: cols.rates((x) => x.upstreamFailures),
       },
-      appWait,
+      appWait: appWaitColumns(cols),
       build: {
         version: GATEWAY_VERSION,
         node: process.version,
-        upstream: p ? p.config.upstream.baseUrl : '',
+        upstream: p ? p.upstream : '',
         reloadedAt: this.recorder.lastReloadSuccess > 0 ? this.recorder.lastReloadSuccess : null,
       },
       current: {
         circuit: p ? p.circuit.state : 'closed',
         store: p ? p.store.status() : { mode: 'memory', healthy: true },
         cache: p ? cacheStats(p.cache) : null,
-        totals,
+        totals: this.totals(),
       },
     };
   }
@@ -460,11 +382,7 @@ export class History {
     for (const c of rec.requests.values()) requests += c.n;
     let gateway429 = 0;
     for (const t of rec.limits.values()) gateway429 += t.rejected.full + t.rejected.timeout;
-    const cache = { hit: 0, miss: 0, coalesced: 0, bypass: 0, stale: 0 } as Record<CacheKey, number>;
-    for (const c of rec.cache.values()) {
-      const key = c.labels.outcome as CacheKey;
-      if (key in cache) cache[key] += c.n;
-    }
+    const cache = cacheTotals(rec);
     return {
       requests,
       upstream429: sumWhere(rec.attempts, 'status', '429'),
@@ -492,10 +410,143 @@ function sumWhere<L extends Labels>(cells: Cells<L>, label: keyof L, value: stri
   return sum;
 }
 
+/** The samples as columns aligned with `t`, as uPlot takes them. */
+class Columns {
+  constructor(readonly samples: readonly Sample[]) {}
+
+  column(f: (x: Sample, i: number) => number | null): Series {
+    return this.samples.map(f);
+  }
+
+  /** A count of each sample, per second of it. */
+  rates(count: (x: Sample) => number): Series {
+    return this.samples.map((x) => round(count(x) / x.dt));
+  }
+
+  /** A count of sample i, per second of it. */
+  rate(count: number, i: number): number {
+    return round(count / this.samples[i].dt);
+  }
+}
+
+/** Requests answered per second: all, by status, and by client (busiest first). */
+function requestColumns(cols: Columns): DashboardData['requests'] {
+  const statusKeys = new Set<string>();
+  const clientTotals = new Map<string, number>();
+  for (const x of cols.samples) {
+    for (const k of x.byStatus.keys()) statusKeys.add(k);
+    for (const [k, v] of x.byClient) clientTotals.set(k, (clientTotals.get(k) ?? 0) + v);
+  }
+  const byStatus: Record<string, Series> = {};
+  for (const k of [...statusKeys].sort()) byStatus[k] = cols.rates((x) => x.byStatus.get(k) ?? 0);
+  const byClient: Record<string, Series> = {};
+  for (const [k] of [...clientTotals].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))) {
+    byClient[k] = cols.rates((x) => x.byClient.get(k) ?? 0);
+  }
+  return { total: cols.rates((x) => sumValues(x.byStatus)), byStatus, byClient };
+}
+
+function throttlingColumns(cols: Columns): DashboardData['throttling'] {
+  return {
+    upstream429: cols.rates((x) => x.upstream429),
+    retried: cols.rates((x) => x.retried),
+    passedOn: cols.rates((x) => x.passedOn),
+    gateway429: cols.rates((x) => x.gateway429),
+  };
+}
+
+/** Cache outcomes per second, and the share that spared a call to CDF over the last RATIO_WINDOW samples. */
+function cacheColumns(cols: Columns): DashboardData['cache'] {
+  const s = cols.samples;
+  const hitRatio: Series = new Array(s.length).fill(null);
+  let spared = 0;
+  let cacheable = 0;
+  for (let i = 0; i < s.length; i++) {
+    spared += sparedOf(s[i].cache);
+    cacheable += cacheableOf(s[i].cache);
+    if (i >= RATIO_WINDOW) {
+      spared -= sparedOf(s[i - RATIO_WINDOW].cache);
+      cacheable -= cacheableOf(s[i - RATIO_WINDOW].cache);
+    }
+    hitRatio[i] = cacheable > 0 ? round(spared / cacheable) : null;
+  }
+  const series = {} as Record<CacheKey, Series>;
+  for (const k of CACHE_OUTCOMES) series[k] = cols.rates((x) => x.cache[k]);
+  return { ...series, hitRatio };
+}
+
+/** Each bucket's series; null where a sample did not have the bucket. */
+function bucketColumns(cols: Columns): Record<string, DashboardBucket> {
+  const names = new Set<string>();
+  for (const x of cols.samples) for (const k of x.buckets.keys()) names.add(k);
+  const buckets: Record<string, DashboardBucket> = {};
+  for (const name of names) {
+    const g = (f: (b: BucketSample, i: number) => number | null) =>
+      cols.column((x, i) => {
+        const b = x.buckets.get(name);
+        return b === undefined ? null : f(b, i);
+      });
+    buckets[name] = {
+      learned: name.startsWith('learned.'),
+      scopes: g((b) => b.scopes),
+      admitted: g((b, i) => cols.rate(b.admitted, i)),
+      rejected: g((b, i) => cols.rate(b.rejected, i)),
+      waitAvgMs: g((b) => (b.admitted > 0 ? round(b.waitSumMs / b.admitted) : null)),
+      waitMaxMs: g((b) => round(b.waitMaxMs)),
+      queued: g((b) => b.queued),
+      inFlight: g((b) => b.inFlight),
+      effectiveRate: g((b) => round(b.rate)),
+      configuredRate: g((b) => round(b.configuredRate)),
+      effectiveConcurrency: g((b) => b.concurrency),
+      configuredConcurrency: g((b) => b.configuredConcurrency),
+    };
+  }
+  return buckets;
+}
+
+/** Upstream attempts per second and their latency percentiles, from the fixed slots. */
+function upstreamColumns(cols: Columns): DashboardData['upstream'] {
+  return {
+    attempts: cols.rates((x) => sumArray(x.latency)),
+    p50: cols.column((x) => percentileMs(x.latency, 0.5)),
+    p95: cols.column((x) => percentileMs(x.latency, 0.95)),
+    p99: cols.column((x) => percentileMs(x.latency, 0.99)),
+  };
+}
+
+/** Each client's mean queue wait, in ms; null where it had no request answered. */
+function appWaitColumns(cols: Columns): Record<string, Series> {
+  const names = new Set<string>();
+  for (const x of cols.samples) for (const k of x.appWait.keys()) names.add(k);
+  const appWait: Record<string, Series> = {};
+  for (const name of [...names].sort()) {
+    appWait[name] = cols.column((x) => {
+      const w = x.appWait.get(name);
+      return w === undefined ? null : round(w.waitSumMs / w.requests);
+    });
+  }
+  return appWait;
+}
+
 function statusTotals(rec: Recorder): Map<string, number> {
   const totals = new Map<string, number>();
   for (const c of rec.requests.values()) totals.set(c.labels.status, (totals.get(c.labels.status) ?? 0) + c.n);
   return totals;
+}
+
+function clientTotals(rec: Recorder): Map<string, number> {
+  const totals = new Map<string, number>();
+  for (const c of rec.requests.values()) totals.set(c.labels.client, (totals.get(c.labels.client) ?? 0) + c.n);
+  return totals;
+}
+
+function cacheTotals(rec: Recorder): Record<CacheKey, number> {
+  const cache = { hit: 0, miss: 0, coalesced: 0, bypass: 0, stale: 0 } as Record<CacheKey, number>;
+  for (const c of rec.cache.values()) {
+    const key = c.labels.outcome as CacheKey;
+    if (key in cache) cache[key] += c.n;
+  }
+  return cache;
 }
 
 function count5xx(byStatus: Map<string, number>): number {

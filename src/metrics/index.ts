@@ -1,25 +1,26 @@
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { GatewayParts } from '../app.js';
-import { ErrorCodes, gatewayErrorBody } from '../cdf/index.js';
 import { ConfigError, type GatewayConfig } from '../config/index.js';
 import { registerDashboard } from '../dashboard/index.js';
+import { GatewayErrors } from '../errors.js';
 import { SCHEMALESS } from '../schemaless.js';
 import { adminAuth } from './admin-auth.js';
 import { History } from './history.js';
 import { Registry } from './prom.js';
 import { PrometheusExport } from './prometheus.js';
 import { Recorder } from './recorder.js';
+import type { MetricsSource } from './source.js';
 import { noTelemetry, type Telemetry } from './telemetry.js';
 
 export type { DashboardBucket, DashboardData } from './history.js';
+export type { MetricsSource, QuotaView } from './source.js';
 export type { Telemetry } from './telemetry.js';
 
 /** Telemetry that feeds Prometheus and the dashboard, plus the admin routes that show them. */
 export interface Metrics {
   telemetry: Telemetry;
   /** Adds /metrics and /dashboard to the main app, or starts the admin server on metrics.port. */
-  mount(app: FastifyInstance, parts: GatewayParts): Promise<void>;
+  mount(app: FastifyInstance, source: MetricsSource): Promise<void>;
   /** URL of the separate admin server, when there is one. */
   adminUrl(): string | null;
   close(): Promise<void>;
@@ -62,9 +63,9 @@ export function createMetrics(config: GatewayConfig): Metrics {
 
   return {
     telemetry: recorder,
-    async mount(app, parts) {
-      exporter.attach(parts);
-      history.start(parts);
+    async mount(app, source) {
+      exporter.attach(source);
+      history.start(source);
       const port = config.metrics.port;
       if (port === null) {
         await routes(app);
@@ -73,12 +74,8 @@ export function createMetrics(config: GatewayConfig): Metrics {
       admin = Fastify({ ...SCHEMALESS, logger: false, forceCloseConnections: true });
       await routes(admin);
       admin.setNotFoundHandler((_req, reply) => {
-        reply
-          .code(404)
-          .type('application/json')
-          .send(
-            gatewayErrorBody(404, ErrorCodes.NOT_FOUND, 'Not found: the admin port serves /metrics and /dashboard.'),
-          );
+        const missing = new GatewayErrors.ADMIN_NOT_FOUND();
+        reply.code(missing.status).type('application/json').send(missing.body());
       });
       const listenHost = config.metrics.host ?? config.server.host;
       try {
@@ -93,7 +90,7 @@ export function createMetrics(config: GatewayConfig): Metrics {
       const address = admin.server.address() as AddressInfo;
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       adminUrl = `http://${host}:${address.port}`;
-      parts.log.info({ url: adminUrl }, 'admin server listening (/metrics, /dashboard)');
+      source.log.info({ url: adminUrl }, 'admin server listening (/metrics, /dashboard)');
     },
     adminUrl: () => adminUrl,
     async close() {

@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
-import type { GatewayParts } from '../app.js';
 import { GATEWAY_VERSION } from '../version.js';
 import { Counter, collectProcessMetrics, Gauge, Registry } from './prom.js';
 import { type Cells, type Labels, REJECT_REASONS, type Recorder } from './recorder.js';
+import type { MetricsSource } from './source.js';
 import { type BucketView, bucketViews, type CacheStats, CIRCUIT_VALUE, cacheStats } from './state.js';
 
 let processRegistry: Registry | null = null;
@@ -16,304 +16,53 @@ const EVENT_LOOP_RESOLUTION_MS = 1000;
 function sharedProcessRegistry(): Registry {
   if (processRegistry === null) {
     processRegistry = new Registry();
-    // The event-loop delay is sampled once a second rather than every 10 ms (prom-client's default): an
-    // idle sidecar then wakes once a second for it, not 100 times (about 1 % of a core when idle). A stall
-    // still shows, as the delay of the one-second timer it held up.
+    // The event-loop delay is sampled once a second rather than every 10 ms (prom-client's default), so that
+    // an idle sidecar does not wake 100 times a second for it; a stall still shows, as the delay of the
+    // one-second timer it held up.
     collectProcessMetrics(processRegistry, EVENT_LOOP_RESOLUTION_MS);
   }
   return processRegistry;
 }
 
-/** What a scrape reads from the gateway's parts, once per scrape. */
+/** What a scrape reads from the gateway, once per scrape. */
 interface ScrapeView {
   buckets: Map<string, BucketView>;
   cache: CacheStats | null;
 }
 
+/** Reads of the gateway for the gauges, at scrape time; null before the gateway is attached. */
+interface Reads {
+  source(): MetricsSource | null;
+  view(): ScrapeView;
+}
+
 /**
  * The gateway's Prometheus registry. Counters are the recorder's cells, copied in at scrape time; gauges
- * are read from the gateway's parts at scrape time; histograms are fed directly by the recorder.
+ * are read from the gateway at scrape time; histograms are fed directly by the recorder. Each family of
+ * series is registered by a function of its own below.
  */
 export class PrometheusExport {
-  private parts: GatewayParts | null = null;
+  private source: MetricsSource | null = null;
   private view: ScrapeView | null = null;
   private viewAt = 0;
-  private evictionsSeen = 0;
 
   constructor(
     recorder: Recorder,
     readonly registry: Registry,
   ) {
-    const r = this.registry;
     sharedProcessRegistry(); // from start-up, so GC and event-loop figures cover the whole run
-    const rec = recorder;
-    counter(
-      r,
-      'cdf_gateway_requests_total',
-      'Requests answered to apps, by method, API family, status and client.',
-      ['method', 'family', 'status', 'client'],
-      rec.requests,
-    );
-    counter(
-      r,
-      'cdf_gateway_upstream_attempts_total',
-      'Attempts sent to CDF, by API family and status ("error": no answer).',
-      ['family', 'status'],
-      rec.attempts,
-    );
-    counter(
-      r,
-      'cdf_gateway_upstream_throttled_total',
-      '429 answers from CDF, by API family and whether the gateway retried the call or passed the 429 on to the app.',
-      ['family', 'outcome'],
-      rec.throttled,
-    );
-    counter(
-      r,
-      'cdf_gateway_retries_total',
-      'Upstream attempts repeated by the gateway, by API family and reason.',
-      ['family', 'reason'],
-      rec.retries,
-    );
-    counter(
-      r,
-      'cdf_gateway_retry_budget_exhausted_total',
-      "Failures passed back to the app because the bucket's retry budget was used up, by API family.",
-      ['family'],
-      rec.budgetExhausted,
-    );
-    counter(
-      r,
-      'cdf_gateway_cache_requests_total',
-      'Cacheable requests by API family and outcome (hit, miss, coalesced, bypass, stale).',
-      ['family', 'outcome'],
-      rec.cache,
-    );
-    counter(
-      r,
-      'cdf_gateway_limit_changes_total',
-      'Changes of effective limits by the adaptive limits, by bucket and direction.',
-      ['bucket', 'direction'],
-      rec.limitChanges,
-    );
-    counter(
-      r,
-      'cdf_gateway_circuit_transitions_total',
-      'Circuit breaker state changes, by the state entered.',
-      ['state'],
-      rec.circuitTransitions,
-    );
-    counter(
-      r,
-      'cdf_gateway_config_reloads_total',
-      'Configuration reloads (SIGHUP or a change of the file), by result: success (applied) or failure (refused, the running configuration kept).',
-      ['result'],
-      rec.configReloads,
-    );
-    counter(
-      r,
-      'cdf_gateway_shadow_decisions_total',
-      'What buckets in mode: shadow would have done to each attempt (admitted, queued, refused); they never delay a call.',
-      ['bucket', 'outcome'],
-      rec.shadow,
-    );
-    new Counter({
-      name: 'cdf_gateway_shadow_wait_seconds_total',
-      help: 'Queue wait that buckets in mode: shadow would have imposed, summed, in seconds.',
-      labelNames: ['bucket'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const c of rec.shadowWaitMs.values()) this.inc(c.labels, c.n / 1000);
-      },
-    });
-    new Gauge({
-      name: 'cdf_gateway_config_last_reload_success_timestamp_seconds',
-      help: 'Unix time of the last configuration reload applied (0: none since start).',
-      registers: [r],
-      collect() {
-        this.set(rec.lastReloadSuccess);
-      },
-    });
-    new Gauge({
-      name: 'cdf_gateway_build_info',
-      help: "The gateway's version and the Node.js it runs on (always 1).",
-      labelNames: ['version', 'node'],
-      registers: [r],
-    }).set({ version: GATEWAY_VERSION, node: process.version }, 1);
-    new Counter({
-      name: 'cdf_gateway_bucket_admitted_total',
-      help: 'Attempts admitted through a bucket (first attempts and retries), by bucket (limit name).',
-      labelNames: ['bucket'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const t of rec.limits.values()) this.inc({ bucket: t.name }, t.admitted);
-      },
-    });
-    new Counter({
-      name: 'cdf_gateway_queue_rejected_total',
-      help: "Requests the gateway's queue answered with 429 itself, by bucket and reason (full, timeout, aborted).",
-      labelNames: ['bucket', 'reason'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const t of rec.limits.values()) {
-          for (const reason of REJECT_REASONS) this.inc({ bucket: t.name, reason }, t.rejected[reason]);
-        }
-      },
-    });
-
-    const buckets = () => this.scrapeView().buckets;
-    bucketGauge(
-      r,
-      'cdf_gateway_queue_length',
-      'Requests waiting in the queue now, by bucket.',
-      buckets,
-      (v) => v.queued,
-    );
-    bucketGauge(
-      r,
-      'cdf_gateway_bucket_in_flight',
-      'Calls holding a slot (in flight to CDF) now, by bucket.',
-      buckets,
-      (v) => v.inFlight,
-    );
-    bucketGauge(
-      r,
-      'cdf_gateway_bucket_tokens',
-      'Tokens available now (calls that may start at once), by bucket.',
-      buckets,
-      (v) => v.tokens,
-    );
-    bucketGauge(
-      r,
-      'cdf_gateway_bucket_scopes',
-      'Scopes (projects, or project and identity) a bucket is kept for.',
-      buckets,
-      (v) => v.scopes,
-    );
-    new Gauge({
-      name: 'cdf_gateway_bucket_rate_per_second',
-      help: 'Rate limit of a bucket in calls per second: configured, and effective (lowered by adaptive limits); scopes summed.',
-      labelNames: ['bucket', 'kind'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const v of buckets().values()) {
-          this.set({ bucket: v.name, kind: 'configured' }, v.configuredRate);
-          this.set({ bucket: v.name, kind: 'effective' }, v.rate);
-        }
-      },
-    });
-    new Gauge({
-      name: 'cdf_gateway_bucket_concurrency',
-      help: 'Concurrency limit of a bucket: configured, and effective (lowered by adaptive limits); scopes summed.',
-      labelNames: ['bucket', 'kind'],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const v of buckets().values()) {
-          this.set({ bucket: v.name, kind: 'configured' }, v.configuredConcurrency);
-          this.set({ bucket: v.name, kind: 'effective' }, v.concurrency);
-        }
-      },
-    });
-
-    const parts = () => this.parts;
-    // The tree's figures per bucket, not per scope: configured ones from the config, learned ones from CDF's
-    // 429s (operations and classes that had no bucket of their own). Bounded by the table and MAX_LEARNED.
-    const treeFigure = (
-      name: string,
-      what: string,
-      figure: 'rate' | 'concurrency',
-      ceiling: 'ceilingRate' | 'ceilingConcurrency',
-    ) =>
-      new Gauge({
-        name,
-        help: `${what} of each bucket of the quota tree, per scope: configured, or learned from CDF (with the ceiling it may probe up to).`,
-        labelNames: ['bucket', 'source'],
-        registers: [r],
-        collect() {
-          this.reset();
-          const quota = parts()?.quota;
-          if (!quota) return;
-          for (const l of quota.limits) this.set({ bucket: l.name, source: 'configured' }, l[figure]);
-          for (const l of quota.learned()) {
-            this.set({ bucket: l.name, source: 'learned' }, l[figure]);
-            this.set({ bucket: l.name, source: 'ceiling' }, l[ceiling]);
-          }
-        },
-      });
-    treeFigure('cdf_gateway_limit_rate_per_second', 'Rate', 'rate', 'ceilingRate');
-    treeFigure('cdf_gateway_limit_concurrency', 'Concurrency', 'concurrency', 'ceilingConcurrency');
-    new Gauge({
-      name: 'cdf_gateway_learned_buckets',
-      help: "Buckets learned from CDF's 429s, by level (operation or class).",
-      labelNames: ['level'],
-      registers: [r],
-      collect() {
-        this.reset();
-        const learned = parts()?.quota?.learned() ?? [];
-        this.set({ level: 'operation' }, learned.filter((l) => l.level === 'operation').length);
-        this.set({ level: 'class' }, learned.filter((l) => l.level === 'class').length);
-      },
-    });
-    new Gauge({
-      name: 'cdf_gateway_circuit_state',
-      help: 'Circuit breaker towards CDF: 0 closed (calls flow), 1 half-open (one probe), 2 open (failing fast).',
-      registers: [r],
-      collect() {
-        const p = parts();
-        this.set(p ? CIRCUIT_VALUE[p.circuit.state] : 0);
-      },
-    });
-    new Gauge({
-      name: 'cdf_gateway_store_healthy',
-      help: 'Whether the quota store answers (1) or not (0), by mode (memory, or a shared store).',
-      labelNames: ['mode'],
-      registers: [r],
-      collect() {
-        this.reset();
-        const p = parts();
-        if (!p) return;
-        const s = p.store.status();
-        this.set({ mode: s.mode }, s.healthy ? 1 : 0);
-      },
-    });
-
-    const cache = () => this.scrapeView().cache;
-    new Gauge({
-      name: 'cdf_gateway_cache_entries',
-      help: 'Answers held in the response cache.',
-      registers: [r],
-      collect() {
-        this.set(cache()?.entries ?? 0);
-      },
-    });
-    new Gauge({
-      name: 'cdf_gateway_cache_bytes',
-      help: 'Memory used by the answers in the response cache, in bytes.',
-      registers: [r],
-      collect() {
-        this.set(cache()?.bytes ?? 0);
-      },
-    });
-    const self = this;
-    new Counter({
-      name: 'cdf_gateway_cache_evictions_total',
-      help: 'Answers dropped from the response cache to make room.',
-      registers: [r],
-      collect() {
-        const seen = cache()?.evictions ?? 0;
-        if (seen > self.evictionsSeen) this.inc(seen - self.evictionsSeen);
-        self.evictionsSeen = seen;
-      },
-    });
+    const reads: Reads = { source: () => this.source, view: () => this.scrapeView() };
+    requestSeries(registry, recorder);
+    bucketSeries(registry, recorder, reads);
+    quotaTreeSeries(registry, recorder, reads);
+    shadowSeries(registry, recorder);
+    circuitAndStoreSeries(registry, recorder, reads);
+    cacheSeries(registry, recorder, reads);
+    configAndBuildSeries(registry, recorder);
   }
 
-  attach(parts: GatewayParts): void {
-    this.parts = parts;
+  attach(source: MetricsSource): void {
+    this.source = source;
   }
 
   get contentType(): string {
@@ -332,14 +81,298 @@ export class PrometheusExport {
 
   private scrapeView(): ScrapeView {
     const now = performance.now();
-    // One read of the parts per scrape; the age check covers a registry read without scrape().
+    // One read of the gateway per scrape; the age check covers a registry read without scrape().
     if (this.view === null || now - this.viewAt > 50) {
-      const p = this.parts;
+      const p = this.source;
       this.viewAt = now;
-      this.view = { buckets: p ? bucketViews(p) : new Map(), cache: p ? cacheStats(p.cache) : null };
+      this.view = { buckets: p ? bucketViews(p.quota) : new Map(), cache: p ? cacheStats(p.cache) : null };
     }
     return this.view;
   }
+}
+
+/** Requests answered to apps, and the attempts sent to CDF: what CDF answered, retried, passed back. */
+function requestSeries(r: Registry, rec: Recorder): void {
+  counter(
+    r,
+    'cdf_gateway_requests_total',
+    'Requests answered to apps, by method, API family, status and client.',
+    ['method', 'family', 'status', 'client'],
+    rec.requests,
+  );
+  counter(
+    r,
+    'cdf_gateway_upstream_attempts_total',
+    'Attempts sent to CDF, by API family and status ("error": no answer).',
+    ['family', 'status'],
+    rec.attempts,
+  );
+  counter(
+    r,
+    'cdf_gateway_upstream_throttled_total',
+    '429 answers from CDF, by API family and whether the gateway retried the call or passed the 429 on to the app.',
+    ['family', 'outcome'],
+    rec.throttled,
+  );
+  counter(
+    r,
+    'cdf_gateway_retries_total',
+    'Upstream attempts repeated by the gateway, by API family and reason.',
+    ['family', 'reason'],
+    rec.retries,
+  );
+  counter(
+    r,
+    'cdf_gateway_retry_budget_exhausted_total',
+    "Failures passed back to the app because the bucket's retry budget was used up, by API family.",
+    ['family'],
+    rec.budgetExhausted,
+  );
+}
+
+/** The buckets now and what they admitted and refused, by bucket (limit name), scopes summed. */
+function bucketSeries(r: Registry, rec: Recorder, reads: Reads): void {
+  new Counter({
+    name: 'cdf_gateway_bucket_admitted_total',
+    help: 'Attempts admitted through a bucket (first attempts and retries), by bucket (limit name).',
+    labelNames: ['bucket'],
+    registers: [r],
+    collect() {
+      this.reset();
+      for (const t of rec.limits.values()) this.inc({ bucket: t.name }, t.admitted);
+    },
+  });
+  new Counter({
+    name: 'cdf_gateway_queue_rejected_total',
+    help: "Requests the gateway's queue answered with 429 itself, by bucket and reason (full, timeout, aborted).",
+    labelNames: ['bucket', 'reason'],
+    registers: [r],
+    collect() {
+      this.reset();
+      for (const t of rec.limits.values()) {
+        for (const reason of REJECT_REASONS) this.inc({ bucket: t.name, reason }, t.rejected[reason]);
+      }
+    },
+  });
+  const buckets = () => reads.view().buckets;
+  bucketGauge(r, 'cdf_gateway_queue_length', 'Requests waiting in the queue now, by bucket.', buckets, (v) => v.queued);
+  bucketGauge(
+    r,
+    'cdf_gateway_bucket_in_flight',
+    'Calls holding a slot (in flight to CDF) now, by bucket.',
+    buckets,
+    (v) => v.inFlight,
+  );
+  bucketGauge(
+    r,
+    'cdf_gateway_bucket_tokens',
+    'Tokens available now (calls that may start at once), by bucket.',
+    buckets,
+    (v) => v.tokens,
+  );
+  bucketGauge(
+    r,
+    'cdf_gateway_bucket_scopes',
+    'Scopes (projects, or project and identity) a bucket is kept for.',
+    buckets,
+    (v) => v.scopes,
+  );
+  new Gauge({
+    name: 'cdf_gateway_bucket_rate_per_second',
+    help: 'Rate limit of a bucket in calls per second: configured, and effective (lowered by adaptive limits); scopes summed.',
+    labelNames: ['bucket', 'kind'],
+    registers: [r],
+    collect() {
+      this.reset();
+      for (const v of buckets().values()) {
+        this.set({ bucket: v.name, kind: 'configured' }, v.configuredRate);
+        this.set({ bucket: v.name, kind: 'effective' }, v.rate);
+      }
+    },
+  });
+  new Gauge({
+    name: 'cdf_gateway_bucket_concurrency',
+    help: 'Concurrency limit of a bucket: configured, and effective (lowered by adaptive limits); scopes summed.',
+    labelNames: ['bucket', 'kind'],
+    registers: [r],
+    collect() {
+      this.reset();
+      for (const v of buckets().values()) {
+        this.set({ bucket: v.name, kind: 'configured' }, v.configuredConcurrency);
+        this.set({ bucket: v.name, kind: 'effective' }, v.concurrency);
+      }
+    },
+  });
+}
+
+/**
+ * The quota tree's figures per bucket, not per scope: configured ones from the config, learned ones from
+ * CDF's 429s (operations and classes that had no bucket of their own), and how they changed. Bounded by the
+ * table and MAX_LEARNED.
+ */
+function quotaTreeSeries(r: Registry, rec: Recorder, reads: Reads): void {
+  counter(
+    r,
+    'cdf_gateway_limit_changes_total',
+    'Changes of effective limits by the adaptive limits, by bucket and direction.',
+    ['bucket', 'direction'],
+    rec.limitChanges,
+  );
+  const treeFigure = (
+    name: string,
+    what: string,
+    figure: 'rate' | 'concurrency',
+    ceiling: 'ceilingRate' | 'ceilingConcurrency',
+  ) =>
+    new Gauge({
+      name,
+      help: `${what} of each bucket of the quota tree, per scope: configured, or learned from CDF (with the ceiling it may probe up to).`,
+      labelNames: ['bucket', 'source'],
+      registers: [r],
+      collect() {
+        this.reset();
+        const quota = reads.source()?.quota;
+        if (!quota) return;
+        for (const l of quota.limits) this.set({ bucket: l.name, source: 'configured' }, l[figure]);
+        for (const l of quota.learned()) {
+          this.set({ bucket: l.name, source: 'learned' }, l[figure]);
+          this.set({ bucket: l.name, source: 'ceiling' }, l[ceiling]);
+        }
+      },
+    });
+  treeFigure('cdf_gateway_limit_rate_per_second', 'Rate', 'rate', 'ceilingRate');
+  treeFigure('cdf_gateway_limit_concurrency', 'Concurrency', 'concurrency', 'ceilingConcurrency');
+  new Gauge({
+    name: 'cdf_gateway_learned_buckets',
+    help: "Buckets learned from CDF's 429s, by level (operation or class).",
+    labelNames: ['level'],
+    registers: [r],
+    collect() {
+      this.reset();
+      const learned = reads.source()?.quota.learned() ?? [];
+      this.set({ level: 'operation' }, learned.filter((l) => l.level === 'operation').length);
+      this.set({ level: 'class' }, learned.filter((l) => l.level === 'class').length);
+    },
+  });
+}
+
+/** What buckets in `mode: shadow` would have done; they never delay a call. */
+function shadowSeries(r: Registry, rec: Recorder): void {
+  counter(
+    r,
+    'cdf_gateway_shadow_decisions_total',
+    'What buckets in mode: shadow would have done to each attempt (admitted, queued, refused); they never delay a call.',
+    ['bucket', 'outcome'],
+    rec.shadow,
+  );
+  new Counter({
+    name: 'cdf_gateway_shadow_wait_seconds_total',
+    help: 'Queue wait that buckets in mode: shadow would have imposed, summed, in seconds.',
+    labelNames: ['bucket'],
+    registers: [r],
+    collect() {
+      this.reset();
+      for (const c of rec.shadowWaitMs.values()) this.inc(c.labels, c.n / 1000);
+    },
+  });
+}
+
+/** The circuit breaker towards CDF, and the quota store. */
+function circuitAndStoreSeries(r: Registry, rec: Recorder, reads: Reads): void {
+  counter(
+    r,
+    'cdf_gateway_circuit_transitions_total',
+    'Circuit breaker state changes, by the state entered.',
+    ['state'],
+    rec.circuitTransitions,
+  );
+  new Gauge({
+    name: 'cdf_gateway_circuit_state',
+    help: 'Circuit breaker towards CDF: 0 closed (calls flow), 1 half-open (one probe), 2 open (failing fast).',
+    registers: [r],
+    collect() {
+      const p = reads.source();
+      this.set(p ? CIRCUIT_VALUE[p.circuit.state] : 0);
+    },
+  });
+  new Gauge({
+    name: 'cdf_gateway_store_healthy',
+    help: 'Whether the quota store answers (1) or not (0), by mode (memory, or a shared store).',
+    labelNames: ['mode'],
+    registers: [r],
+    collect() {
+      this.reset();
+      const p = reads.source();
+      if (!p) return;
+      const s = p.store.status();
+      this.set({ mode: s.mode }, s.healthy ? 1 : 0);
+    },
+  });
+}
+
+/** The response cache: outcomes per request, and what it holds. */
+function cacheSeries(r: Registry, rec: Recorder, reads: Reads): void {
+  counter(
+    r,
+    'cdf_gateway_cache_requests_total',
+    'Cacheable requests by API family and outcome (hit, miss, coalesced, bypass, stale).',
+    ['family', 'outcome'],
+    rec.cache,
+  );
+  const cache = () => reads.view().cache;
+  new Gauge({
+    name: 'cdf_gateway_cache_entries',
+    help: 'Answers held in the response cache.',
+    registers: [r],
+    collect() {
+      this.set(cache()?.entries ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'cdf_gateway_cache_bytes',
+    help: 'Memory used by the answers in the response cache, in bytes.',
+    registers: [r],
+    collect() {
+      this.set(cache()?.bytes ?? 0);
+    },
+  });
+  // The cache counts its evictions since it started; the counter adds what is new since the last scrape.
+  let evictionsSeen = 0;
+  new Counter({
+    name: 'cdf_gateway_cache_evictions_total',
+    help: 'Answers dropped from the response cache to make room.',
+    registers: [r],
+    collect() {
+      const seen = cache()?.evictions ?? 0;
+      if (seen > evictionsSeen) this.inc(seen - evictionsSeen);
+      evictionsSeen = seen;
+    },
+  });
+}
+
+/** Configuration reloads, and the build. */
+function configAndBuildSeries(r: Registry, rec: Recorder): void {
+  counter(
+    r,
+    'cdf_gateway_config_reloads_total',
+    'Configuration reloads (SIGHUP or a change of the file), by result: success (applied) or failure (refused, the running configuration kept).',
+    ['result'],
+    rec.configReloads,
+  );
+  new Gauge({
+    name: 'cdf_gateway_config_last_reload_success_timestamp_seconds',
+    help: 'Unix time of the last configuration reload applied (0: none since start).',
+    registers: [r],
+    collect() {
+      this.set(rec.lastReloadSuccess);
+    },
+  });
+  new Gauge({
+    name: 'cdf_gateway_build_info',
+    help: "The gateway's version and the Node.js it runs on (always 1).",
+    labelNames: ['version', 'node'],
+    registers: [r],
+  }).set({ version: GATEWAY_VERSION, node: process.version }, 1);
 }
 
 function counter<L extends Labels>(

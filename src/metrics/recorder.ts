@@ -9,7 +9,7 @@ import type { Telemetry } from './telemetry.js';
 const noop = () => {};
 
 /** The label value for clients past `metrics.maxClients`. */
-export const OTHER_CLIENT = 'other';
+const OTHER_CLIENT = 'other';
 
 export type Labels = Record<string, string>;
 
@@ -67,8 +67,8 @@ export interface AppWait {
   waitSumMs: number;
 }
 
-export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
-export const WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 /** Caps the number of client label values: the first `max` clients seen keep their name, later ones are `other`. */
 export class ClientLabels {

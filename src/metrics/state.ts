@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import type { GatewayParts } from '../app.js';
 import type { CircuitState } from '../retry/index.js';
+import type { QuotaView } from './source.js';
 
 /** One limit's buckets now, every scope (project, or project and identity) summed. */
 export interface BucketView {
@@ -15,11 +15,11 @@ export interface BucketView {
   configuredConcurrency: number;
 }
 
-/** Reads the scheduler's buckets; called at scrape and sample time, never on the request path. */
-export function bucketViews(parts: Pick<GatewayParts, 'scheduler'>): Map<string, BucketView> {
+/** Sums the buckets by limit; called at scrape and sample time, never on the request path. */
+export function bucketViews(quota: Pick<QuotaView, 'buckets' | 'queuedAt'>): Map<string, BucketView> {
   const now = performance.now();
   const views = new Map<string, BucketView>();
-  for (const b of parts.scheduler.allBuckets()) {
+  for (const b of quota.buckets()) {
     const name = b.limit.name;
     let v = views.get(name);
     if (v === undefined) {
@@ -37,7 +37,7 @@ export function bucketViews(parts: Pick<GatewayParts, 'scheduler'>): Map<string,
       views.set(name, v);
     }
     v.scopes++;
-    v.queued += parts.scheduler.queuedAt(b);
+    v.queued += quota.queuedAt(b);
     v.inFlight += b.inFlight;
     v.tokens += b.tokensAt(now);
     v.rate += b.rate;
@@ -57,7 +57,7 @@ export interface CacheStats {
   evictions: number;
 }
 
-export function cacheStats(cache: unknown): CacheStats | null {
+export function cacheStats(cache: object | null): CacheStats | null {
   const stats = (cache as { stats?: unknown } | null)?.stats;
   if (typeof stats !== 'function') return null;
   const s = stats.call(cache) as Partial<Record<keyof CacheStats, unknown>> | null | undefined;

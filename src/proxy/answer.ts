@@ -1,16 +1,6 @@
-import type { Readable } from 'node:stream';
-import { type ErrorCode, gatewayErrorBody } from '../cdf/index.js';
+import type { GatewayError } from '../errors.js';
 import type { Exchange } from './exchange.js';
-import type { HeaderMap } from './headers.js';
-
-/** An answer on its way to the app: streamed from CDF, or whole (an error body, a cached entry). */
-export interface UpstreamAnswer {
-  status: number;
-  headers: HeaderMap;
-  body: Readable | Buffer;
-  /** Gives back the quota slots of the attempt that produced it; idempotent. */
-  release(): void;
-}
+import type { UpstreamAnswer } from './types.js';
 
 const noop = () => {};
 
@@ -27,9 +17,9 @@ export function sendAnswer(ex: Exchange, answer: UpstreamAnswer): void {
     res.end(answer.body);
     return;
   }
-  // pipe() rather than stream.pipeline(): the latter makes an AbortController per call and a
-  // DOMException when it finishes, ~3 % of a proxied request's CPU. The app going away destroys the
-  // body in the record stage (Pipeline), and a body that breaks off ends the app's connection here.
+  // pipe() rather than stream.pipeline(), which makes an AbortController and a DOMException per call. The app
+  // going away destroys the body in the record stage (Pipeline); a body that breaks off ends the app's
+  // connection here.
   const body = answer.body;
   body.once('error', (err: NodeJS.ErrnoException) => {
     ex.error ??= `response stream: ${err.code ?? err.message}`;
@@ -41,21 +31,19 @@ export function sendAnswer(ex: Exchange, answer: UpstreamAnswer): void {
 /** The gateway's own answer, in CDF's error shape, with the request id the app can quote. */
 export function sendError(
   ex: Exchange,
-  status: number,
-  code: ErrorCode,
-  message: string,
-  headers: Record<string, string> = {},
+  err: GatewayError,
+  headers: Readonly<Record<string, string>> = err.headers,
 ): void {
   const res = ex.res;
-  ex.status = status;
-  ex.error ??= message;
-  ex.errorCode ??= code;
+  ex.status = err.status;
+  ex.error ??= err.message;
+  ex.errorCode ??= err.code;
   if (res.headersSent || res.destroyed) {
     res.destroy();
     return;
   }
-  const body = gatewayErrorBody(status, code, message);
-  res.writeHead(status, {
+  const body = err.body();
+  res.writeHead(err.status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
     'x-request-id': ex.requestId,

@@ -1,8 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
-import { ErrorCodes } from '../cdf/errors.js';
+import { GatewayErrors } from '../errors.js';
 import type { BufferBudget } from './buffer-budget.js';
-import { GatewayError } from './errors.js';
 
 /**
  * A request body: none, read whole (can be sent again), sent as it arrives and kept (can be sent again once
@@ -14,10 +13,9 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * A body read whole, kept as the chunks it arrived in. It goes upstream as those chunks, so an upload is
- * never copied: no join at the end (which held the chunks and the joined copy at once: twice the budget at
- * the peak), nor a copy into one buffer as it arrives (the largest item of the gateway's CPU on 4 MiB
- * uploads, with the garbage collection it caused). It is joined into one Buffer once, and only when
- * something reads it whole (a cache key, the partition check of a read). A retry sends the same chunks.
+ * never copied (a join would hold the chunks and the copy at once, twice the budget at the peak). It is
+ * joined into one Buffer once, and only when something reads it whole (a cache key, the partition check of
+ * a read). A retry sends the same chunks.
  */
 export class HeldBody {
   private joined: Buffer | null;
@@ -43,17 +41,16 @@ export class HeldBody {
 
 /**
  * A write's body sent upstream as it arrives and kept, so that a retry (after a 429) can send it again. The
- * upload and the call overlap as in a plain proxy, instead of the call waiting for the whole upload: on 4 MiB
- * uploads reading first cost 5-10 % of the throughput and held every queued upload in memory before its turn.
- * It is taken only for writes with a declared length: a read's body is read first, because its partition and
- * cache key are checked before it queues. While it is still arriving, the app's upload holds the call's slot
- * as any streamed body does, and the idle watchdog ends it if it stalls (issue #13).
+ * upload and the call overlap as in a plain proxy, so a queued upload holds no memory before its turn and
+ * the call does not wait for the whole upload. It is taken only for writes with a declared length: a read's
+ * body is read first, because its partition and cache key are checked before it queues. While it is still
+ * arriving, the app's upload holds the call's slot as any streamed body does, and the idle watchdog ends it
+ * if it stalls.
  *
  * The first pass sends the app's chunks themselves and copies each into `kept`, a buffer of the budget's
- * (BufferBudget.takeUploadBuffer), reused by later uploads once this call is done: the chunks then die young,
- * as in a plain proxy. Keeping the chunks instead cost 10 % more CPU on 4 MiB uploads than the copy, in garbage
- * collection (docs/design.md, "Uploads"). A retry sends views of `kept`: undici may hold them after the call,
- * so a buffer lent to a retry is not reused.
+ * (BufferBudget.takeUploadBuffer) reused by later uploads, so that the chunks die young as in a plain proxy
+ * rather than being kept until the call ends. A retry sends views of `kept`: undici may hold them after the
+ * call, so a buffer lent to a retry is not reused.
  */
 export class TeeBody {
   /** The bytes that have arrived are kept[0, size). null once released. */
@@ -130,15 +127,6 @@ export class TeeBody {
   }
 }
 
-// The rest of the body is not read: the connection cannot carry another request.
-const tooLarge = (limit: number) =>
-  new GatewayError(
-    413,
-    ErrorCodes.BODY_TOO_LARGE,
-    `Request body is larger than the gateway's limit of ${limit} bytes.`,
-    { connection: 'close' },
-  );
-
 /** Who holds the bytes taken from the budget, to give them back when the request is done. */
 export interface BufferHolder {
   bufferedBytes: number;
@@ -201,7 +189,7 @@ export function readRequestBody(
         // Checked on every chunk: the limit may be below bufferUpTo (a chunked body has no declared size).
         cleanup();
         req.pause();
-        reject(tooLarge(limit));
+        reject(new GatewayErrors.BODY_TOO_LARGE(limit));
       } else if (size > bufferUpTo) {
         // Too big to keep: stream what was read and the rest.
         cleanup();
@@ -219,13 +207,7 @@ export function readRequestBody(
     };
     const onClose = () => {
       cleanup();
-      reject(
-        new GatewayError(
-          400,
-          ErrorCodes.BODY_INCOMPLETE,
-          'The client closed the connection before sending the whole request body.',
-        ),
-      );
+      reject(new GatewayErrors.BODY_INCOMPLETE());
     };
     req.on('data', onData);
     req.on('end', onEnd);
@@ -242,7 +224,7 @@ function limited(req: IncomingMessage, head: Buffer[], already: number, limit: n
   req.on('data', (chunk: Buffer) => {
     size += chunk.length;
     if (size > limit) {
-      out.destroy(tooLarge(limit));
+      out.destroy(new GatewayErrors.BODY_TOO_LARGE(limit));
       req.destroy();
       return;
     }

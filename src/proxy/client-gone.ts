@@ -1,3 +1,5 @@
+import { GatewayErrors } from '../errors.js';
+
 /** What waits on an app going away: undici, the quota queue, the cache's single flight. */
 export interface AbortLike {
   readonly aborted: boolean;
@@ -6,10 +8,10 @@ export interface AbortLike {
 }
 
 /**
- * Fires once when the app goes away before its answer was sent. A stand-in for AbortController: the
- * platform's costs about 4 % of a proxied request's CPU here (an EventTarget per request, a DOMException
- * per abort), and almost no request ever aborts. `signal` returns the object itself, so it can be passed
- * wherever a signal is expected (undici accepts any object with addEventListener).
+ * Fires once when the app goes away before its answer was sent. A stand-in for AbortController, whose
+ * EventTarget per request costs more than a request that almost never aborts should pay. `signal` returns
+ * the object itself, so it can be passed wherever a signal is expected (undici accepts any object with
+ * addEventListener).
  */
 export class ClientGone implements AbortLike {
   aborted = false;
@@ -30,7 +32,7 @@ export class ClientGone implements AbortLike {
     if (i !== -1) this.listeners!.splice(i, 1);
   }
 
-  abort(reason: unknown = new Error('The client went away.')): void {
+  abort(reason: unknown = new GatewayErrors.CLIENT_GONE()): void {
     if (this.aborted) return;
     this.aborted = true;
     this.reason = reason;
@@ -40,16 +42,16 @@ export class ClientGone implements AbortLike {
   }
 }
 
-/** Resolves after `ms`, or rejects when the app goes away first. One timer, only on the retry path. */
+/** Resolves after `ms`, or rejects with CLIENT_GONE when the app goes away first. One timer, only on the retry path. */
 export function sleepUnlessGone(ms: number, gone: AbortLike): Promise<void> {
   return new Promise((resolve, reject) => {
     if (gone.aborted) {
-      reject(new Error('The client went away.'));
+      reject(new GatewayErrors.CLIENT_GONE());
       return;
     }
     const onGone = () => {
       clearTimeout(timer);
-      reject(new Error('The client went away.'));
+      reject(new GatewayErrors.CLIENT_GONE());
     };
     const timer = setTimeout(() => {
       gone.removeEventListener('abort', onGone);

@@ -8,9 +8,6 @@ const DECODERS: Record<string, (buf: Buffer, opts: ZlibOptions) => Promise<Buffe
   br: promisify(brotliDecompress) as (buf: Buffer, opts: ZlibOptions) => Promise<Buffer>,
 };
 
-/** Nesting deeper than this is not walked (cache keys): such a body is forwarded as it is, uncached. */
-export const MAX_JSON_DEPTH = 256;
-
 /**
  * A buffered request body decoded (Content-Encoding undone, asynchronously on zlib's thread pool, never past
  * `maxBytes` of output) and parsed as JSON. undefined when it is not JSON, its encoding is unknown, or it

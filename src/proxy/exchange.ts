@@ -1,20 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import {
-  ANONYMOUS,
-  type Caller,
-  type CdfTarget,
-  credentialOf,
-  type ErrorCode,
-  hashCredential,
-  type RouteInfo,
-} from '../cdf/index.js';
+import { ANONYMOUS, type Caller, type CdfTarget, credentialOf, hashCredential, type RouteInfo } from '../cdf/index.js';
+import type { ErrorCode } from '../errors.js';
 import type { AppRef, Bucket } from '../quota/index.js';
-import type { RequestTrace } from '../tracing/types.js';
 import { HeldBody, type RequestBody, TeeBody } from './body.js';
 import { ClientGone } from './client-gone.js';
 import { decodeJson } from './decode.js';
 import type { HeaderMap } from './headers.js';
+import type { CacheOutcome, RequestTrace } from './types.js';
 
 const UNKNOWN_APP: AppRef = Object.freeze({
   id: 'unknown',
@@ -25,8 +18,6 @@ const UNKNOWN_APP: AppRef = Object.freeze({
 });
 
 const NO_SHADOW: readonly Bucket[] = Object.freeze([]);
-
-export type CacheOutcome = 'HIT' | 'MISS' | 'BYPASS' | 'COALESCED' | 'STALE';
 
 /**
  * One app request on its way through the gateway: what it is (classified once), what it carries, and

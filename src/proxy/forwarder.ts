@@ -1,36 +1,20 @@
 import { performance } from 'node:perf_hooks';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { cdfErrorMessage, type ErrorCode, ErrorCodes } from '../cdf/index.js';
+import { cdfErrorText } from '../cdf/index.js';
 import type { GatewayConfig } from '../config/index.js';
+import { GatewayError, GatewayErrors } from '../errors.js';
 import type { Telemetry } from '../metrics/telemetry.js';
-import {
-  type Bucket,
-  type Lease,
-  QueueRejected,
-  type QuotaTree,
-  type Scheduler,
-  type ShadowLedger,
-} from '../quota/index.js';
-import {
-  backoffMs,
-  type CircuitBreaker,
-  type Failure,
-  isAutoRetryable,
-  RetryBudget,
-  retryAfterMs,
-  retryReason,
-} from '../retry/index.js';
-import type { UpstreamAnswer } from './answer.js';
+import { type Lease, QueueRejected, type QuotaTree, type Scheduler, type ShadowLedger } from '../quota/index.js';
+import { type CircuitBreaker, type Failure, isAutoRetryable } from '../retry/index.js';
 import { HeldBody, TeeBody } from './body.js';
 import { sleepUnlessGone } from './client-gone.js';
-import { GatewayError } from './errors.js';
 import type { Exchange } from './exchange.js';
 import { downstreamResponseHeaders } from './headers.js';
+import { inspectBody } from './inspect.js';
+import { RetryPolicy, TryAgain } from './retries.js';
+import type { UpstreamAnswer } from './types.js';
 import { networkFailure, type Upstream, type UpstreamResponse } from './upstream.js';
-
-/** Error bodies larger than this are passed on without being read for a retry decision. */
-const INSPECT_LIMIT = 65_536;
 
 export interface ForwarderParts {
   config: GatewayConfig;
@@ -45,58 +29,61 @@ export interface ForwarderParts {
   log: Logger;
 }
 
+const noop = () => {};
+
 /**
- * Upstream with retries: every attempt first takes a token and a slot from the request's buckets (so
- * retries are part of the quota), then goes to CDF; a failure is tried again only where the policy
- * says it is safe, within the attempts, the deadline and the bucket's retry budget.
+ * Upstream with retries, as policies around one dispatch (the call to CDF), in the order an attempt meets
+ * them: admission (the circuit, then a token and a slot from every bucket of the request, so that retries
+ * are part of the quota), the dispatch, the circuit's count of the answer, what the quota tree learns from
+ * it, and the retry policy, which tries a failure again only where it is safe, within the attempts, the
+ * deadline and the retry budget. The hooks are plain calls, not wrappers: an attempt allocates nothing for
+ * them.
  */
 export class Forwarder {
-  private budgets = new WeakMap<Bucket, RetryBudget>();
-  private unbucketed: RetryBudget;
-  private budgetSettings: string;
+  private readonly retries: RetryPolicy;
 
   constructor(private readonly parts: ForwarderParts) {
-    this.unbucketed = new RetryBudget(parts.config.retry.budgetRatio, parts.config.retry.budgetWindowMs);
-    this.budgetSettings = `${parts.config.retry.budgetRatio}/${parts.config.retry.budgetWindowMs}`;
+    this.retries = new RetryPolicy(parts.config, parts.telemetry, parts.log);
   }
 
-  /** Reload: `config.retry` changed in place; new budget settings start fresh budgets. */
+  /** Reload: `config.retry` changed in place. */
   reconfigure(): void {
-    const { budgetRatio, budgetWindowMs } = this.parts.config.retry;
-    if (`${budgetRatio}/${budgetWindowMs}` === this.budgetSettings) return;
-    this.budgetSettings = `${budgetRatio}/${budgetWindowMs}`;
-    this.budgets = new WeakMap();
-    this.unbucketed = new RetryBudget(budgetRatio, budgetWindowMs);
+    this.retries.reconfigure();
   }
 
   async fetch(ex: Exchange): Promise<UpstreamAnswer> {
-    const { config } = this.parts;
-    const deadline = ex.startedAt + config.retry.maxWaitMs;
+    const { telemetry, shadow } = this.parts;
+    const deadline = ex.startedAt + this.parts.config.retry.maxWaitMs;
     for (;;) {
       ex.attempts++;
       const lease = await this.admit(ex, deadline);
-      const started = performance.now();
-      if (ex.attempts === 1) this.recordFirst(ex, started);
-      const shadow = ex.shadow.length > 0;
-      if (shadow) this.parts.shadow.take(ex.shadow, started);
+      const sentAt = performance.now();
+      if (ex.attempts === 1) this.retries.first(ex, sentAt);
+      const shadowed = ex.shadow.length > 0;
+      if (shadowed) shadow.take(ex.shadow, sentAt);
       let outcome: UpstreamAnswer | TryAgain;
-      // The lease goes with a streamed answer (the record stage gives it back once the app has it);
-      // every other way out of the attempt gives it back here, in this one place.
+      let delay = -1;
+      // The lease goes with an answer that streams from CDF (the record stage gives it back once the app has
+      // it); every other way out of the attempt gives it back here, in this one place.
       let handedOver = false;
       try {
-        outcome = await this.attempt(ex, lease, started);
-        handedOver = !(outcome instanceof TryAgain) && outcome.release === lease.release;
+        outcome = await this.attempt(ex, lease, sentAt);
+        if (outcome instanceof TryAgain) delay = this.retries.delayFor(ex, outcome, deadline);
+        const answer = outcome instanceof TryAgain ? (delay < 0 ? outcome.otherwise : null) : outcome;
+        handedOver = answer !== null && !(answer instanceof GatewayError) && answer.release === lease.release;
       } finally {
         if (!handedOver) lease.release();
-        if (shadow) this.parts.shadow.release(ex.shadow);
+        if (shadowed) shadow.release(ex.shadow);
       }
       if (!(outcome instanceof TryAgain)) return outcome;
-      const retry = await this.retryAfter(ex, outcome.failure, outcome.retryAfter, deadline);
-      if (outcome.throttled) this.parts.telemetry.upstreamThrottled(ex, retry);
-      if (retry) {
+      if (delay >= 0) {
+        outcome.drop();
+        await sleepUnlessGone(delay, ex.abort);
+        if (outcome.throttled) telemetry.upstreamThrottled(ex, true);
         if (ex.body instanceof TeeBody && !ex.body.arrived) await this.finishUpload(ex, ex.body);
         continue;
       }
+      if (outcome.throttled) telemetry.upstreamThrottled(ex, false);
       if (outcome.otherwise instanceof GatewayError) throw outcome.otherwise;
       return outcome.otherwise;
     }
@@ -109,29 +96,19 @@ export class Forwarder {
     try {
       await body.finish();
     } catch {
-      if (ex.abort.signal.aborted) throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
-      throw new GatewayError(
-        400,
-        ErrorCodes.BODY_INCOMPLETE,
-        'The client closed the connection before sending the whole request body.',
-      );
+      if (ex.abort.signal.aborted) throw new GatewayErrors.CLIENT_GONE();
+      throw new GatewayErrors.BODY_INCOMPLETE();
     } finally {
       ex.uploading = false;
     }
   }
 
-  /** A token and a slot in every bucket of the request, unless the circuit is open or the queue says no. */
+  /** Admission: a token and a slot in every bucket of the request, unless the circuit is open or the queue says no. */
   private async admit(ex: Exchange, deadline: number): Promise<Lease> {
     const { config, scheduler, circuit } = this.parts;
     const now = performance.now();
-    if (!circuit.allow(now)) {
-      throw new GatewayError(
-        503,
-        ErrorCodes.CIRCUIT_OPEN,
-        'CDF is failing; the gateway is not sending calls for a moment. Please try again later.',
-        { 'retry-after': String(circuit.retryAfterSec(now)) },
-      );
-    }
+    if (!circuit.allow(now))
+      throw new GatewayErrors.CIRCUIT_OPEN().withHeaders({ 'retry-after': String(circuit.retryAfterSec(now)) });
     ex.trace?.queueWait();
     try {
       const lease = await scheduler.acquire(
@@ -147,22 +124,15 @@ export class Forwarder {
     } catch (err) {
       ex.trace?.queueDone(err instanceof QueueRejected ? err.reason : 'error');
       if (circuit.state === 'half-open') circuit.abandon();
-      if (err instanceof QueueRejected) {
-        if (err.reason === 'aborted') throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
-        throw new GatewayError(
-          429,
-          err.reason === 'full' ? ErrorCodes.QUEUE_FULL : ErrorCodes.QUEUE_TIMEOUT,
-          err.message,
-          { 'retry-after': String(err.retryAfterSec) },
-        );
-      }
-      throw err;
+      if (!(err instanceof QueueRejected)) throw err;
+      if (err.reason === 'aborted') throw new GatewayErrors.CLIENT_GONE();
+      const refused = err.reason === 'full' ? GatewayErrors.QUEUE_FULL : GatewayErrors.QUEUE_TIMEOUT;
+      throw new refused(err.bucket.limit.name).withHeaders({ 'retry-after': String(err.retryAfterSec) });
     }
   }
 
   /** One attempt upstream under `lease`: an answer for the app, or a failure that may be tried again. */
-  private async attempt(ex: Exchange, lease: Lease, now: number): Promise<UpstreamAnswer | TryAgain> {
-    const { config, circuit, telemetry } = this.parts;
+  private async attempt(ex: Exchange, lease: Lease, sentAt: number): Promise<UpstreamAnswer | TryAgain> {
     let res: UpstreamResponse;
     // A streamed body is read from the app during the call: the idle watchdog checks that it keeps coming.
     const sent = ex.body;
@@ -177,207 +147,140 @@ export class Forwarder {
         signal: ex.abort.signal,
       });
     } catch (err) {
-      const ended = performance.now();
-      if (ex.abort.signal.aborted) {
-        circuit.abandon();
-        throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
-      }
-      if (err instanceof GatewayError) {
-        // The app's streamed body failed (past server.bodyLimitBytes): its answer, not a CDF failure.
-        circuit.abandon();
-        throw err;
-      }
-      const failure = networkFailure(err);
-      circuit.record(false, ended);
-      return this.brokeOff(
-        ex,
-        failure,
-        now,
-        failure.timeout ? ErrorCodes.UPSTREAM_TIMEOUT : ErrorCodes.UPSTREAM_UNREACHABLE,
-        failure.timeout
-          ? `CDF did not answer within ${config.upstream.timeoutMs} ms.`
-          : `CDF could not be reached (${failure.code}).`,
-      );
+      return this.noAnswer(ex, err, sentAt);
     } finally {
       ex.uploading = false;
     }
-
-    ex.upstreamStatus = res.status;
-    const requestId = res.headers['x-request-id'];
-    if (typeof requestId === 'string') ex.upstreamRequestId = requestId;
-    const status = res.status;
-    const failing = status === 429 || status >= 500;
-    circuit.record(!(status === 502 || status === 503 || status === 504), performance.now());
-
-    if (!failing) {
-      telemetry.upstreamAttempt(ex, status, performance.now() - now);
-      ex.trace?.attemptDone(status);
-      this.parts.quota.passed(lease.buckets, ex.route, performance.now());
-      return this.answer(res, lease);
-    }
-
-    // A failed answer: read its (small) body to decide, unless it cannot be retried anyway.
-    let body: Buffer | null = null;
-    const declared = res.headers['content-length'];
-    if (ex.replayable && (declared === undefined || Number(declared) <= INSPECT_LIMIT)) {
+    this.answered(ex, res);
+    if (res.status !== 429 && res.status < 500) return this.passed(ex, lease, res, sentAt);
+    const reading = inspectBody(res, ex.replayable);
+    let body: Buffer | Readable | null = null;
+    if (reading !== null) {
       try {
-        const read = await readUpTo(res.body, INSPECT_LIMIT);
-        if (read.rest) return this.answer({ ...res, body: read.rest }, lease);
-        body = read.whole;
+        body = await reading;
       } catch (err) {
-        if (ex.abort.signal.aborted) throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
-        const failure = networkFailure(err);
-        return this.brokeOff(
-          ex,
-          failure,
-          now,
-          failure.timeout ? ErrorCodes.UPSTREAM_TIMEOUT : ErrorCodes.UPSTREAM_BROKEN,
-          `CDF's answer broke off (${failure.code}).`,
-        );
+        return this.brokeOffReading(ex, lease, res.status, err, sentAt);
       }
     }
-    telemetry.upstreamAttempt(ex, status, performance.now() - now);
-    ex.trace?.attemptDone(status);
-    if (status === 429)
-      this.parts.quota.throttled(lease.buckets, ex.method, ex.route, cdfErrorMessage(body), performance.now(), now);
-    if (body === null) {
-      if (status === 429) telemetry.upstreamThrottled(ex, false);
-      return this.answer(res, lease);
+    return this.failed(ex, lease, res, body, sentAt);
+  }
+
+  /** The call threw: the app went away, its streamed body failed, or CDF could not be reached (tried again where safe). */
+  private noAnswer(ex: Exchange, err: unknown, sentAt: number): TryAgain {
+    const { circuit, config } = this.parts;
+    if (ex.abort.signal.aborted) {
+      circuit.abandon();
+      throw new GatewayErrors.CLIENT_GONE();
     }
-    const failure: Failure = { kind: 'status', status, autoRetryable: isAutoRetryable(res.headers, body) };
-    return new TryAgain(failure, res.headers['retry-after'], status === 429, {
-      status,
-      headers: downstreamResponseHeaders(res.headers),
-      body,
-      release: noop,
-    });
+    if (err instanceof GatewayError) {
+      // The app's streamed body failed (past server.bodyLimitBytes): its answer, not a CDF failure.
+      circuit.abandon();
+      throw err;
+    }
+    const failure = networkFailure(err);
+    circuit.record(false, performance.now());
+    return this.brokeOff(
+      ex,
+      failure,
+      sentAt,
+      failure.timeout
+        ? new GatewayErrors.UPSTREAM_TIMEOUT(config.upstream.timeoutMs)
+        : new GatewayErrors.UPSTREAM_UNREACHABLE(failure.code),
+    );
+  }
+
+  /** CDF answered: the exchange notes it, and the circuit counts it (502, 503 and 504 as CDF failing). */
+  private answered(ex: Exchange, res: UpstreamResponse): void {
+    const status = res.status;
+    ex.upstreamStatus = status;
+    const requestId = res.headers['x-request-id'];
+    if (typeof requestId === 'string') ex.upstreamRequestId = requestId;
+    this.parts.circuit.record(!(status === 502 || status === 503 || status === 504), performance.now());
+  }
+
+  /** An answer that is not a failure: it streams on to the app, holding the lease, and the tree counts it. */
+  private passed(ex: Exchange, lease: Lease, res: UpstreamResponse, sentAt: number): UpstreamAnswer {
+    this.attemptDone(ex, res.status, sentAt);
+    this.parts.quota.passed(lease.buckets, ex.route, performance.now());
+    return this.answer(res, res.body, lease);
+  }
+
+  /**
+   * A 429 or a 5xx, its body read or not (inspectBody). A 429 always tells the tree. A body read whole may be
+   * tried again, the app getting it as it was if not; a 429 is tried again whatever its body (CDF did not take
+   * the call), the body streaming on to the app if not; any other failure too large to read goes on as it is.
+   */
+  private failed(
+    ex: Exchange,
+    lease: Lease,
+    res: UpstreamResponse,
+    body: Buffer | Readable | null,
+    sentAt: number,
+  ): UpstreamAnswer | TryAgain {
+    const status = res.status;
+    this.attemptDone(ex, status, sentAt);
+    if (status === 429) this.throttled(ex, lease, Buffer.isBuffer(body) ? body : null, sentAt);
+    if (Buffer.isBuffer(body)) {
+      const failure: Failure = { kind: 'status', status, autoRetryable: isAutoRetryable(res.headers, body) };
+      return new TryAgain(failure, res.headers['retry-after'], status === 429, {
+        status,
+        headers: downstreamResponseHeaders(res.headers),
+        body,
+        release: noop,
+      });
+    }
+    const answer = this.answer(res, body ?? res.body, lease);
+    if (status !== 429) return answer;
+    if (ex.replayable) {
+      const failure: Failure = { kind: 'status', status, autoRetryable: isAutoRetryable(res.headers, null) };
+      return new TryAgain(failure, res.headers['retry-after'], true, answer, res.body);
+    }
+    this.parts.telemetry.upstreamThrottled(ex, false);
+    return answer;
+  }
+
+  /** A failed answer broke off while its body was read: counted, and tried again where the policy allows. */
+  private brokeOffReading(ex: Exchange, lease: Lease, status: number, err: unknown, sentAt: number): TryAgain {
+    if (status === 429) this.throttled(ex, lease, null, sentAt);
+    if (ex.abort.signal.aborted) throw new GatewayErrors.CLIENT_GONE();
+    const failure = networkFailure(err);
+    return this.brokeOff(
+      ex,
+      failure,
+      sentAt,
+      failure.timeout
+        ? new GatewayErrors.UPSTREAM_BODY_TIMEOUT(failure.code)
+        : new GatewayErrors.UPSTREAM_BROKEN(failure.code),
+    );
+  }
+
+  /**
+   * CDF throttled the attempt: the tree learns from it, with what CDF said (its error message, or the body's
+   * text when it is not JSON; null when the body was not read).
+   */
+  private throttled(ex: Exchange, lease: Lease, body: Buffer | null, sentAt: number): void {
+    this.parts.quota.throttled(lease.buckets, ex.method, ex.route, cdfErrorText(body), performance.now(), sentAt);
   }
 
   /** An attempt that failed on the network: counted, and tried again where the policy allows (502/504 otherwise). */
   private brokeOff(
     ex: Exchange,
     failure: Failure & { kind: 'network' },
-    startedAt: number,
-    code: ErrorCode,
-    message: string,
+    sentAt: number,
+    otherwise: GatewayError,
   ): TryAgain {
-    this.parts.telemetry.upstreamAttempt(ex, 0, performance.now() - startedAt);
+    this.parts.telemetry.upstreamAttempt(ex, 0, performance.now() - sentAt);
     ex.trace?.attemptDone(0, failure.code);
-    return new TryAgain(failure, undefined, false, new GatewayError(failure.timeout ? 504 : 502, code, message));
+    return new TryAgain(failure, undefined, false, otherwise);
   }
 
-  /** Waits out the backoff and says yes when another attempt is allowed; no when the answer must go back. */
-  private async retryAfter(
-    ex: Exchange,
-    failure: Failure,
-    retryAfterHeader: string | string[] | undefined,
-    deadline: number,
-  ): Promise<boolean> {
-    const { config, telemetry, log } = this.parts;
-    const reason = retryReason(failure, ex);
-    if (reason === null || ex.attempts >= config.retry.maxAttempts) return false;
-    const now = performance.now();
-    const hinted = retryAfterMs(retryAfterHeader);
-    const delay = hinted ?? backoffMs(ex.attempts - 1, config.retry.baseDelayMs, config.retry.maxDelayMs);
-    if (now + delay >= deadline) return false;
-    if (!this.tryBudget(ex, now)) {
-      telemetry.retryBudgetExhausted(ex);
-      log.warn(
-        { reqId: ex.requestId, reason, attempt: ex.attempts },
-        'retry budget exhausted: passing the failure back',
-      );
-      return false;
-    }
-    telemetry.retried(ex, reason);
-    // A 429 is CDF asking for patience; anything else is CDF or the network failing: an operator's business.
-    (reason === 'throttled' ? log.info : log.warn).call(
-      log,
-      {
-        reqId: ex.requestId,
-        reason,
-        attempt: ex.attempts,
-        upstreamStatus: failure.kind === 'status' ? failure.status : undefined,
-        error: failure.kind === 'network' ? failure.code : undefined,
-        delayMs: delay,
-        retryAfter: hinted !== null,
-      },
-      'retrying upstream call',
-    );
-    try {
-      await sleepUnlessGone(delay, ex.abort);
-    } catch {
-      throw new GatewayError(499, ErrorCodes.CLIENT_GONE, 'The client went away.');
-    }
-    return true;
+  private attemptDone(ex: Exchange, status: number, sentAt: number): void {
+    this.parts.telemetry.upstreamAttempt(ex, status, performance.now() - sentAt);
+    ex.trace?.attemptDone(status);
   }
 
-  private recordFirst(ex: Exchange, now: number): void {
-    if (ex.buckets.length === 0) this.unbucketed.recordFirst(now);
-    for (const b of ex.buckets) this.budgetOf(b).recordFirst(now);
-  }
-
-  private tryBudget(ex: Exchange, now: number): boolean {
-    if (ex.buckets.length === 0) return this.unbucketed.tryRetry(now);
-    for (const b of ex.buckets) if (!this.budgetOf(b).tryRetry(now)) return false;
-    return true;
-  }
-
-  private budgetOf(bucket: Bucket): RetryBudget {
-    let budget = this.budgets.get(bucket);
-    if (!budget) {
-      budget = new RetryBudget(this.parts.config.retry.budgetRatio, this.parts.config.retry.budgetWindowMs);
-      this.budgets.set(bucket, budget);
-    }
-    return budget;
-  }
-
-  private answer(
-    res: { status: number; headers: UpstreamResponse['headers']; body: Readable },
-    lease: Lease,
-  ): UpstreamAnswer {
-    return {
-      status: res.status,
-      headers: downstreamResponseHeaders(res.headers),
-      body: res.body,
-      release: lease.release,
-    };
-  }
-}
-
-const noop = () => {};
-
-/** A failed attempt that may be tried again; `otherwise` is what the app gets when it is not. */
-class TryAgain {
-  constructor(
-    readonly failure: Failure,
-    readonly retryAfter: string | string[] | undefined,
-    readonly throttled: boolean,
-    readonly otherwise: UpstreamAnswer | GatewayError,
-  ) {}
-}
-
-/**
- * Reads a body of unknown length up to `limit`; past it, hands back a stream of what was read and the
- * rest, so a large answer still reaches the app whole.
- */
-async function readUpTo(
-  body: Readable,
-  limit: number,
-): Promise<{ whole: Buffer; rest: null } | { whole: null; rest: Readable }> {
-  const head: Buffer[] = [];
-  let size = 0;
-  const it = body[Symbol.asyncIterator]();
-  for (;;) {
-    const next = await it.next();
-    if (next.done) return { whole: Buffer.concat(head, size), rest: null };
-    head.push(next.value as Buffer);
-    size += (next.value as Buffer).length;
-    if (size > limit) {
-      async function* replay() {
-        yield* head;
-        for (let n = await it.next(); !n.done; n = await it.next()) yield n.value;
-      }
-      return { whole: null, rest: Readable.from(replay(), { objectMode: false }) };
-    }
+  /** CDF's answer for the app, streamed, holding the attempt's lease. */
+  private answer(res: UpstreamResponse, body: Readable, lease: Lease): UpstreamAnswer {
+    return { status: res.status, headers: downstreamResponseHeaders(res.headers), body, release: lease.release };
   }
 }

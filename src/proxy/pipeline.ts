@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import type { ResponseCache } from '../cache/types.js';
 import {
   credentialOf,
-  ErrorCodes,
   type IdentityResolver,
   lookupRoute,
   parseCdfTarget,
@@ -14,17 +13,18 @@ import {
   type VersionPolicy,
 } from '../cdf/index.js';
 import type { GatewayConfig } from '../config/index.js';
+import { GatewayError, GatewayErrors } from '../errors.js';
 import type { Telemetry } from '../metrics/telemetry.js';
 import type { AppDirectory, Bucket, QuotaTree, Scheduler } from '../quota/index.js';
 import type { Tracing } from '../tracing/types.js';
-import { sendAnswer, sendError, type UpstreamAnswer } from './answer.js';
+import { sendAnswer, sendError } from './answer.js';
 import { HeldBody, readRequestBody, TeeBody } from './body.js';
 import type { BufferBudget } from './buffer-budget.js';
-import { GatewayError } from './errors.js';
 import { Exchange } from './exchange.js';
 import type { Forwarder } from './forwarder.js';
 import { upstreamRequestHeaders } from './headers.js';
 import { setRateLimitHeaders } from './ratelimit-headers.js';
+import type { UpstreamAnswer } from './types.js';
 import type { IdleWatchdog, Watched } from './watchdog.js';
 
 export interface PipelineParts {
@@ -128,30 +128,19 @@ export class Pipeline {
     const headers = req.headers;
     const declared = headers['content-length'];
     if (declared !== undefined && Number(declared) > config.server.bodyLimitBytes) {
-      sendError(
-        ex,
-        413,
-        ErrorCodes.BODY_TOO_LARGE,
-        `Request body is larger than the gateway's limit of ${config.server.bodyLimitBytes} bytes.`,
-        { connection: 'close' },
-      );
+      sendError(ex, new GatewayErrors.BODY_TOO_LARGE(config.server.bodyLimitBytes));
       return null;
     }
     const target = ex.target;
     if (target) {
       if (this.projects !== null && !this.projects.has(target.project)) {
-        throw new GatewayError(
-          403,
-          ErrorCodes.PROJECT_NOT_ALLOWED,
-          `Project '${target.project.slice(0, 100)}' is not served by this gateway.`,
-        );
+        throw new GatewayErrors.PROJECT_NOT_ALLOWED(target.project.slice(0, 100));
       }
       // CDF answers 401 to a call without credentials: answered here, at no quota cost (the JS SDK's
       // first call carries no token and fetches one on this 401). A CORS preflight never carries any.
-      if (ex.method !== 'OPTIONS' && credentialOf(headers) === null)
-        throw new GatewayError(401, ErrorCodes.NO_CREDENTIALS, 'Unauthorized');
+      if (ex.method !== 'OPTIONS' && credentialOf(headers) === null) throw new GatewayErrors.NO_CREDENTIALS();
       const problem = config.partitions.max > 0 ? queryPartitionProblem(target.query, config.partitions.max) : null;
-      if (problem) throw new GatewayError(400, ErrorCodes.BAD_PARTITION, problem);
+      if (problem) throw new GatewayErrors.BAD_PARTITION(problem);
     }
 
     const who = this.parts.identities.resolve(headers);
@@ -185,7 +174,7 @@ export class Pipeline {
         partition === undefined || config.partitions.max === 0
           ? null
           : partitionProblem(partition, config.partitions.max);
-      if (problem) throw new GatewayError(400, ErrorCodes.BAD_PARTITION, problem);
+      if (problem) throw new GatewayErrors.BAD_PARTITION(problem);
     }
 
     ex.upstreamHeaders = upstreamRequestHeaders(req.headers);
@@ -250,14 +239,15 @@ export class Pipeline {
       }
       let headers = err.headers;
       if (err.status === 429 && ex.buckets.length > 0 && this.parts.config.headers.rateLimit) {
-        headers = { ...headers };
-        setRateLimitHeaders(headers, ex.buckets, performance.now());
+        const withFigures = { ...headers };
+        setRateLimitHeaders(withFigures, ex.buckets, performance.now());
+        headers = withFigures;
       }
-      sendError(ex, err.status, err.code, err.message, headers);
+      sendError(ex, err, headers);
       return;
     }
     this.parts.log.error({ reqId: ex.requestId, err }, 'unexpected error on the request path');
-    sendError(ex, 500, ErrorCodes.INTERNAL, 'The gateway failed to handle the request.');
+    sendError(ex, new GatewayErrors.INTERNAL());
   }
 
   /** The record stage: once per request, when the app's connection is done with it. */
@@ -270,13 +260,13 @@ export class Pipeline {
     if (!ex.res.writableFinished) {
       ex.abort.abort();
       if (ex.status === 0 || !ex.res.headersSent) ex.status = 499;
-      ex.errorCode ??= ErrorCodes.CLIENT_GONE;
+      ex.errorCode ??= GatewayErrors.CLIENT_GONE.code;
       if (answer && !Buffer.isBuffer(answer.body)) answer.body.destroy();
     }
     answer?.release();
     const durationMs = performance.now() - ex.startedAt;
     this.parts.telemetry.requestDone(ex, durationMs);
-    ex.trace?.end(ex);
+    ex.trace?.end();
     const q = ex.url.indexOf('?');
     // The gateway's own 5xx and CDF's failures are an operator's business: warn, still one line.
     const log = this.parts.log;

@@ -24,12 +24,10 @@ export interface UpstreamResponse {
 
 const requireUndici = createRequire(import.meta.url);
 /**
- * undici's pool and its request API, not its index: the index also loads fetch, WebSocket, the caches and
- * the mocks, and its cookie helpers read `globalThis.Headers`, which makes node load its own bundled undici
- * too. An idle sidecar holds 4-8 MiB less (docs/design.md, "Idle footprint"). The API goes onto the
- * dispatchers' prototype exactly as the index puts it there (a later load of the index assigns the same
- * functions). Rounds 3 and 4 measured this import 10-14 % slower on ~1 KB calls and went back to the whole:
- * the cause was the watchdog's Map (src/slot-list.ts), which the smaller heap let fall into its slow state.
+ * undici's pool and request API, not its index (which also loads fetch, WebSocket, the caches and the mocks),
+ * because that keeps an idle sidecar under its 70 MiB target (bench/RESULTS.md, "Private paths of
+ * dependencies"). So undici is pinned exactly, and test/undici-internals.test.ts fails when it moves. The API
+ * goes onto the dispatchers' prototype exactly as the index puts it there.
  */
 const Pool: typeof UndiciPool = requireUndici('undici/lib/dispatcher/pool.js');
 Object.assign(requireUndici('undici/lib/dispatcher/dispatcher.js').prototype, requireUndici('undici/lib/api/index.js'));
@@ -47,8 +45,8 @@ const NOT_SENT = new Set([
 /**
  * How much of an answer undici holds in JS before it stops reading CDF's socket. Small: what an app is slow
  * to take should wait in the kernel's socket buffers, not in chunks that live long enough to reach V8's old
- * generation (major GCs were the gap to the bare proxy on large answers). Measured on GET 1 MiB, 8
- * connections: 256 KiB cost 3.1 ms CPU per MiB, 16 KiB 1.3 (undici's default 1.3, the bare proxy 1.6).
+ * generation, where their major collections cost CPU per MiB (bench/RESULTS.md, "Moved from the code's
+ * comments").
  */
 const ANSWER_HIGH_WATER_MARK = 16_384;
 const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);

@@ -1,11 +1,12 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { ErrorCodes, gatewayErrorBody } from '../cdf/index.js';
+import { GatewayErrors } from '../errors.js';
 import { SlotList, type Slotted } from '../slot-list.js';
+import { sendError } from './answer.js';
 import type { Exchange } from './exchange.js';
 
 /** Less than this many bytes moved between two sweeps is no progress: a trickle must not hold a slot. */
-export const MIN_PROGRESS_BYTES = 1024;
+const MIN_PROGRESS_BYTES = 1024;
 
 /** A request the watchdog follows; add() hands it out and delete() takes it back. */
 export interface Watched extends Slotted {
@@ -131,28 +132,17 @@ export class IdleWatchdog {
   private end(ex: Exchange, socket: Socket, what: 'response' | 'body'): void {
     const seconds = Math.round(this.idleMs / 100) / 10;
     if (what === 'response') {
-      ex.errorCode = ErrorCodes.RESPONSE_STALLED;
-      ex.error = `the app read nothing for ${seconds} s: answer ended`;
+      ex.errorCode = GatewayErrors.RESPONSE_STALLED.code;
+      ex.error = GatewayErrors.RESPONSE_STALLED.format(seconds);
     } else {
       // The upstream call is still reading this body: abort it, so its slot comes back now.
       ex.abort.abort();
-      ex.errorCode = ErrorCodes.BODY_STALLED;
-      ex.error = `the app's body made no progress for ${seconds} s: request ended`;
+      const stalled = new GatewayErrors.BODY_STALLED(seconds);
+      ex.errorCode = stalled.code;
+      ex.error = stalled.message;
       if (!ex.res.headersSent) {
         // Best effort: the app may still read a 408 before the connection goes.
-        const body = gatewayErrorBody(
-          408,
-          ErrorCodes.BODY_STALLED,
-          `The request body made no progress for ${seconds} s.`,
-        );
-        ex.status = 408;
-        ex.res.writeHead(408, {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-          connection: 'close',
-          'x-request-id': ex.requestId,
-        });
-        ex.res.end(body);
+        sendError(ex, stalled);
         this.onStalled(ex, what);
         // One turn for the 408 to reach the socket; the connection goes either way.
         setImmediate(() => socket.destroy());

@@ -1,4 +1,5 @@
 import type { QueueConfig } from '../config/index.js';
+import { GatewayErrors } from '../errors.js';
 import type { AbortLike } from '../proxy/client-gone.js';
 import { SlotList } from '../slot-list.js';
 import type { Demand } from './adaptive.js';
@@ -22,10 +23,10 @@ export class QueueRejected extends Error {
   ) {
     super(
       reason === 'full'
-        ? `Gateway queue for '${bucket.limit.name}' is full. Please try again later.`
+        ? GatewayErrors.QUEUE_FULL.format(bucket.limit.name)
         : reason === 'timeout'
-          ? `Gateway waited too long for quota in '${bucket.limit.name}'. Please try again later.`
-          : 'The client went away while queued.',
+          ? GatewayErrors.QUEUE_TIMEOUT.format(bucket.limit.name)
+          : GatewayErrors.CLIENT_GONE.format(),
     );
   }
 }

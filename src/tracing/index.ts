@@ -4,7 +4,7 @@ import type { RequestTrace, Tracing } from './types.js';
 export type { RequestTrace, Tracing };
 
 /** Tracing off: nothing is made per request (the pipeline checks `enabled` once and keeps `ex.trace` null). */
-export const noTracing: Tracing = {
+const noTracing: Tracing = {
   enabled: false,
   start() {
     throw new Error('tracing is off');

@@ -34,15 +34,14 @@ import {
   ATTR_SERVICE_VERSION,
   ATTR_URL_PATH,
 } from '@opentelemetry/semantic-conventions';
-import type { CachePlan } from '../cache/types.js';
 import type { TracingConfig } from '../config/index.js';
-import type { UpstreamAnswer } from '../proxy/answer.js';
 import type { Exchange } from '../proxy/exchange.js';
+import type { CachePlan, UpstreamAnswer } from '../proxy/types.js';
 import { GATEWAY_VERSION } from '../version.js';
 import type { RequestTrace, Tracing } from './types.js';
 
 /** Attribute names of the gateway's own, next to the semantic conventions' HTTP ones. */
-export const ATTR = {
+const ATTR = {
   app: 'cdf_gateway.app',
   family: 'cdf_gateway.family',
   buckets: 'cdf_gateway.buckets',
@@ -181,7 +180,8 @@ class OtelRequestTrace implements RequestTrace {
     span.end();
   }
 
-  end(ex: Exchange): void {
+  end(): void {
+    const ex = this.ex;
     if (!this.recording) {
       this.server.end();
       return;
