@@ -63,7 +63,8 @@ describe('CubicRate (a rate found from the answers)', () => {
     let r = b.rate;
     let tt = b.t;
     for (let i = 0; i < 20; i++) {
-      const next = e.passed(r, (tt += 250), true);
+      tt += 250;
+      const next = e.passed(r, tt, true);
       steps.push(next - r);
       r = next;
     }
@@ -101,11 +102,13 @@ describe('CubicRate (a rate found from the answers)', () => {
   it('aims lower when CDF refuses again at or under where it refused before (fast convergence)', () => {
     const e = new CubicRate(settings, 100, 100, 5);
     let { rate, t } = pass(e, 100, 0, 2, 100);
-    rate = e.throttled(rate, (t += 10), t - 5, null);
+    t += 10;
+    rate = e.throttled(rate, t, t - 5, null);
     ({ rate, t } = pass(e, rate, t, 10, 100));
     const peak = rate;
     expect(peak).toBeGreaterThan(96);
-    rate = e.throttled(rate, (t += 10), t - 5, null);
+    t += 10;
+    rate = e.throttled(rate, t, t - 5, null);
     ({ rate, t } = pass(e, rate, t, 4, 100));
     // Three seconds later it has not gone back above where it was refused the second time.
     expect(rate).toBeLessThan(peak);
@@ -117,21 +120,28 @@ describe('AimdConcurrency (calls at once found from the answers)', () => {
     const e = new AimdConcurrency(settings, 10, 200, 1);
     let limit = 10;
     let t = 0;
-    limit = e.passed(limit, (t += 250), true);
+    const at = (ms: number) => {
+      t += ms;
+      return t;
+    };
+    limit = e.passed(limit, at(250), true);
     expect(limit).toBe(15);
-    limit = e.passed(limit, (t += 100), true);
+    limit = e.passed(limit, at(100), true);
     expect(limit).toBe(15);
-    limit = e.passed(limit, (t += 250), false);
+    limit = e.passed(limit, at(250), false);
     expect(limit).toBe(15);
-    // A concurrency 429 with 14 of ours out: CDF's figure is below that; then one slot a step.
-    limit = e.throttled(limit, (t += 10), t - 5, null, 14);
-    expect(limit).toBe(10);
+    // A concurrency 429 with 14 of ours out: CDF's figure is below that, one fewer.
+    limit = e.throttled(limit, at(10), t - 5, null, 14);
+    expect(limit).toBe(13);
+    // Refused again soon after: a quarter fewer than were out.
+    limit = e.throttled(limit, at(300), t - 5, null, 13);
+    expect(limit).toBe(9);
     // Held under where it was refused for holdMs, then one more slot per interval.
-    for (let i = 0; i < 8; i++) limit = e.passed(limit, (t += 250), true);
-    expect(limit).toBeLessThan(14);
-    for (let i = 0; i < 16; i++) limit = e.passed(limit, (t += 250), true);
-    expect(limit).toBeGreaterThanOrEqual(14);
-    expect(limit).toBeLessThanOrEqual(14 + 16);
+    for (let i = 0; i < 8; i++) limit = e.passed(limit, at(250), true);
+    expect(limit).toBeLessThan(13);
+    for (let i = 0; i < 16; i++) limit = e.passed(limit, at(250), true);
+    expect(limit).toBeGreaterThanOrEqual(13);
+    expect(limit).toBeLessThanOrEqual(13 + 16);
   });
 
   it('takes a stated figure as its ceiling', () => {

@@ -60,10 +60,7 @@ export class LimitTable {
   /** A `perFamily` limit's bucket for each family, by its name ("other.functions"). */
   private readonly perFamily = new Map<string, QuotaLimit>();
 
-  constructor(
-    limits: readonly LimitConfig[],
-    private readonly adaptive: AdaptiveConfig,
-  ) {
+  constructor(limits: readonly LimitConfig[], adaptive: AdaptiveConfig) {
     this.limits = limits.map((l) => quotaLimit(l, adaptive));
     this.index = new PatternIndex(this.limits, (l) => l.match);
   }
