@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import type { Provenance } from '../quota/index.js';
 import { GATEWAY_VERSION } from '../version.js';
 import { type Cells, LATENCY_BOUNDS_MS, type Labels, REJECT_REASONS, type Recorder } from './recorder.js';
 import type { MetricsSource } from './source.js';
@@ -26,6 +27,8 @@ interface BucketSample {
   configuredRate: number;
   concurrency: number;
   configuredConcurrency: number;
+  rateSource: Provenance;
+  concurrencySource: Provenance;
 }
 
 /** One second of the gateway: counts are what happened during it (divided by `dt` for rates), gauges its end. */
@@ -57,6 +60,9 @@ type Series = Array<number | null>;
 export interface DashboardBucket {
   /** Learned from CDF's 429s (an operation, class or API without a configured bucket), not configured. */
   learned: boolean;
+  /** Where its effective rate and concurrency stand now: documented, configured, guessed, stated or learned. */
+  rateSource: Provenance | null;
+  concurrencySource: Provenance | null;
   /** Projects (or project and identity pairs) the bucket is kept for. */
   scopes: Series;
   /** Attempts admitted through the bucket, per second. */
@@ -315,6 +321,8 @@ export class History {
         configuredRate: v?.configuredRate ?? 0,
         concurrency: v?.concurrency ?? 0,
         configuredConcurrency: v?.configuredConcurrency ?? 0,
+        rateSource: v?.rateSource ?? 'configured',
+        concurrencySource: v?.concurrencySource ?? 'configured',
       });
     }
     return { gateway429, buckets };
@@ -486,8 +494,11 @@ function bucketColumns(cols: Columns): Record<string, DashboardBucket> {
         const b = x.buckets.get(name);
         return b === undefined ? null : f(b, i);
       });
+    const latest = cols.samples.findLast((x) => x.buckets.has(name))?.buckets.get(name);
     buckets[name] = {
       learned: name.startsWith('learned.'),
+      rateSource: latest?.rateSource ?? null,
+      concurrencySource: latest?.concurrencySource ?? null,
       scopes: g((b) => b.scopes),
       admitted: g((b, i) => cols.rate(b.admitted, i)),
       rejected: g((b, i) => cols.rate(b.rejected, i)),

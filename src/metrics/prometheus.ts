@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import type { FigureOrigins } from '../config/index.js';
 import { GATEWAY_VERSION } from '../version.js';
 import { Counter, collectProcessMetrics, Gauge, Registry } from './prom.js';
 import { type Cells, type Labels, REJECT_REASONS, type Recorder } from './recorder.js';
@@ -34,6 +35,8 @@ interface ScrapeView {
 interface Reads {
   source(): MetricsSource | null;
   view(): ScrapeView;
+  /** The table's origin of each configured limit's figures, by name. */
+  origins(): Map<string, FigureOrigins>;
 }
 
 /**
@@ -51,7 +54,11 @@ export class PrometheusExport {
     readonly registry: Registry,
   ) {
     sharedProcessRegistry(); // from start-up, so GC and event-loop figures cover the whole run
-    const reads: Reads = { source: () => this.source, view: () => this.scrapeView() };
+    const reads: Reads = {
+      source: () => this.source,
+      view: () => this.scrapeView(),
+      origins: () => new Map((this.source?.quota.limits ?? []).map((l) => [l.name, l.source])),
+    };
     requestSeries(registry, recorder);
     bucketSeries(registry, recorder, reads);
     quotaTreeSeries(registry, recorder, reads);
@@ -177,29 +184,34 @@ function bucketSeries(r: Registry, rec: Recorder, reads: Reads): void {
     buckets,
     (v) => v.scopes,
   );
+  const origins = reads.origins;
   new Gauge({
     name: 'cdf_gateway_bucket_rate_per_second',
-    help: 'Rate limit of a bucket in calls per second: configured, and effective (lowered by adaptive limits); scopes summed.',
-    labelNames: ['bucket', 'kind'],
+    help: "Rate limit of a bucket in calls per second: configured (the table's), and effective (where learning has it); scopes summed. provenance: documented, configured, guessed, stated (a 429 named it) or learned.",
+    labelNames: ['bucket', 'kind', 'provenance'],
     registers: [r],
     collect() {
       this.reset();
+      const table = origins();
       for (const v of buckets().values()) {
-        this.set({ bucket: v.name, kind: 'configured' }, v.configuredRate);
-        this.set({ bucket: v.name, kind: 'effective' }, v.rate);
+        const origin = table.get(v.name)?.rate ?? v.rateSource;
+        this.set({ bucket: v.name, kind: 'configured', provenance: origin }, v.configuredRate);
+        this.set({ bucket: v.name, kind: 'effective', provenance: v.rateSource }, v.rate);
       }
     },
   });
   new Gauge({
     name: 'cdf_gateway_bucket_concurrency',
-    help: 'Concurrency limit of a bucket: configured, and effective (lowered by adaptive limits); scopes summed.',
-    labelNames: ['bucket', 'kind'],
+    help: "Concurrency limit of a bucket: configured (the table's), and effective (where learning has it); scopes summed. provenance as for the rate.",
+    labelNames: ['bucket', 'kind', 'provenance'],
     registers: [r],
     collect() {
       this.reset();
+      const table = origins();
       for (const v of buckets().values()) {
-        this.set({ bucket: v.name, kind: 'configured' }, v.configuredConcurrency);
-        this.set({ bucket: v.name, kind: 'effective' }, v.concurrency);
+        const origin = table.get(v.name)?.concurrency ?? v.concurrencySource;
+        this.set({ bucket: v.name, kind: 'configured', provenance: origin }, v.configuredConcurrency);
+        this.set({ bucket: v.name, kind: 'effective', provenance: v.concurrencySource }, v.concurrency);
       }
     },
   });
@@ -226,17 +238,19 @@ function quotaTreeSeries(r: Registry, rec: Recorder, reads: Reads): void {
   ) =>
     new Gauge({
       name,
-      help: `${what} of each bucket of the quota tree, per scope: configured, or learned from CDF (with the ceiling it may probe up to).`,
-      labelNames: ['bucket', 'source'],
+      help: `${what} of each bucket of the quota tree, per scope: configured, or learned from CDF (with the ceiling it may climb to); provenance: documented, configured or guessed for the table's, stated or learned for a learned one.`,
+      labelNames: ['bucket', 'source', 'provenance'],
       registers: [r],
       collect() {
         this.reset();
         const quota = reads.source()?.quota;
         if (!quota) return;
-        for (const l of quota.limits) this.set({ bucket: l.name, source: 'configured' }, l[figure]);
+        for (const l of quota.limits)
+          this.set({ bucket: l.name, source: 'configured', provenance: l.source[figure] }, l[figure]);
         for (const l of quota.learned()) {
-          this.set({ bucket: l.name, source: 'learned' }, l[figure]);
-          this.set({ bucket: l.name, source: 'ceiling' }, l[ceiling]);
+          const provenance = figure === 'rate' ? l.rateSource : l.concurrencySource;
+          this.set({ bucket: l.name, source: 'learned', provenance }, l[figure]);
+          this.set({ bucket: l.name, source: 'ceiling', provenance }, l[ceiling]);
         }
       },
     });
@@ -244,14 +258,14 @@ function quotaTreeSeries(r: Registry, rec: Recorder, reads: Reads): void {
   treeFigure('cdf_gateway_limit_concurrency', 'Concurrency', 'concurrency', 'ceilingConcurrency');
   new Gauge({
     name: 'cdf_gateway_learned_buckets',
-    help: "Buckets learned from CDF's 429s, by level (operation or class).",
+    help: "Buckets learned from CDF's 429s, by level (operation, class or api).",
     labelNames: ['level'],
     registers: [r],
     collect() {
       this.reset();
       const learned = reads.source()?.quota.learned() ?? [];
-      this.set({ level: 'operation' }, learned.filter((l) => l.level === 'operation').length);
-      this.set({ level: 'class' }, learned.filter((l) => l.level === 'class').length);
+      for (const level of ['operation', 'class', 'api'] as const)
+        this.set({ level }, learned.filter((l) => l.level === level).length);
     },
   });
 }

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import type { Provenance } from '../quota/index.js';
 import type { CircuitState } from '../retry/index.js';
 import type { QuotaView } from './source.js';
 
@@ -13,6 +14,16 @@ export interface BucketView {
   configuredRate: number;
   concurrency: number;
   configuredConcurrency: number;
+  /** Where the effective figures stand: stated or learned when any scope's is, else the table's origin. */
+  rateSource: Provenance;
+  concurrencySource: Provenance;
+}
+
+/** A figure learned in one scope makes the limit's figure a learned one; one stated makes it stated. */
+function merged(a: Provenance, b: Provenance): Provenance {
+  if (a === 'stated' || b === 'stated') return 'stated';
+  if (a === 'learned' || b === 'learned') return 'learned';
+  return a;
 }
 
 /** Sums the buckets by limit; called at scrape and sample time, never on the request path. */
@@ -33,9 +44,13 @@ export function bucketViews(quota: Pick<QuotaView, 'buckets' | 'queuedAt'>): Map
         configuredRate: 0,
         concurrency: 0,
         configuredConcurrency: 0,
+        rateSource: b.rateSource,
+        concurrencySource: b.concurrencySource,
       };
       views.set(name, v);
     }
+    v.rateSource = merged(v.rateSource, b.rateSource);
+    v.concurrencySource = merged(v.concurrencySource, b.concurrencySource);
     v.scopes++;
     v.queued += quota.queuedAt(b);
     v.inFlight += b.inFlight;

@@ -284,13 +284,14 @@
         const refused = sum(b.rejected.map((v) => (v === null ? 0 : v)));
         const waits = lastN(b.waitAvgMs, 10);
         const cells = [
-          // Learned buckets: their rate and concurrency were learned from CDF's 429s (the second figure is
-          // the ceiling they may probe up to), not configured.
+          // Learned buckets: made from CDF's 429s for an operation, class or API without a bucket of its own.
           b.learned ? `${name} (learned)` : name,
           fmt(last(b.scopes)),
           fmt(mean(lastN(b.admitted, 10)) || 0),
-          `${fmt(last(b.effectiveRate))} / ${fmt(last(b.configuredRate))}`,
-          `${fmt(last(b.inFlight))} / ${fmt(last(b.effectiveConcurrency))}`,
+          // The effective figure, the table's (a learned bucket's: the ceiling it may climb to), and where the
+          // effective one stands: documented, configured, guessed, stated or learned.
+          `${fmt(last(b.effectiveRate))} / ${fmt(last(b.configuredRate))} ${b.rateSource ?? ''}`,
+          `${fmt(last(b.inFlight))} / ${fmt(last(b.effectiveConcurrency))} ${b.concurrencySource ?? ''}`,
           fmt(last(b.queued)),
           waits.length ? `${fmt(mean(waits))} ms` : '-',
           fmt(Math.round(refused)),
