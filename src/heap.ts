@@ -1,4 +1,4 @@
-import { setFlagsFromString } from 'node:v8';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 /**
@@ -23,8 +23,10 @@ export const LOWER_AFTER_MS = 10_000;
  * shrinks the young generation at a collection only once its allocation rate over the last 5 s is low.
  */
 export const RELEASE_AFTER_MS = 8_000;
-/** At most one such collection in this long, so sparse traffic (a call every few seconds) costs nothing. */
+/** At most one such collection in this long, so sparse traffic (a call every few seconds) costs nothing ... */
 export const RELEASE_EVERY_MS = 60_000;
+/** ... unless the heap grew to this many times its size after the last one (a burst of callers, say). */
+export const GREW = 1.5;
 
 /**
  * A full collection, with V8's `gc` taken from a fresh context once `--expose-gc` is set (the global object
@@ -50,9 +52,16 @@ export interface HeapPolicyTimers {
   now(): number;
   later(run: () => void, ms: number): ReturnType<typeof setTimeout>;
   cancel(timer: ReturnType<typeof setTimeout>): void;
+  /** The heap's size now (V8's committed bytes). */
+  heapBytes(): number;
 }
 
-const realTimers: HeapPolicyTimers = { now: () => performance.now(), later: setTimeout, cancel: clearTimeout };
+const realTimers: HeapPolicyTimers = {
+  now: () => performance.now(),
+  later: setTimeout,
+  cancel: clearTimeout,
+  heapBytes: () => getHeapStatistics().total_heap_size,
+};
 
 /**
  * Follows the traffic: the larger factor while large bodies flow, V8's own otherwise, because the larger
@@ -66,6 +75,8 @@ export class HeapPolicy {
   private lastObservedAt = Number.NEGATIVE_INFINITY;
   private quietSince = Number.NEGATIVE_INFINITY;
   private lastReleaseAt = Number.NEGATIVE_INFINITY;
+  /** The heap's size right after the last release. */
+  private releasedBytes = Number.POSITIVE_INFINITY;
   private releaseTimer: ReturnType<typeof setTimeout> | null = null;
   private closed = false;
   /** Times the factor changed, for tests and the log. */
@@ -101,8 +112,13 @@ export class HeapPolicy {
   quiet(now: number): void {
     this.quietSince = now;
     if (this.collect === null || this.releaseTimer !== null || this.closed) return;
-    const at = Math.max(now + RELEASE_AFTER_MS, this.lastReleaseAt + RELEASE_EVERY_MS);
-    this.arm(at - now);
+    this.arm(this.releaseAt() - now);
+  }
+
+  /** When the current quiet stretch may be released: soon, unless one was lately and the heap did not grow. */
+  private releaseAt(): number {
+    const grew = this.timers.heapBytes() >= this.releasedBytes * GREW;
+    return Math.max(this.quietSince + RELEASE_AFTER_MS, grew ? 0 : this.lastReleaseAt + RELEASE_EVERY_MS);
   }
 
   /** The gateway closes: no release after it. */
@@ -122,7 +138,7 @@ export class HeapPolicy {
     // Traffic came back after the quiet began: its own end arms the next release.
     if (this.lastObservedAt > this.quietSince || this.closed) return;
     const now = this.timers.now();
-    const wait = Math.max(this.quietSince + RELEASE_AFTER_MS, this.lastReleaseAt + RELEASE_EVERY_MS) - now;
+    const wait = this.releaseAt() - now;
     if (wait > 0) {
       this.arm(wait);
       return;
@@ -130,6 +146,7 @@ export class HeapPolicy {
     if (this.raised) this.set(false);
     this.lastReleaseAt = now;
     this.collect?.();
+    this.releasedBytes = this.timers.heapBytes();
   }
 
   private set(raised: boolean): void {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   cliHeapPolicy,
   fullCollection,
+  GREW,
   HEAP_GROWING_FACTOR,
   HeapPolicy,
   LOWER_AFTER_MS,
@@ -10,11 +11,14 @@ import {
   RELEASE_EVERY_MS,
 } from '../src/heap.js';
 
-/** Timers on a hand-moved clock: `advance` runs what falls due, in order. */
+/** Timers on a hand-moved clock: `advance` runs what falls due, in order; `heap` is the heap's size. */
 function manualTimers() {
   let now = 0;
   const due: Array<{ at: number; run: () => void; timer: ReturnType<typeof setTimeout> }> = [];
+  const sized = { heap: 20 * 2 ** 20 };
   return {
+    sized,
+    heapBytes: () => sized.heap,
     now: () => now,
     later(run: () => void, ms: number) {
       const timer = { unref() {} } as unknown as ReturnType<typeof setTimeout>;
@@ -137,6 +141,34 @@ describe('heap policy (src/heap.ts)', () => {
     }
     expect(collected()).toBeGreaterThanOrEqual(2);
     expect(collected()).toBeLessThanOrEqual(1 + Math.ceil((timers.now() - start) / RELEASE_EVERY_MS));
+  });
+
+  it('releases soon after a quiet stretch again when the heap grew by half since the last release', () => {
+    const { timers, policy, collected } = releasing();
+    policy.observe(1000, timers.now());
+    policy.quiet(timers.now());
+    timers.advance(RELEASE_AFTER_MS);
+    expect(collected()).toBe(1);
+    // A burst of new callers grows the heap; it ends 20 s later: released RELEASE_AFTER_MS into the quiet, not
+    // RELEASE_EVERY_MS after the last release.
+    timers.advance(1000);
+    policy.observe(1000, timers.now());
+    timers.sized.heap *= GREW;
+    timers.advance(20_000);
+    policy.observe(1000, timers.now());
+    policy.quiet(timers.now());
+    timers.advance(RELEASE_AFTER_MS - 1);
+    expect(collected()).toBe(1);
+    timers.advance(1);
+    expect(collected()).toBe(2);
+    // The same again without the growth: held to RELEASE_EVERY_MS.
+    timers.sized.heap = 20 * 2 ** 20;
+    policy.observe(1000, timers.now());
+    policy.quiet(timers.now());
+    timers.advance(RELEASE_AFTER_MS);
+    expect(collected()).toBe(2);
+    timers.advance(RELEASE_EVERY_MS);
+    expect(collected()).toBe(3);
   });
 
   it('never collects after close, and a policy without a collector arms nothing', () => {

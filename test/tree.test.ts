@@ -559,9 +559,11 @@ describe('quota tree: learned buckets through the gateway', () => {
       expect(statuses).toEqual(Array(8).fill(200));
       const metrics = await (await fetch(`${stack.url}/metrics`)).text();
       expect(metrics).toMatch(
-        /cdf_gateway_limit_concurrency\{bucket="learned\.post\.assets\.byids",source="learned"\} [1-4]\n/,
+        /cdf_gateway_limit_concurrency\{bucket="learned\.post\.assets\.byids",source="learned",provenance="stated"\} [1-4]\n/,
       );
-      expect(metrics).toMatch(/cdf_gateway_limit_rate_per_second\{bucket="assets",source="configured"\} 200\n/);
+      expect(metrics).toMatch(
+        /cdf_gateway_limit_rate_per_second\{bucket="assets",source="configured",provenance="documented"\} 200\n/,
+      );
       expect(metrics).toMatch(/cdf_gateway_learned_buckets\{level="operation"\} 1\n/);
       // The dashboard samples once a second.
       let data: { buckets: Record<string, { learned: boolean }> } = { buckets: {} };

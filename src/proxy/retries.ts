@@ -8,6 +8,9 @@ import { backoffMs, type Failure, RetryBudget, retryAfterMs, retryReason } from 
 import type { Exchange } from './exchange.js';
 import type { UpstreamAnswer } from './types.js';
 
+/** Retry budgets kept at most (one per limit). */
+const MAX_BUDGETS = 1024;
+
 /** A failed attempt that may be tried again; `otherwise` is what the app gets when it is not. */
 export class TryAgain {
   constructor(
@@ -27,11 +30,12 @@ export class TryAgain {
 
 /**
  * Whether, and after how long, a failed attempt is tried again: where repeating it is safe (retryReason),
- * within `retry.maxAttempts` and the request's deadline, and within the retry budget of each of its buckets,
- * so that retries add at most a share of the first attempts when CDF keeps failing.
+ * within `retry.maxAttempts` and the request's deadline, and within the retry budget of each of its buckets'
+ * limits, so that retries add at most a share of the first attempts when CDF keeps failing. A budget per limit,
+ * not per scope: what a storm may add is counted against the API's load, and made-up callers make no budgets.
  */
 export class RetryPolicy {
-  private budgets = new WeakMap<Bucket, RetryBudget>();
+  private budgets = new Map<string, RetryBudget>();
   private unbucketed: RetryBudget;
   private budgetSettings: string;
 
@@ -50,7 +54,7 @@ export class RetryPolicy {
     const { budgetRatio, budgetWindowMs } = this.config.retry;
     if (`${budgetRatio}/${budgetWindowMs}` === this.budgetSettings) return;
     this.budgetSettings = `${budgetRatio}/${budgetWindowMs}`;
-    this.budgets = new WeakMap();
+    this.budgets = new Map();
     this.unbucketed = new RetryBudget(budgetRatio, budgetWindowMs);
   }
 
@@ -103,10 +107,14 @@ export class RetryPolicy {
   }
 
   private budgetOf(bucket: Bucket): RetryBudget {
-    let budget = this.budgets.get(bucket);
+    const name = bucket.limit.name;
+    let budget = this.budgets.get(name);
     if (!budget) {
+      // Limits are the table's, the per-family ones and at most 512 learned: a bound that stays small, but a
+      // reload's renamed limits must not pile up.
+      if (this.budgets.size >= MAX_BUDGETS) this.budgets.clear();
       budget = new RetryBudget(this.config.retry.budgetRatio, this.config.retry.budgetWindowMs);
-      this.budgets.set(bucket, budget);
+      this.budgets.set(name, budget);
     }
     return budget;
   }
