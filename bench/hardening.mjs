@@ -282,7 +282,8 @@ async function callers() {
   header('callers', `${n} made-up project names, each with its own token, through the default table`);
   const sim = await startSim();
   // The same calls from one project would wait for its Analytical budget: room to spare instead.
-  const gw = await startGateway(sim.url, same ? { limits: ROOMY_LIMITS } : {});
+  const extra = process.env.BENCH_CALLERS_CONFIG ? JSON.parse(process.env.BENCH_CALLERS_CONFIG) : {};
+  const gw = await startGateway(sim.url, same ? { limits: ROOMY_LIMITS, ...extra } : extra);
   const agent = new Agent({ keepAlive: true, maxSockets: 50 });
   const get = (i) =>
     new Promise((resolve) => {
