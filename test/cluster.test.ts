@@ -405,6 +405,23 @@ describe.skipIf(!redisUp)('cluster: several replicas share one quota in Redis', 
     const atA = [...a.gateway.scheduler.allBuckets()][0];
     await until('A to hold the shared limits too', async () => atA.rate === Number(await r.hget(limits, 'rate')));
   });
+
+  it("each replica knows its share of a shared bucket's calls (what it learns from is that share of CDF's answers)", async () => {
+    const s = await sim({ project: { rate: 10_000, burst: 10_000, concurrency: 100 } });
+    const conf = cluster(REDIS_URL, prefix(), { rate: 10_000, concurrency: 100 });
+    const [a, b] = await Promise.all([gateway(s, conf), gateway(s, conf)]);
+    const get = (url: string) => fetch(`${url}${P}/assets?limit=1`, { headers: { authorization: 'Bearer t' } });
+    // Three calls through A for every one through B, one at a time.
+    for (let i = 0; i < 40; i++) {
+      for (const url of [a.url, a.url, a.url, b.url]) expect((await get(url)).status).toBe(200);
+    }
+    const [atA] = a.gateway.scheduler.allBuckets();
+    const [atB] = b.gateway.scheduler.allBuckets();
+    expect(atA.ownShare).toBeGreaterThan(0.65);
+    expect(atA.ownShare).toBeLessThan(0.85);
+    expect(atB.ownShare).toBeGreaterThan(0.15);
+    expect(atB.ownShare).toBeLessThan(0.35);
+  });
 });
 
 interface AppLoad {

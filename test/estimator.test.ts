@@ -71,6 +71,30 @@ describe('CubicRate (a rate found from the answers)', () => {
     for (const s of steps) expect(s).toBeLessThanOrEqual(settings.increase * top + 1e-9);
   });
 
+  it("a replica that saw a third of a shared bucket's calls cuts and aims as if it saw them all", () => {
+    // The same slow start and 429: as the only gateway, as a replica told its share, as one not told.
+    const alone = new CubicRate(settings, 100, 2000, 5);
+    const replica = new CubicRate(settings, 100, 2000, 5);
+    const blind = new CubicRate(settings, 100, 2000, 5);
+    const a = pass(alone, 100, 0, 2.5, 400);
+    const r = pass(replica, 100, 0, 2.5, 400 / 3);
+    const b = pass(blind, 100, 0, 2.5, 400 / 3);
+    const cutAlone = alone.throttled(a.rate, a.t + 20, a.t, null);
+    const cutReplica = replica.throttled(r.rate, r.t + 20, r.t, null, 0, 1 / 3);
+    // Not told, its third looks like CDF's whole rate: the deepest cut.
+    const cutBlind = blind.throttled(b.rate, b.t + 20, b.t, null);
+    expect(cutBlind).toBeCloseTo(b.rate * settings.decrease, 6);
+    expect(Math.abs(cutReplica - cutAlone)).toBeLessThan(cutAlone * 0.05);
+    expect(cutReplica).toBeGreaterThan(cutBlind * 1.2);
+    // And it climbs back towards what all of them got through, as the lone gateway does.
+    const climbAlone = pass(alone, cutAlone, a.t + 20, 4, 300).rate;
+    const climbReplica = pass(replica, cutReplica, r.t + 20, 4, 100).rate;
+    const climbBlind = pass(blind, cutBlind, b.t + 20, 4, 100).rate;
+    expect(climbAlone).toBeGreaterThan(360);
+    expect(Math.abs(climbReplica - climbAlone)).toBeLessThan(climbAlone * 0.05);
+    expect(climbBlind).toBeLessThan(climbAlone * 0.75);
+  });
+
   it('cuts in proportion to many 429s (at most to `decrease`), gently for a few at the edge', () => {
     const e = new CubicRate(settings, 100, 100, 5);
     expect(e.phase).toBe('probing');
@@ -78,8 +102,9 @@ describe('CubicRate (a rate found from the answers)', () => {
     // One 429 among a hundred answers: a tenth off.
     rate = e.throttled(rate, t + 10, t + 5, null);
     expect(rate).toBeCloseTo(90);
-    // Then half of the answers refused: cut by the share, not below `decrease` of the rate.
-    t += 600;
+    // Then, once those passes are history, half of the answers refused: cut by the share, not below
+    // `decrease` of the rate.
+    t += 9000;
     for (let i = 0; i < 20; i++) {
       t += 10;
       rate = e.passed(rate, t, false);
@@ -88,6 +113,46 @@ describe('CubicRate (a rate found from the answers)', () => {
     rate = e.throttled(rate, t + 10, t + 5, null);
     expect(rate).toBeGreaterThanOrEqual(90 * settings.decrease - 1e-9);
     expect(rate).toBeLessThanOrEqual(90 * 0.55);
+  });
+
+  it('never cuts under what passed (a storm overstates the share of 429s)', () => {
+    const e = new CubicRate(settings, 30, 30, 1);
+    let t = 0;
+    // Four seconds at 30/s: CDF lets 20 a second through and, paying back the refused calls it charged,
+    // refuses four for each (a share of 0.8, where 30/s over 20/s alone would refuse a third).
+    for (let i = 0; i < 400; i++) {
+      t += 10;
+      if (i % 5 === 0) e.passed(30, t, true);
+      else e.noted(t);
+    }
+    const cut = e.throttled(30, t + 10, t + 5, null);
+    // The share alone cuts to `decrease` of 30 (10.5); four seconds of 20/s passing bound CDF's rate over 14.
+    expect(cut).toBeGreaterThan(30 * settings.decrease + 3);
+    expect(cut).toBeLessThan(20);
+  });
+
+  it('starts again as a guess does when CDF let nothing through since it was cut (its bucket paying back a storm)', () => {
+    const e = new CubicRate(settings, 130, 130, 6.5);
+    let t = 0;
+    // Refused nearly everything at 130/s: cut.
+    for (let i = 0; i < 100; i++) {
+      t += 10;
+      if (i % 20 === 0) e.passed(130, t, true);
+      else e.noted(t);
+    }
+    const first = e.throttled(130, t + 10, t + 5, null);
+    expect(first).toBeCloseTo(130 * settings.decrease, 6);
+    // Two more seconds in which CDF refuses every call: no rate can be read from that.
+    for (let i = 0; i < 60; i++) {
+      t += 1000 / 30;
+      e.noted(t);
+    }
+    const second = e.throttled(first, t + 10, t + 5, null);
+    expect(second).toBeCloseTo(first * settings.decrease, 6);
+    expect(e.phase).toBe('start');
+    // Then CDF says yes again: the rate doubles each second while calls wait (not a slow probe at 2 % a step).
+    const { rate: after } = pass(e, second, t + 10, 2, 40);
+    expect(after).toBeGreaterThan(second * 3.5);
   });
 
   it('holds a stated figure as a ceiling: just under it, never probed past', () => {
@@ -151,5 +216,18 @@ describe('AimdConcurrency (calls at once found from the answers)', () => {
     for (let i = 0; i < 100; i++) limit = e.passed(limit, 20 + i * 250, true);
     expect(limit).toBe(4);
     expect(e.ceiling).toBe(4);
+  });
+
+  it('refused again at its stated figure, goes under it as without one (CDF counts more calls out than ours)', () => {
+    const e = new AimdConcurrency(settings, 30, 30, 1);
+    expect(e.throttled(30, 10, 5, 4, 30)).toBe(4);
+    // A call sent before that cut says nothing new.
+    expect(e.throttled(4, 20, 8, 4, 4)).toBe(4);
+    // One sent after it, refused with four out: one fewer.
+    expect(e.throttled(4, 500, 400, 4, 4)).toBe(3);
+    // And back up to the figure, never past it, once CDF has said yes for a while.
+    let limit = 3;
+    for (let i = 0; i < 100; i++) limit = e.passed(limit, 5000 + i * 250, true);
+    expect(limit).toBe(4);
   });
 });

@@ -103,7 +103,8 @@ describe('learning against stand-ins for CDF (virtual time)', () => {
         if (s.allowed.total !== undefined)
           expect(okPerSecond(r, s.learning, s.seconds)).toBeGreaterThanOrEqual((c.minAfter ?? 0.9) * s.allowed.total);
         for (const [op, allowed] of Object.entries(s.allowed))
-          if (op !== 'total') expect(okPerSecond(r, s.learning, s.seconds, op)).toBeGreaterThanOrEqual(0.75 * allowed);
+          if (op !== 'total')
+            expect(okPerSecond(r, s.learning, s.seconds, op), op).toBeGreaterThanOrEqual(0.75 * allowed);
       }
       if (c.atLeastDirect ?? true) {
         const straight = Math.max(...direct.map((r) => okPerSecond(r, s.learning, s.seconds)));

@@ -16,6 +16,7 @@ import {
   takeReplyOf,
 } from './script-args.js';
 import { SharedLimits } from './shared-limits.js';
+import { TakeShare } from './take-share.js';
 import { TicketBook } from './tickets.js';
 import { TokenView } from './token-view.js';
 
@@ -52,6 +53,7 @@ export class RedisStore implements QuotaStore {
   private readonly local: LocalShare;
   private readonly keys: KeyBook;
   private readonly view = new TokenView();
+  private readonly shares = new TakeShare();
   private readonly limits = new SharedLimits();
   private readonly tickets = new TicketBook();
   private readonly replicaId = randomBytes(6).toString('hex');
@@ -207,6 +209,8 @@ export class RedisStore implements QuotaStore {
       const r = takeReplyOf(reply, i);
       this.limits.follow(b, r.rate, r.concurrency);
       this.view.show(b, r.tokens);
+      // Refused takes count nothing (Redis answers -1).
+      this.shares.taken(b, r.taken);
     }
     if (blocked > 0) return { bucket: buckets[blocked - 1], waitMs: Number(reply[1]) };
     this.calls.admitted++;

@@ -133,8 +133,14 @@ export function takeArgs(
 export function takeReplyOf(
   reply: Array<string | number>,
   i: number,
-): { rate: number; concurrency: number; tokens: number } {
-  return { rate: Number(reply[2 + 3 * i]), concurrency: Number(reply[3 + 3 * i]), tokens: Number(reply[4 + 3 * i]) };
+): { rate: number; concurrency: number; tokens: number; taken: number } {
+  const at = 2 + 4 * i;
+  return {
+    rate: Number(reply[at]),
+    concurrency: Number(reply[at + 1]),
+    tokens: Number(reply[at + 2]),
+    taken: Number(reply[at + 3]),
+  };
 }
 
 /**

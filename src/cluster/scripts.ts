@@ -45,7 +45,8 @@ end
  *       bucket i its starting ARGV[6i+4] rate, ARGV[6i+5] burst, ARGV[6i+6] concurrency, ARGV[6i+7] a cap
  *       on its tokens or '' for none, and the highest ARGV[6i+8] rate and ARGV[6i+9] concurrency learning
  *       may take it to.
- * Returns { blocked, waitMs, then per bucket: effective rate, effective concurrency, tokens left }:
+ * Returns { blocked, waitMs, then per bucket: effective rate, effective concurrency, tokens left, calls
+ * taken from it by every replica (its `tokens` hash counts them; -1 when this take was refused) }:
  * blocked is 0 when a token and a lease were taken in every bucket, else the 1-based index of the bucket
  * that said no, with waitMs until it may say yes, or -1 when it has no free slot. Effective limits are
  * the limits hash (the starting figures while it has none) capped by the highest ones, passed back as
@@ -72,7 +73,7 @@ local me = ARGV[6] .. '|' .. ARGV[5] .. '|' .. app .. '|' .. replica
 local myTag = 'F:' .. ARGV[6] .. '|' .. app
 local vKey = 'V:' .. ARGV[6]
 local out = { 0, 0 }
-local tokens, ttls, starts, marked, blocked = {}, {}, {}, {}, 0
+local tokens, ttls, starts, marked, taken, blocked = {}, {}, {}, {}, {}, 0
 -- Per bucket: the lowest start tag among other replicas' waiting flows at this priority, if any.
 local lowest = {}
 for i = 1, n do
@@ -158,8 +159,8 @@ for i = 1, n do
     end
   end
   tokens[i] = tok
-  out[3 * i] = rateOut
-  out[3 * i + 1] = concOut
+  out[4 * i - 1] = rateOut
+  out[4 * i] = concOut
 end
 out[1] = blocked
 if blocked == 0 then
@@ -168,6 +169,7 @@ if blocked == 0 then
     local k = 5 * i
     tokens[i] = tokens[i] - 1
     redis.call('HSET', KEYS[k - 4], 'tokens', tokens[i], 'at', now)
+    taken[i] = redis.call('HINCRBY', KEYS[k - 4], 'taken', 1)
     redis.call('PEXPIRE', KEYS[k - 4], ttls[i])
     redis.call('ZADD', KEYS[k - 3], expires, ARGV[1])
     redis.call('PEXPIRE', KEYS[k - 3], ttls[i])
@@ -209,7 +211,10 @@ else
   redis.call('ZADD', w, now + life, me)
   redis.call('PEXPIRE', w, math.max(ttls[blocked], life))
 end
-for i = 1, n do out[3 * i + 2] = tostring(tokens[i]) end
+for i = 1, n do
+  out[4 * i + 1] = tostring(tokens[i])
+  out[4 * i + 2] = taken[i] or -1
+end
 return out
 `;
 

@@ -69,13 +69,15 @@ export class AdaptiveLimits {
     bucket.indebt(2, now);
     const s = this.learningOf(bucket);
     const learned = bucket.limit.learned;
-    // A learned bucket's figures are younger than the call: its 429 says nothing about them.
-    if (learned !== undefined && stated === null && sentAt <= learned.at) {
+    // A learned bucket's figures are younger than the call: its 429 says nothing about them (a figure it
+    // states still bounds them).
+    const stale = learned !== undefined && sentAt <= learned.at;
+    if (stale && stated === null) {
       s.rate.noted(now);
       return;
     }
     if (kind === 'rate') {
-      const rate = s.rate.throttled(bucket.rate, now, sentAt, stated, share);
+      const rate = s.rate.throttled(bucket.rate, now, sentAt, stated, share, bucket.ownShare);
       if (rate !== bucket.rate)
         this.apply(
           { bucket, direction: 'decrease', kind, rate, concurrency: bucket.concurrency },
@@ -85,7 +87,15 @@ export class AdaptiveLimits {
       return;
     }
     s.rate.noted(now);
-    const concurrency = s.concurrency.throttled(bucket.concurrency, now, sentAt, stated, bucket.inFlight);
+    // Other replicas' calls were out too: about as many for each of ours as their share of the takes says.
+    const inFlight = Math.round(bucket.inFlight / bucket.ownShare);
+    const concurrency = s.concurrency.throttled(
+      bucket.concurrency,
+      now,
+      stale ? Number.NEGATIVE_INFINITY : sentAt,
+      stated,
+      inFlight,
+    );
     if (concurrency !== bucket.concurrency)
       this.apply(
         { bucket, direction: 'decrease', kind, rate: bucket.rate, concurrency },

@@ -36,6 +36,7 @@ export class Bucket {
   private _indebtedAt = Number.NEGATIVE_INFINITY;
   private _rateSource: Provenance;
   private _concurrencySource: Provenance;
+  private _ownShare = 1;
 
   constructor(
     limit: QuotaLimit,
@@ -90,6 +91,13 @@ export class Bucket {
   }
   get concurrencySource(): Provenance {
     return this._concurrencySource;
+  }
+  /**
+   * This replica's share of the calls a shared bucket lets through lately (1 when no other replica takes
+   * from it): the answers it sees are that share of CDF's.
+   */
+  get ownShare(): number {
+    return this._ownShare;
   }
 
   /** Stable name for logs, metrics and shared stores. */
@@ -158,6 +166,11 @@ export class Bucket {
   mirror(tokens: number, at: number): void {
     this._tokens = tokens;
     this._refilledAt = at;
+  }
+
+  /** What share of the shared bucket's calls this replica took lately (a shared store counts them). */
+  shareCalls(share: number): void {
+    this._ownShare = Math.min(1, Math.max(0.001, share));
   }
 
   /** Effective limits another replica published (through the store): this replica follows them. */

@@ -13,9 +13,17 @@ export interface RateEstimator {
   passed(rate: number, now: number, demand: boolean, sentAt?: number): number;
   /**
    * A 429 charged to the bucket, for a call sent at `sentAt`; `stated`: the rate CDF's message named;
-   * `share`: the share of 429s among the operation's answers lately, for when the bucket has seen too few.
+   * `share`: the share of 429s among the operation's answers lately, for when the bucket has seen too few;
+   * `ownShare`: this replica's share of the bucket's calls (the rest pass through other replicas).
    */
-  throttled(rate: number, now: number, sentAt: number, stated: number | null, share?: number): number;
+  throttled(
+    rate: number,
+    now: number,
+    sentAt: number,
+    stated: number | null,
+    share?: number,
+    ownShare?: number,
+  ): number;
   /** A 429 of the bucket's calls that was not charged to it (counts towards its share of 429s). */
   noted(now: number): void;
   /** The highest rate it may reach now (a stated figure lowers it). */
@@ -215,8 +223,10 @@ export class CubicRate implements RateEstimator {
     else {
       const t = (now - this.cutAt) / 1000;
       const target = this.pushedAt * (PLATEAU + this.steepness * (t - this.k) ** 3);
-      // Past the plateau: probe, but no more than `increase` of where CDF pushed back a step.
-      next = Math.max(rate, Math.min(target, rate + this.settings.increase * this.pushedAt));
+      // Past the plateau: probe, but no more than `increase` of where CDF pushed back a step (less once that
+      // point is confirmed: each probe past it costs 429s).
+      const step = (this.settings.increase * this.pushedAt) / (1 + this.steady);
+      next = Math.max(rate, Math.min(target, rate + step));
     }
     return Math.min(this._ceiling, next);
   }
@@ -225,7 +235,7 @@ export class CubicRate implements RateEstimator {
     this.slots.throttle(now);
   }
 
-  throttled(rate: number, now: number, sentAt: number, stated: number | null, share0 = 0): number {
+  throttled(rate: number, now: number, sentAt: number, stated: number | null, share0 = 0, ownShare = 1): number {
     this.slots.throttle(now);
     if (stated !== null) {
       this._ceiling = Math.min(this._ceiling, stated * UNDER_STATED);
@@ -239,12 +249,21 @@ export class CubicRate implements RateEstimator {
     // A call sent before the last cut, or too soon after it for CDF to have seen it, says nothing new.
     if (sentAt <= this.cutAt + this.settings.intervalMs) return rate;
     const from = rate;
+    // What passed before the 429 says where CDF stands (all of it: this replica saw its share): w seconds of
+    // passes are at most w + 1 seconds of its rate, whatever its burst, and its busiest second is about it.
+    const lower = (this.slots.lowerBound(sentAt) / ownShare) * MARGIN;
+    const busiest = Math.min(from, (this.slots.busiestSecond(sentAt) / ownShare) * MARGIN);
     let next: number;
-    if (this._phase === 'start') {
-      // Slow start ran past CDF's rate, by up to a second of it hidden in CDF's burst: what passed says where.
-      const lower = this.slots.lowerBound(sentAt);
-      next = Math.max(from * this.settings.decrease, Math.min(from * GENTLE, lower * MARGIN));
-      this.pushedAt = Math.max(next, Math.min(from, this.slots.busiestSecond(sentAt) * MARGIN));
+    if (busiest === 0 && Number.isFinite(this.cutAt)) {
+      // Cut before and still nothing passed: CDF's bucket is paying back the refused calls it charged, and the
+      // share says nothing of its rate. From the deepest cut the rate starts again as a guess does.
+      next = from * this.settings.decrease;
+      this.pushedAt = next;
+      this._phase = 'start';
+    } else if (this._phase === 'start') {
+      // Slow start ran past CDF's rate, by up to a second of it hidden in CDF's burst.
+      next = Math.max(from * this.settings.decrease, Math.min(from * GENTLE, lower));
+      this.pushedAt = Math.max(next, busiest);
       this._phase = 'probing';
     } else {
       const own = this.slots.throttledShare(now, this.cutAt);
@@ -252,9 +271,11 @@ export class CubicRate implements RateEstimator {
       const deep = share > EDGE_SHARE;
       next = from * (deep ? Math.max(this.settings.decrease, Math.min(GENTLE, 1 - share)) : GENTLE);
       // CDF's figure is under `from` (it refused there) and, when many were refused, over about what passed:
-      // the climb aims between. Refused again at the edge at or under the last aim: it was too high (CUBIC's
-      // fast convergence).
+      // the climb aims between. A storm's share overstates how far (CDF refuses more while it pays back the
+      // refused calls it charged): the cut never goes under what passed. Refused again at the edge at or under
+      // the last aim: it was too high (CUBIC's fast convergence).
       let aim = deep ? from * (1 - share / 2) : from;
+      if (deep) next = Math.max(next, Math.min(from * GENTLE, lower));
       const before = Number.isFinite(this.cutAt);
       if (!deep && before && from <= this.pushedAt * 1.001) aim = (from * (1 + GENTLE)) / 2;
       this.steady =
@@ -262,6 +283,7 @@ export class CubicRate implements RateEstimator {
       this.pushedAt = Math.max(next, aim);
     }
     next = Math.max(this.floor, next);
+    this.pushedAt = Math.max(this.pushedAt, next);
     this.cutAt = now;
     this.k = this.climbSeconds(next);
     return next;
@@ -322,9 +344,15 @@ export class AimdConcurrency implements ConcurrencyEstimator {
     if (stated !== null) {
       const figure = Math.max(1, Math.floor(stated));
       this._ceiling = Math.min(this._ceiling, figure);
-      this.refusedAt = figure + 1;
-      this.cutAt = now;
-      return Math.min(limit, figure);
+      // Refused again at or under the figure: CDF counts more calls out than ours (another client, or a call
+      // counted until its answer is gone), so the figure is only a ceiling and the cut goes on as without one.
+      if (limit > figure || sentAt <= this.cutAt) {
+        if (limit > figure) {
+          this.refusedAt = figure + 1;
+          this.cutAt = now;
+        }
+        return Math.min(limit, figure);
+      }
     }
     if (sentAt <= this.cutAt) return limit;
     // CDF had no slot for a call while this many of ours were out: its figure is below that.
