@@ -201,7 +201,7 @@ export class Forwarder {
   /** An answer that is not a failure: it streams on to the app, holding the lease, and the tree counts it. */
   private passed(ex: Exchange, lease: Lease, res: UpstreamResponse, sentAt: number): UpstreamAnswer {
     this.attemptDone(ex, res.status, sentAt);
-    this.parts.quota.passed(lease.buckets, ex.route, performance.now());
+    this.parts.quota.passed(lease.buckets, ex.route, performance.now(), sentAt);
     return this.answer(res, res.body, lease);
   }
 

@@ -223,8 +223,8 @@ export class CubicRate implements RateEstimator {
     else {
       const t = (now - this.cutAt) / 1000;
       const target = this.pushedAt * (PLATEAU + this.steepness * (t - this.k) ** 3);
-      // Past the plateau: probe, but no more than `increase` of where CDF pushed back a step (less once that
-      // point is confirmed: each probe past it costs 429s).
+      // No step more than `increase` of where CDF pushed back (less once that point is confirmed: each probe
+      // past it costs 429s); past the plateau these steps are the probe.
       const step = (this.settings.increase * this.pushedAt) / (1 + this.steady);
       next = Math.max(rate, Math.min(target, rate + step));
     }
