@@ -1,6 +1,6 @@
 // Where a proxy's CPU goes under one of the overhead workloads: runs the gateway (or the bare proxy) under
 // `node --cpu-prof`, drives it with autocannon, and prints the functions with the most self time.
-// Usage: node bench/profile.mjs [gateway|bare] [get1|get16|post4|get1k] [connections] [seconds]
+// Usage: node bench/profile.mjs [gateway|bare] [get1k|post1k|get1|get16|post4] [connections] [seconds]
 // Not part of `npm run bench`: a tool for looking at the request path (docs/design.md quotes its output).
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,13 +11,14 @@ const [which = 'gateway', workload = 'get16', connRaw = '8', secRaw = '8'] = pro
 const MiB = 2 ** 20;
 const WORKLOADS = {
   get1k: { path: '/api/v1/projects/p/assets?limit=3', method: 'GET', bytes: 958 },
+  post1k: { path: '/api/v1/projects/p/_sim/echo', method: 'POST', bytes: 1024 },
   get1: { path: `/api/v1/projects/p/_sim/blob?bytes=${MiB}`, method: 'GET', bytes: MiB },
   get16: { path: `/api/v1/projects/p/_sim/blob?bytes=${16 * MiB}`, method: 'GET', bytes: 16 * MiB },
   post4: { path: '/api/v1/projects/p/_sim/echo', method: 'POST', bytes: 4 * MiB },
 };
 const w = WORKLOADS[workload];
 if (!w || !['gateway', 'bare'].includes(which)) {
-  console.error('usage: node bench/profile.mjs [gateway|bare] [get1k|get1|get16|post4] [connections] [seconds]');
+  console.error('usage: node bench/profile.mjs [gateway|bare] [get1k|post1k|get1|get16|post4] [connections] [seconds]');
   process.exit(2);
 }
 

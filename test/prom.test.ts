@@ -1,8 +1,18 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import * as promClient from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { Counter, collectProcessMetrics, Registry } from '../src/metrics/prom.js';
 
+const require = createRequire(import.meta.url);
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+
 describe("prom-client's parts without its index", () => {
+  it('are those of the exact version package.json pins', () => {
+    expect(pkg.dependencies['prom-client']).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(require('prom-client/package.json').version).toBe(pkg.dependencies['prom-client']);
+  });
+
   it('are the classes the package exports', () => {
     expect(Registry).toBe(promClient.Registry);
     expect(Counter).toBe(promClient.Counter);

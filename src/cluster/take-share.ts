@@ -4,9 +4,8 @@ import type { Bucket } from '../quota/index.js';
 const OWN_TAKES = 32;
 
 interface Window {
-  /** Every replica's takes (the shared counter) and this replica's, when the window opened. */
+  /** Every replica's takes (the shared counter) when the window opened, and this replica's since. */
   all0: number;
-  own0: number;
   own: number;
 }
 
@@ -23,14 +22,12 @@ export class TakeShare {
     const w = this.windows.get(bucket);
     // A counter that went back expired with the bucket's keys: the window starts again.
     if (w === undefined || all <= w.all0) {
-      this.windows.set(bucket, { all0: all, own0: 0, own: 0 });
+      this.windows.set(bucket, { all0: all, own: 0 });
       return;
     }
-    w.own++;
-    const own = w.own - w.own0;
-    if (own < OWN_TAKES) return;
-    bucket.shareCalls(own / (all - w.all0));
+    if (++w.own < OWN_TAKES) return;
+    bucket.shareCalls(w.own / (all - w.all0));
     w.all0 = all;
-    w.own0 = w.own;
+    w.own = 0;
   }
 }

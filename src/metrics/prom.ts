@@ -2,12 +2,10 @@ import { createRequire } from 'node:module';
 import type * as PromClient from 'prom-client';
 
 /**
- * prom-client's registry, counter, gauge and process metrics, not its index (the histograms are the
- * recorder's own: histogram.ts). The index also loads the pushgateway and cluster aggregator, and its
- * default metrics' CPU counter loads `@opentelemetry/api` (47 modules) for exemplars the gateway never
- * records: 3.0-3.6 MiB of RSS in a process with fastify, pino and undici loaded, ~1 MiB in a warm idle
- * gateway (docs/design.md, "Idle footprint"). The files are the ones the index exports; the types are the
- * package's own.
+ * prom-client's registry, counter, gauge and process metrics, loaded from the files its index exports rather
+ * than the index, which also loads the pushgateway, the cluster aggregator and `@opentelemetry/api` for
+ * exemplars the gateway never records (3.0–3.6 MiB more resident: bench/RESULTS.md, round 4, fifth session).
+ * The files hold for the exact version package.json pins; test/prom.test.ts fails when it moves.
  */
 const requirePromClient = createRequire(import.meta.url);
 const lib = (file: string): unknown => requirePromClient(`prom-client/lib/${file}.js`);

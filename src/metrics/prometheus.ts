@@ -184,37 +184,24 @@ function bucketSeries(r: Registry, rec: Recorder, reads: Reads): void {
     buckets,
     (v) => v.scopes,
   );
-  const origins = reads.origins;
-  new Gauge({
-    name: 'cdf_gateway_bucket_rate_per_second',
-    help: "Rate limit of a bucket in calls per second: configured (the table's), and effective (where learning has it); scopes summed. provenance: documented, configured, guessed, stated (a 429 named it) or learned.",
-    labelNames: ['bucket', 'kind', 'provenance'],
-    registers: [r],
-    collect() {
-      this.reset();
-      const table = origins();
-      for (const v of buckets().values()) {
-        const origin = table.get(v.name)?.rate ?? v.rateSource;
-        this.set({ bucket: v.name, kind: 'configured', provenance: origin }, v.configuredRate);
-        this.set({ bucket: v.name, kind: 'effective', provenance: v.rateSource }, v.rate);
-      }
-    },
-  });
-  new Gauge({
-    name: 'cdf_gateway_bucket_concurrency',
-    help: "Concurrency limit of a bucket: configured (the table's), and effective (where learning has it); scopes summed. provenance as for the rate.",
-    labelNames: ['bucket', 'kind', 'provenance'],
-    registers: [r],
-    collect() {
-      this.reset();
-      const table = origins();
-      for (const v of buckets().values()) {
-        const origin = table.get(v.name)?.concurrency ?? v.concurrencySource;
-        this.set({ bucket: v.name, kind: 'configured', provenance: origin }, v.configuredConcurrency);
-        this.set({ bucket: v.name, kind: 'effective', provenance: v.concurrencySource }, v.concurrency);
-      }
-    },
-  });
+  figureGauge(
+    r,
+    'cdf_gateway_bucket_rate_per_second',
+    "Rate limit of a bucket in calls per second: configured (the table's), and effective (where learning has it); scopes summed. provenance: documented, configured, guessed, stated (a 429 named it) or learned.",
+    buckets,
+    reads.origins,
+    (v) => [v.configuredRate, v.rate, v.rateSource],
+    (o) => o?.rate,
+  );
+  figureGauge(
+    r,
+    'cdf_gateway_bucket_concurrency',
+    "Concurrency limit of a bucket: configured (the table's), and effective (where learning has it); scopes summed. provenance as for the rate.",
+    buckets,
+    reads.origins,
+    (v) => [v.configuredConcurrency, v.concurrency, v.concurrencySource],
+    (o) => o?.concurrency,
+  );
 }
 
 /**
@@ -404,6 +391,36 @@ function counter<L extends Labels>(
     collect() {
       this.reset();
       for (const c of cells.values()) this.inc(c.labels, c.n);
+    },
+  });
+}
+
+/** A figure per bucket: the configured one with the table's provenance, the effective one with its own. */
+function figureGauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  buckets: () => Map<string, BucketView>,
+  origins: () => Map<string, FigureOrigins>,
+  figures: (v: BucketView) => [configured: number, effective: number, provenance: string],
+  tableOrigin: (o: FigureOrigins | undefined) => string | undefined,
+): void {
+  new Gauge({
+    name,
+    help,
+    labelNames: ['bucket', 'kind', 'provenance'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const table = origins();
+      for (const v of buckets().values()) {
+        const [configured, effective, provenance] = figures(v);
+        this.set(
+          { bucket: v.name, kind: 'configured', provenance: tableOrigin(table.get(v.name)) ?? provenance },
+          configured,
+        );
+        this.set({ bucket: v.name, kind: 'effective', provenance }, effective);
+      }
     },
   });
 }
