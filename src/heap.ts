@@ -25,7 +25,11 @@ export const LOWER_AFTER_MS = 10_000;
 export const RELEASE_AFTER_MS = 8_000;
 /** At most one such collection in this long, so sparse traffic (a call every few seconds) costs nothing ... */
 export const RELEASE_EVERY_MS = 60_000;
-/** ... unless the heap grew to this many times its size after the last one (a burst of callers, say). */
+/**
+ * ... unless the heap grew to this many times its size after the last one (a burst of callers, say), at most
+ * once in RELEASE_EVERY_MS too: traffic that comes back every few seconds would otherwise pay a cold heap
+ * (a young generation shrunk to its least) at the start of every burst.
+ */
 export const GREW = 1.5;
 
 /**
@@ -77,6 +81,8 @@ export class HeapPolicy {
   private lastObservedAt = Number.NEGATIVE_INFINITY;
   private quietSince = Number.NEGATIVE_INFINITY;
   private lastReleaseAt = Number.NEGATIVE_INFINITY;
+  /** The last release that came before RELEASE_EVERY_MS because the heap grew. */
+  private lastEarlyAt = Number.NEGATIVE_INFINITY;
   /** The heap's size right after the last release. */
   private releasedBytes = Number.POSITIVE_INFINITY;
   private releaseTimer: ReturnType<typeof setTimeout> | null = null;
@@ -117,10 +123,14 @@ export class HeapPolicy {
     this.arm(this.releaseAt() - now);
   }
 
-  /** When the current quiet stretch may be released: soon, unless one was lately and the heap did not grow. */
+  /**
+   * When the current quiet stretch may be released: soon, unless one was lately and the heap did not grow
+   * (or an early one was lately too).
+   */
   private releaseAt(): number {
-    const grew = this.timers.heapBytes() >= this.releasedBytes * GREW;
-    return Math.max(this.quietSince + RELEASE_AFTER_MS, grew ? 0 : this.lastReleaseAt + RELEASE_EVERY_MS);
+    const early =
+      this.quietSince - this.lastEarlyAt >= RELEASE_EVERY_MS && this.timers.heapBytes() >= this.releasedBytes * GREW;
+    return Math.max(this.quietSince + RELEASE_AFTER_MS, early ? 0 : this.lastReleaseAt + RELEASE_EVERY_MS);
   }
 
   /** The gateway closes: no release after it. */
@@ -146,6 +156,7 @@ export class HeapPolicy {
       return;
     }
     if (this.raised) this.set(false);
+    if (now < this.lastReleaseAt + RELEASE_EVERY_MS) this.lastEarlyAt = now;
     this.lastReleaseAt = now;
     this.collect?.();
     this.releasedBytes = this.timers.heapBytes();

@@ -172,6 +172,35 @@ describe('heap policy (src/heap.ts)', () => {
     expect(collected()).toBe(3);
   });
 
+  it('releases early at most once in RELEASE_EVERY_MS, so bursts every few seconds keep a warm heap', () => {
+    const { timers, policy, collected } = releasing();
+    policy.observe(1000, timers.now());
+    policy.quiet(timers.now());
+    timers.advance(RELEASE_AFTER_MS);
+    expect(collected()).toBe(1);
+    // Bursts 12 s apart, each growing the heap by half: the first is released early, the next ones wait for
+    // RELEASE_EVERY_MS after the last release.
+    const burst = () => {
+      timers.advance(1000);
+      policy.observe(1000, timers.now());
+      timers.sized.heap *= GREW;
+      timers.advance(3000);
+      policy.observe(1000, timers.now());
+      policy.quiet(timers.now());
+      timers.advance(RELEASE_AFTER_MS);
+    };
+    burst();
+    expect(collected()).toBe(2);
+    const early = timers.now();
+    burst();
+    burst();
+    expect(collected()).toBe(2);
+    timers.advance(early + RELEASE_EVERY_MS - 1 - timers.now());
+    expect(collected()).toBe(2);
+    timers.advance(1);
+    expect(collected()).toBe(3);
+  });
+
   it('never collects after close, and a policy without a collector arms nothing', () => {
     const { timers, policy, collected } = releasing();
     policy.quiet(timers.now());
