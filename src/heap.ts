@@ -26,9 +26,9 @@ export const RELEASE_AFTER_MS = 8_000;
 /** At most one such collection in this long, so sparse traffic (a call every few seconds) costs nothing ... */
 export const RELEASE_EVERY_MS = 60_000;
 /**
- * ... unless the heap grew to this many times its size after the last one (a burst of callers, say), at most
- * once in RELEASE_EVERY_MS too: traffic that comes back every few seconds would otherwise pay a cold heap
- * (a young generation shrunk to its least) at the start of every burst.
+ * ... unless the heap grew to this many times its size after the last one (a burst of callers, say), and at
+ * most once in RELEASE_EVERY_MS too: traffic that comes back every few seconds grows the heap that much each
+ * time, and would otherwise have it collected after every burst.
  */
 export const GREW = 1.5;
 
