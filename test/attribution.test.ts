@@ -13,6 +13,7 @@ const api = (over: Partial<Candidate> = {}): Candidate => ({
   effective: 50,
   near: false,
   learned: false,
+  learnedKind: false,
   heldSince: false,
   statesRate: false,
   ...over,
@@ -91,6 +92,17 @@ describe('attribution: a 429 that names no figure', () => {
     const candidates = [api({ near: true }), cls({ near: true })];
     expect(attribute(facts({ candidates, operations: [count(4, 2)] }))).toEqual({ action: 'follow', index: 1 });
     expect(attribute(facts({ candidates: [api()], operations: [count(4, 2)] }))).toEqual({ action: 'none' });
+  });
+
+  it('cuts a bucket learned for the kind, near its limit, at once: its few 429s are its own', () => {
+    const candidates = [api({ near: true }), op({ learnedKind: true, near: true })];
+    expect(attribute(facts({ candidates, operations: [count(10, 1)] }))).toEqual({ action: 'cut', index: 1 });
+    // One that holds nothing back is not what CDF refuses (a wider budget is), nor one whose rate is its
+    // parents' (it was learned for its concurrency): CDF's tokens are followed at the near bucket.
+    for (const learned of [op({ learnedKind: true }), op({ learnedKind: false, near: true })])
+      expect(attribute(facts({ candidates: [api({ near: true }), learned], operations: [count(10, 1)] }))).toEqual(
+        learned.near ? { action: 'follow', index: 1 } : { action: 'follow', index: 0 },
+      );
   });
 
   it('waits while the other operations have too few answers to tell, then decides with what there is', () => {

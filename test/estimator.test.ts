@@ -209,6 +209,21 @@ describe('AimdConcurrency (calls at once found from the answers)', () => {
     expect(limit).toBeLessThanOrEqual(13 + 16);
   });
 
+  it('lets one refusal at a figure that has held for holdMs pass as a race; a second within holdMs cuts', () => {
+    const e = new AimdConcurrency(settings, 5, 5, 1);
+    let limit = 5;
+    let t = 0;
+    for (; t <= 4000; t += 50) limit = e.passed(limit, t, true);
+    expect(limit).toBe(5);
+    // Refused with all five out, after five held for 4 s: a call sent as one ended (CDF still counted it).
+    expect(e.throttled(limit, t, t - 20, null, 5)).toBe(5);
+    for (let i = 0; i < 20; i++, t += 50) limit = e.passed(limit, t, true);
+    // Refused again 1 s later: CDF has fewer slots now.
+    expect(e.throttled(limit, t, t - 20, null, 5)).toBe(4);
+    // Just cut, four has not held: a refusal at it cuts again at once.
+    expect(e.throttled(4, t + 300, t + 280, null, 4)).toBe(3);
+  });
+
   it('takes a stated figure as its ceiling', () => {
     const e = new AimdConcurrency(settings, 30, 30, 1);
     let limit = e.throttled(30, 10, 5, 4, 30);

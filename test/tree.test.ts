@@ -389,6 +389,31 @@ describe('quota tree: a 429 is charged to the narrowest budget that explains it'
     r.close();
   });
 
+  it('cuts a learned endpoint its calls wait at on one 429 naming no figure, where another bucket would only follow', () => {
+    const r = rig([{ ...defaults().limits.find((l) => l.name === 'files')!, rate: 50, burst: 50, concurrency: 10 }]);
+    const search = lookupRoute('POST', '/files/search');
+    const byids = lookupRoute('POST', '/files/byids');
+    const clock = new Clock(performance.now());
+    for (let i = 0; i < 5; i++) {
+      r.tree.throttled(r.buckets('POST', '/files/search'), 'POST', search, silent, clock.tick(50), clock.t - 1);
+      r.tree.passed(r.buckets('POST', '/files/search'), search, clock.tick(50));
+      r.tree.passed(r.buckets('POST', '/files/byids'), byids, clock.tick(1));
+      r.tree.passed(r.buckets('POST', '/files/byids'), byids, clock.tick(1));
+    }
+    const leaf = byName(r.buckets('POST', '/files/search'), 'learned.post.files.search');
+    // Three seconds of answers: the storm's 429s are out of the tally's window.
+    for (let i = 0; i < 12; i++) r.tree.passed(r.buckets('POST', '/files/search'), search, clock.tick(250));
+    // Calls wait at it: its tokens are taken.
+    const bs = r.buckets('POST', '/files/search');
+    while (r.admit(bs, clock.t)) r.store.release(bs);
+    const before = leaf.rate;
+    r.tree.throttled(bs, 'POST', search, silent, clock.tick(10), clock.t - 1);
+    expect(leaf.rate).toBeLessThan(before);
+    expect(leaf.rate).toBeGreaterThanOrEqual(before * 0.35);
+    expect(byName(r.buckets('POST', '/files/byids'), 'files').rate).toBe(50);
+    r.close();
+  });
+
   it('learns a class when its operations are refused alike while another class passes', () => {
     const r = rig([{ ...defaults().limits.find((l) => l.name === 'files')!, rate: 50, burst: 50, concurrency: 10 }]);
     const clock = new Clock(performance.now());

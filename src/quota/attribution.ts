@@ -17,6 +17,8 @@ export interface Candidate {
   /** Under a quarter of its burst left, or nine tenths of its slots taken. */
   readonly near: boolean;
   readonly learned: boolean;
+  /** A learned bucket whose figure of the 429's kind was learned (or stated), not taken from its parents. */
+  readonly learnedKind: boolean;
   /** A learned operation bucket held at or under `figure`, learned before the call was sent. */
   readonly heldSince: boolean;
   /** CDF states this budget's rate in its 429s: a rate 429 naming none is not this budget's. */
@@ -128,8 +130,13 @@ function withoutFigure(f: ThrottleFacts): Attribution {
   const eligible = (c: Candidate) => f.kind !== 'rate' || !c.statesRate;
   const own = f.operations[0];
   const near = narrowest(f.candidates, (c) => eligible(c) && c.near);
-  if (own === undefined || own.throttled < MIN_THROTTLED)
+  if (own === undefined || own.throttled < MIN_THROTTLED) {
+    // A budget already learned for this kind on the path is where CDF's few 429s come from: its estimator cuts
+    // gently at the edge, where following only would leave its figure over CDF's and the 429s coming.
+    const learned = narrowest(f.candidates, (c) => eligible(c) && c.learnedKind && c.near);
+    if (learned >= 0) return { action: 'cut', index: learned };
     return near >= 0 ? { action: 'follow', index: near } : { action: 'none' };
+  }
   // Other operations are answered, but too few yet to tell whether they pass: wait for them a while (CDF's
   // tokens are followed meanwhile), then decide with what there is.
   if (f.tallyAgeMs < SETTLE_MS && f.operations.some((o, i) => i > 0 && o.calls > 0 && o.calls < MIN_CALLS))

@@ -300,7 +300,9 @@ export class CubicRate implements RateEstimator {
  * wait for a slot and CDF answers (faster, by half, before the first 429); on a concurrency 429, one fewer
  * than were out (a quarter fewer when refused again soon after), or CDF's stated figure; and no climb past
  * where it was refused for `holdMs`, longer each time it is refused there again. CDF refuses a call at once
- * when it has no slot, so no burst hides a probe.
+ * when it has no slot, so no burst hides a probe. One refusal at a figure that has held for `holdMs` is a race
+ * (CDF counts a slot until its answer is gone, so a call sent as one ends can find it taken): only a second
+ * within `holdMs` cuts.
  */
 export class AimdConcurrency implements ConcurrencyEstimator {
   private _ceiling: number;
@@ -310,6 +312,11 @@ export class AimdConcurrency implements ConcurrencyEstimator {
   private steppedAt = Number.NEGATIVE_INFINITY;
   /** Refusals in a row at about the same figure: each holds longer under it before the next probe. */
   private steady = 0;
+  /** The figure last seen, and since when it has held. */
+  private figure = Number.NaN;
+  private figureSince = Number.NEGATIVE_INFINITY;
+  /** When a refusal at a figure that had held was let pass as a race. */
+  private raceAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly settings: EstimatorSettings,
@@ -330,16 +337,29 @@ export class AimdConcurrency implements ConcurrencyEstimator {
   }
 
   passed(limit: number, now: number, demand: boolean, sentAt = now): number {
+    this.saw(limit, now);
     if (!demand || now - this.steppedAt < this.settings.intervalMs || sentAt < this.steppedAt || limit >= this._ceiling)
       return limit;
     this.steppedAt = now;
     // Held just under where CDF refused, a while after it did (longer once it refused there again).
     if (now - this.cutAt < this.settings.holdMs * (1 + this.steady) && limit + 1 >= this.refusedAt) return limit;
     const step = this.refused ? 1 : Math.max(1, Math.floor(limit / 2));
-    return Math.min(this._ceiling, limit + step);
+    return this.saw(Math.min(this._ceiling, limit + step), now);
+  }
+
+  /** The figure now (another replica or a reload may have set it), and since when it has held. */
+  private saw(limit: number, now: number): number {
+    if (limit !== this.figure) [this.figure, this.figureSince] = [limit, now];
+    return limit;
   }
 
   throttled(limit: number, now: number, sentAt: number, stated: number | null, inFlight: number): number {
+    return this.saw(this.cut(limit, now, sentAt, stated, inFlight), now);
+  }
+
+  private cut(limit: number, now: number, sentAt: number, stated: number | null, inFlight: number): number {
+    this.saw(limit, now);
+    const held = this.refused && now - this.figureSince >= this.settings.holdMs;
     this.refused = true;
     if (stated !== null) {
       const figure = Math.max(1, Math.floor(stated));
@@ -357,6 +377,10 @@ export class AimdConcurrency implements ConcurrencyEstimator {
     if (sentAt <= this.cutAt) return limit;
     // CDF had no slot for a call while this many of ours were out: its figure is below that.
     const over = Math.min(limit, Math.max(1, inFlight));
+    if (held && over >= limit && now - this.raceAt > this.settings.holdMs) {
+      this.raceAt = now;
+      return limit;
+    }
     this.steady = Math.abs(over - this.refusedAt) <= 1 ? Math.min(MAX_STEADY, this.steady + 1) : 0;
     // Refused again soon after a cut: CDF's slots are fewer than ours by more than one (others share them).
     const again = now - this.cutAt < this.settings.holdMs;

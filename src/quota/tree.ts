@@ -526,6 +526,9 @@ function levelOf(limit: LimitConfig): Level {
   return limit.classes !== null && limit.classes !== undefined ? 'class' : 'api';
 }
 
+/** A figure CDF's answers gave (a 429 named it, or it was found here), not one taken from a bucket's parents. */
+const isFound = (p: Provenance) => p === 'learned' || p === 'stated';
+
 /** A bucket as attribution sees it: its state before this 429's own charge. */
 function candidateOf(b: Bucket, hint: ThrottleHint, now: number, sentAt: number): Candidate {
   const limit = b.limit;
@@ -538,6 +541,7 @@ function candidateOf(b: Bucket, hint: ThrottleHint, now: number, sentAt: number)
     effective: rate ? b.rate : b.concurrency,
     near: rate ? b.tokensAt(now) < b.burst * NEAR_TOKENS : b.inFlight >= Math.max(1, b.concurrency * NEAR_SLOTS),
     learned: f !== undefined,
+    learnedKind: f !== undefined && isFound(rate ? f.rateSource : f.concurrencySource),
     heldSince: f?.level === 'operation' && rate && sentAt > f.at && hint.stated !== null && b.rate <= hint.stated,
     statesRate: f?.statedRate !== undefined || b.rateSource === 'stated',
   };
