@@ -10,7 +10,6 @@ import {
   fmt,
   header,
   median,
-  percentile,
   requireDist,
   startBare,
   startGateway,
@@ -45,42 +44,39 @@ const DIRECT = 'straight to CDF';
 const GATEWAY = 'through the gateway';
 
 /**
- * What one hop through a proxy costs a call on this machine: the p50 of one loop of calls through a bare
- * fastify proxy (bench/baseline-proxy.mjs) less straight to the simulator, alternated. A loop CDF does not
+ * What one hop through a proxy costs a call on this machine: one call straight to the simulator and one through
+ * a bare fastify proxy (bench/baseline-proxy.mjs), in turn, HOP_PAIRS times; the median of the pairs'
+ * differences (the simulator's jitter and the machine's drift hit both calls of a pair alike). A loop CDF does not
  * limit is as fast as its calls: through any proxy it does 1 / (latency + hop) calls a second.
  */
+const HOP_PAIRS = 500;
 async function measureHop() {
   const sim = await startSim({ latencyMs: LATENCY_MS });
   const bare = await startBare(sim.url);
-  const loop = async (base) => {
-    const ms = [];
-    for (let i = 0; i < 150; i++) {
-      const t = performance.now();
-      const res = await fetch(`${base}/api/v1/projects/bench/datasets/byids`, {
-        method: 'POST',
-        headers: { authorization: 'Bearer hop', 'content-type': 'application/json' },
-        body: JSON.stringify({ items: [{ id: (i % 100) + 1 }], ignoreUnknownIds: true }),
-      });
-      await res.arrayBuffer();
-      ms.push(performance.now() - t);
-    }
-    return percentile(
-      ms.sort((a, b) => a - b),
-      50,
-    );
+  const call = async (base, i) => {
+    const t = performance.now();
+    const res = await fetch(`${base}/api/v1/projects/bench/datasets/byids`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer hop', 'content-type': 'application/json' },
+      body: JSON.stringify({ items: [{ id: (i % 100) + 1 }], ignoreUnknownIds: true }),
+    });
+    await res.arrayBuffer();
+    return performance.now() - t;
   };
   const direct = [];
   const proxied = [];
-  for (let i = 0; i < 3; i++) {
-    direct.push(await loop(sim.url));
-    proxied.push(await loop(bare.url));
+  const hops = [];
+  for (let i = 0; i < HOP_PAIRS; i++) {
+    direct.push(await call(sim.url, i));
+    proxied.push(await call(bare.url, i));
+    hops.push(proxied[i] - direct[i]);
   }
   await stop(bare.proc);
   await stop(sim.proc);
   return {
     directP50Ms: median(direct),
     proxiedP50Ms: median(proxied),
-    hopMs: Math.max(0, median(proxied) - median(direct)),
+    hopMs: Math.max(0, median(hops)),
   };
 }
 
@@ -445,7 +441,7 @@ async function main() {
   const started = Date.now();
   hop = await measureHop();
   console.log(
-    `one proxy hop on this machine (a loop of calls through a bare fastify proxy vs straight to the simulator, p50): ${fmt(hop.proxiedP50Ms, 1)} vs ${fmt(hop.directP50Ms, 1)} ms, ${fmt(hop.hopMs, 1)} ms a call`,
+    `one proxy hop on this machine (calls through a bare fastify proxy and straight to the simulator in turn, ${HOP_PAIRS} pairs: p50s, and the median of the pairs' differences): ${fmt(hop.proxiedP50Ms, 1)} vs ${fmt(hop.directP50Ms, 1)} ms, ${fmt(hop.hopMs, 1)} ms a call`,
   );
   // Scenarios that differ only in the gateway (replicas, two teams) share the runs straight to CDF.
   const directCache = new Map();
