@@ -12,8 +12,8 @@ import { backgroundMeter } from './lib/proc.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 const ALL = ['overhead', 'scheduler', 'quota', 'tree', 'sidecars', 'cache', 'memory', 'store', 'hardening', 'ops-path'];
-// Run only when named: a whole learning run takes the better part of an hour.
-const BY_NAME = ['learning'];
+// Run only when named: a whole learning run takes the better part of an hour, instructions runs under valgrind.
+const BY_NAME = ['learning', 'instructions'];
 const DESCRIPTIONS = {
   overhead:
     'gateway vs direct, bare fastify proxy and nginx, 1 KB calls and large bodies (GET 1/16 MiB, POST 4 MiB): throughput, p50/p99, CPU per request and per MiB, peak RSS',
@@ -22,6 +22,8 @@ const DESCRIPTIONS = {
   tree: "apps with their own identities on CDF's documented limit tree, direct vs the gateway's defaults",
   learning:
     'issue #27: a matrix of CDF stand-ins (hidden, raised and tighter figures; 429 wordings; limiter shapes; replicas), direct vs through the gateway, ranges over runs',
+  instructions:
+    'issue #29: instructions per ~1 KB call under callgrind, this build vs a copy of itself, BENCH_BASELINE_DIST and the bare proxy',
   cache: 'cache hit path vs proxied path, and single-flight of identical calls',
   memory:
     'sidecar footprint (idle CPU and RSS, CPU per call at 150/s) vs the bare proxy; gateway RSS with 2,000 held connections, a 512 MiB download, a full cache',

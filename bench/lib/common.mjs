@@ -83,13 +83,16 @@ export async function startGateway(
     dist = DIST,
     nodeArgs = SHIPPED_LAUNCH.nodeArgs,
     env = {},
+    launcher = [],
+    readyMs = 15_000,
   } = {},
 ) {
   const port = await freePort();
   const dir = tempDir('gw');
   const file = join(dir, 'gateway.yaml');
   writeFileSync(file, JSON.stringify(config, null, 2));
-  const proc = start(name, NODE, [...nodeArgs, join(dist, 'main.js')], {
+  const [cmd, ...args] = [...launcher, NODE, ...nodeArgs, join(dist, 'main.js')];
+  const proc = start(name, cmd, args, {
     core,
     nofile,
     stdout: logTo,
@@ -103,7 +106,7 @@ export async function startGateway(
     },
   });
   const url = `http://127.0.0.1:${port}`;
-  await waitForHttp(proc, `${url}/healthz`);
+  await waitForHttp(proc, `${url}/healthz`, readyMs);
   return { proc, url, configFile: file };
 }
 
@@ -125,14 +128,18 @@ export const SHIPPED_LAUNCH = (() => {
 })();
 
 /** The bare baseline: fastify + @fastify/http-proxy to `upstream` (bench/baseline-proxy.mjs), on the proxy core. */
-export async function startBare(upstream, { core = PROXY_CORE, nodeArgs = [], env = {} } = {}) {
+export async function startBare(
+  upstream,
+  { core = PROXY_CORE, nodeArgs = [], env = {}, launcher = [], readyMs = 15_000 } = {},
+) {
   const port = await freePort();
-  const proc = start('bare proxy', NODE, [...nodeArgs, join(ROOT, 'bench', 'baseline-proxy.mjs')], {
+  const [cmd, ...args] = [...launcher, NODE, ...nodeArgs, join(ROOT, 'bench', 'baseline-proxy.mjs')];
+  const proc = start('bare proxy', cmd, args, {
     core,
     env: { ...env, UPSTREAM: upstream, PORT: String(port) },
   });
   const url = `http://127.0.0.1:${port}`;
-  await waitForHttp(proc, `${url}/`);
+  await waitForHttp(proc, `${url}/`, readyMs);
   return { proc, url };
 }
 
