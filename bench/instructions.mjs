@@ -135,7 +135,9 @@ header(
   'instructions',
   `instructions per call under callgrind, ${ROUNDS} x ${CALLS} calls per workload after ${WARM_CALLS} to warm up, ${CONNECTIONS} connections`,
 );
-console.log('    (this benchmark runs its targets at once, unpinned: callgrind counts the same however the cores are shared)');
+console.log(
+  '    (this benchmark runs its targets at once, unpinned: callgrind counts the same however the cores are shared)',
+);
 const sim = await startSim();
 const gateway = (name, dist) => ({
   name,
@@ -156,25 +158,18 @@ try {
   await stopAll();
 }
 const [self] = results;
-const rows = [
-  [
-    'target',
-    ...WORKLOADS.flatMap((w) => [`${w.name}: main thread`, 'vs this build', 'all threads', 'vs this build']),
-    'idle/s, main',
-  ],
-];
 const ratio = (r, k, w) => median(r.perCall[k][w.name]) / median(self.perCall[k][w.name]);
-for (const r of results)
-  rows.push([
-    r.name,
-    ...WORKLOADS.flatMap((w) => [
-      `${fmt(median(r.perCall.main[w.name]) / 1000)}k`,
-      `${fmt(ratio(r, 'main', w) * 100, 1)}%`,
-      `${fmt(median(r.perCall.all[w.name]) / 1000)}k`,
-      `${fmt(ratio(r, 'all', w) * 100, 1)}%`,
-    ]),
-    `${fmt(r.idlePerSec.main / 1e6, 1)}M`,
-  ]);
+const rows = results.map((r) => {
+  const row = { target: r.name };
+  for (const w of WORKLOADS) {
+    row[`${w.name}, main thread`] = `${fmt(median(r.perCall.main[w.name]) / 1000)}k`;
+    row[`${w.name} vs this build`] = `${fmt(ratio(r, 'main', w) * 100, 1)} %`;
+    row[`${w.name}, all threads`] = `${fmt(median(r.perCall.all[w.name]) / 1000)}k`;
+    row[`${w.name}, all vs this build`] = `${fmt(ratio(r, 'all', w) * 100, 1)} %`;
+  }
+  row['idle/s, main'] = `${fmt(r.idlePerSec.main / 1e6, 1)}M`;
+  return row;
+});
 table(rows, 'instructions per call (median of the rounds, idle timers taken off)');
 const baseline = results.find((r) => r.name === 'gateway (baseline build)');
 // The main thread runs the request path; the other threads' share moves with V8's compiler and GC between rounds.
