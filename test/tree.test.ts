@@ -366,18 +366,23 @@ describe('quota tree: a 429 is charged to the narrowest budget that explains it'
     r.close();
   });
 
-  it('learns an operation CDF refuses while the rest of its API passes, at the rate that got through', () => {
+  /** Files at 50/s; half a second: search gets 10 calls through a second and a 429 for each, by-ids 20 and none. */
+  const searchRefused = () => {
     const r = rig([{ ...defaults().limits.find((l) => l.name === 'files')!, rate: 50, burst: 50, concurrency: 10 }]);
     const search = lookupRoute('POST', '/files/search');
     const byids = lookupRoute('POST', '/files/byids');
     const clock = new Clock(performance.now());
-    // Half a second: search gets 10 calls through a second and a 429 for each, by-ids 20 through and none.
     for (let i = 0; i < 5; i++) {
       r.tree.throttled(r.buckets('POST', '/files/search'), 'POST', search, silent, clock.tick(50), clock.t - 1);
       r.tree.passed(r.buckets('POST', '/files/search'), search, clock.tick(50));
       r.tree.passed(r.buckets('POST', '/files/byids'), byids, clock.tick(1));
       r.tree.passed(r.buckets('POST', '/files/byids'), byids, clock.tick(1));
     }
+    return { r, search, clock };
+  };
+
+  it('learns an operation CDF refuses while the rest of its API passes, at the rate that got through', () => {
+    const { r } = searchRefused();
     expect(r.learned.map((l) => l.learned?.key)).toEqual(['POST /files/search']);
     const leaf = byName(r.buckets('POST', '/files/search'), 'learned.post.files.search');
     expect(leaf.rate).toBeGreaterThanOrEqual(2.5);
@@ -390,16 +395,7 @@ describe('quota tree: a 429 is charged to the narrowest budget that explains it'
   });
 
   it('cuts a learned endpoint its calls wait at on one 429 naming no figure, where another bucket would only follow', () => {
-    const r = rig([{ ...defaults().limits.find((l) => l.name === 'files')!, rate: 50, burst: 50, concurrency: 10 }]);
-    const search = lookupRoute('POST', '/files/search');
-    const byids = lookupRoute('POST', '/files/byids');
-    const clock = new Clock(performance.now());
-    for (let i = 0; i < 5; i++) {
-      r.tree.throttled(r.buckets('POST', '/files/search'), 'POST', search, silent, clock.tick(50), clock.t - 1);
-      r.tree.passed(r.buckets('POST', '/files/search'), search, clock.tick(50));
-      r.tree.passed(r.buckets('POST', '/files/byids'), byids, clock.tick(1));
-      r.tree.passed(r.buckets('POST', '/files/byids'), byids, clock.tick(1));
-    }
+    const { r, search, clock } = searchRefused();
     const leaf = byName(r.buckets('POST', '/files/search'), 'learned.post.files.search');
     // Three seconds of answers: the storm's 429s are out of the tally's window.
     for (let i = 0; i < 12; i++) r.tree.passed(r.buckets('POST', '/files/search'), search, clock.tick(250));
