@@ -13,6 +13,9 @@ import {
   median,
   ROOMY_LIMITS,
   requireDist,
+  SMALL_GET_PATH,
+  SMALL_POST_BODY,
+  SMALL_POST_PATH,
   startBare,
   startGateway,
   startSim,
@@ -35,19 +38,8 @@ const READY_MS = 180_000;
 /** ~1 KB calls must stay within this share of the baseline build's instructions (issue #29). */
 const WITHIN = 0.05;
 
-const GET = { name: 'GET 1 KB', method: 'GET', path: '/api/v1/projects/p/assets?limit=3' };
-const POST = {
-  name: 'POST 1 KB',
-  method: 'POST',
-  path: '/api/v1/projects/p/_sim/echo',
-  body: JSON.stringify({
-    items: Array.from({ length: 8 }, (_, i) => ({
-      externalId: `bench-${i}`,
-      name: `Bench asset ${i}`,
-      description: 'x'.repeat(70),
-    })),
-  }),
-};
+const GET = { name: 'GET 1 KB', method: 'GET', path: SMALL_GET_PATH };
+const POST = { name: 'POST 1 KB', method: 'POST', path: SMALL_POST_PATH, body: SMALL_POST_BODY };
 const WORKLOADS = [GET, POST];
 
 async function load(pool, workload, calls) {

@@ -8,8 +8,11 @@ import {
   autocannon,
   BACKGROUND_WARN,
   fmt,
+  SMALL_GET_PATH as GET_PATH,
   header,
   median,
+  SMALL_POST_BODY as POST_BODY,
+  SMALL_POST_PATH as POST_PATH,
   ROOMY_LIMITS,
   requireDist,
   startBare,
@@ -45,17 +48,6 @@ const LARGE_TARGET = 0.95;
 /** ~1 KB calls: the target of the first round (and the gateway must not get worse than it was: 1.06-1.09). */
 const SMALL_TARGET = 0.9;
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p)) ?? '/usr/sbin/nginx';
-
-// ~1 KB of JSON each way: GET answers 3 assets (958 bytes); POST sends a 1 KB JSON body to the echo endpoint.
-const GET_PATH = '/api/v1/projects/p/assets?limit=3';
-const POST_PATH = '/api/v1/projects/p/_sim/echo';
-const POST_BODY = JSON.stringify({
-  items: Array.from({ length: 8 }, (_, i) => ({
-    externalId: `bench-${i}`,
-    name: `Bench asset ${i}`,
-    description: 'x'.repeat(70),
-  })),
-});
 
 /** nginx as a reverse proxy with upstream keep-alive; one process (master_process off), so its CPU is one pid. */
 async function startNginx(upstream) {

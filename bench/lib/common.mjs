@@ -143,6 +143,17 @@ export async function startBare(
   return { proc, url };
 }
 
+/** ~1 KB of JSON each way: GET answers 3 assets (958 bytes); POST sends a 1 KB JSON body to the echo endpoint. */
+export const SMALL_GET_PATH = '/api/v1/projects/p/assets?limit=3';
+export const SMALL_POST_PATH = '/api/v1/projects/p/_sim/echo';
+export const SMALL_POST_BODY = JSON.stringify({
+  items: Array.from({ length: 8 }, (_, i) => ({
+    externalId: `bench-${i}`,
+    name: `Bench asset ${i}`,
+    description: 'x'.repeat(70),
+  })),
+});
+
 /** A limiter rule with room to spare: the scheduler runs on every request but never holds one back. */
 export const ROOMY_LIMITS = [
   { name: 'bench', match: '/**', per: 'project', rate: 1_000_000, burst: 1_000_000, concurrency: 10_000 },
