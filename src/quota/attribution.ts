@@ -131,8 +131,8 @@ function withoutFigure(f: ThrottleFacts): Attribution {
   const own = f.operations[0];
   const near = narrowest(f.candidates, (c) => eligible(c) && c.near);
   if (own === undefined || own.throttled < MIN_THROTTLED) {
-    // A budget already learned for this kind on the path is where CDF's few 429s come from: its estimator cuts
-    // gently at the edge, where following only would leave its figure over CDF's and the 429s coming.
+    // A budget learned for this kind that holds the calls back (near its limit) is where CDF's few 429s come
+    // from: its estimator cuts gently at the edge, where following only would leave its figure over CDF's.
     const learned = narrowest(f.candidates, (c) => eligible(c) && c.learnedKind && c.near);
     if (learned >= 0) return { action: 'cut', index: learned };
     return near >= 0 ? { action: 'follow', index: near } : { action: 'none' };
